@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs exactly what the build and the tests need: Debian packages and pinned pip packages.
+# Idempotent: when everything is present it only checks (a second or two) and changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: compilers and build tools, gRPC/protobuf, Abseil, yaml-cpp, GoogleTest,
+# Google Benchmark, cpp-httplib (metrics endpoint), prometheus (promtool + server for tests).
+DEB_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git unzip ca-certificates clang-format
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcpp-httplib-dev prometheus
+)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Pinned pip packages for the tests' independent references (see requirements-test.txt).
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" scripts/check-requirements.py requirements-test.txt 2>/dev/null; then
+  echo "install-deps: installing pip packages from requirements-test.txt"
+  "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    -r requirements-test.txt
+fi

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, fetches the default model, runs CTest.
+# Extra arguments go to ctest (e.g. -L unit, -R Gguf).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+scripts/fetch-model.sh
+BUILD_DIR=${HEARTH_BUILD_DIR:-build}
+cd "$BUILD_DIR"
+ctest --output-on-failure -j "${HEARTH_TEST_JOBS:-$(nproc)}" "$@"

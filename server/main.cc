@@ -1,0 +1,38 @@
+// The `hearth` binary: one executable, several subcommands.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "engine/backend_info.h"
+#include "server/version.h"
+
+namespace {
+
+int PrintUsage(FILE* out) {
+  std::fprintf(out,
+               "usage: hearth <command> [flags]\n"
+               "\n"
+               "commands:\n"
+               "  version     print the version\n"
+               "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
+  return out == stderr ? 2 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return PrintUsage(stderr);
+  std::string_view command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") return PrintUsage(stdout);
+  if (command == "version" || command == "--version") {
+    std::printf("hearth %s\n", hearth::server::kVersion);
+    return 0;
+  }
+  if (command == "devices") {
+    std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "hearth: unknown command '%s'\n\n", argv[1]);
+  return PrintUsage(stderr);
+}
