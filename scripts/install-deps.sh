@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip ca-certificates clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev prometheus
+  libcpp-httplib-dev libpcre2-dev prometheus
 )
 
 missing=()

@@ -1,0 +1,131 @@
+// A GGUF (v2, v3) model file, memory-mapped and validated.
+//
+// Open() checks every count, size and offset against the file before using it; a truncated,
+// corrupted or hostile file yields an absl::Status naming the key or tensor and the byte offset,
+// never a crash or an allocation larger than the file could justify.
+//
+// Thread-safety: immutable after Open(); all const methods may be called concurrently.
+// Tensor data pointers stay valid for the lifetime of the GgufFile.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "engine/quant/ggml_type.h"
+
+namespace hearth::engine {
+
+// GGUF metadata value types, numbered as on disk.
+enum class GgufValueType : uint32_t {
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
+};
+
+std::string_view GgufValueTypeName(GgufValueType type);
+
+struct GgufValue;
+
+// A homogeneous array. Nested arrays are allowed by the format and supported.
+struct GgufArray {
+  GgufValueType element_type = GgufValueType::kUint8;
+  std::vector<GgufValue> elements;
+};
+
+struct GgufValue {
+  GgufValueType type = GgufValueType::kUint8;
+  // Integers are widened (signed to int64, unsigned to uint64), floats to double; `type`
+  // keeps the on-disk type.
+  std::variant<uint64_t, int64_t, double, bool, std::string, GgufArray> value;
+};
+
+struct GgufTensor {
+  std::string name;
+  GgmlType type = GgmlType::kF32;
+  const TypeTraits* traits = nullptr;  // never null after Open()
+  // Dimensions, innermost first (GGUF's `ne`): a matrix of `rows` rows of `cols` elements
+  // has shape {cols, rows}.
+  std::vector<int64_t> shape;
+  int64_t num_elements = 0;
+  uint64_t offset = 0;       // from the start of the data section
+  uint64_t num_bytes = 0;
+  const uint8_t* data = nullptr;  // into the mapping
+
+  int64_t cols() const { return shape.empty() ? 1 : shape[0]; }
+  int64_t rows() const { return shape.empty() ? 1 : num_elements / shape[0]; }
+  uint64_t row_bytes() const { return rows() == 0 ? 0 : num_bytes / rows(); }
+};
+
+class GgufFile {
+ public:
+  // Maps and parses the file at `path`.
+  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // Parses an in-memory image (tests, fuzzing). The bytes are copied.
+  static absl::StatusOr<std::unique_ptr<GgufFile>> FromBytes(std::string_view bytes);
+
+  ~GgufFile();
+  GgufFile(const GgufFile&) = delete;
+  GgufFile& operator=(const GgufFile&) = delete;
+
+  uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }
+  const std::string& path() const { return path_; }
+
+  // Metadata, in file order.
+  const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return metadata_; }
+  // nullptr when absent.
+  const GgufValue* Find(std::string_view key) const;
+
+  // Typed getters. NotFound when absent; InvalidArgument naming the key when the stored type
+  // does not convert (integers convert between widths when the value fits).
+  absl::StatusOr<std::string> GetString(std::string_view key) const;
+  absl::StatusOr<uint64_t> GetUint(std::string_view key) const;
+  absl::StatusOr<int64_t> GetInt(std::string_view key) const;
+  absl::StatusOr<double> GetFloat(std::string_view key) const;  // any numeric type
+  absl::StatusOr<bool> GetBool(std::string_view key) const;
+  // Arrays: a pointer into the file's parsed metadata (valid as long as the GgufFile).
+  absl::StatusOr<const GgufArray*> GetArray(std::string_view key) const;
+  absl::StatusOr<std::vector<std::string>> GetStringArray(std::string_view key) const;
+  absl::StatusOr<std::vector<float>> GetFloatArray(std::string_view key) const;
+  absl::StatusOr<std::vector<int64_t>> GetIntArray(std::string_view key) const;
+
+  // Tensors, in file order.
+  const std::vector<GgufTensor>& tensors() const { return tensors_; }
+  // nullptr when absent.
+  const GgufTensor* FindTensor(std::string_view name) const;
+
+ private:
+  GgufFile() = default;
+  class Parser;
+
+  std::string path_;
+  uint32_t version_ = 0;
+  uint64_t alignment_ = 32;
+  std::vector<std::pair<std::string, GgufValue>> metadata_;
+  absl::flat_hash_map<std::string, size_t> metadata_index_;
+  std::vector<GgufTensor> tensors_;
+  absl::flat_hash_map<std::string, size_t> tensor_index_;
+  // Owning storage: an mmap (base_, size_) or, for FromBytes, a heap copy.
+  const uint8_t* base_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+  std::unique_ptr<uint8_t[]> owned_;
+};
+
+}  // namespace hearth::engine
