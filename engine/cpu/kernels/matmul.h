@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "engine/cpu/thread_pool.h"
+#include "engine/cpu/kernels/thread_pool.h"
 #include "engine/quant/ggml_type.h"
 
 namespace hearth::engine::cpu {
