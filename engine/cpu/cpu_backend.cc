@@ -1,0 +1,252 @@
+#include "engine/cpu/cpu_backend.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace hearth::engine::cpu {
+
+absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel& model,
+                                                               int num_threads) {
+  if (num_threads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
+  }
+  // Every matrix must have a CPU kernel (the model library only checked it can be dequantized).
+  const ModelWeights& w = model.weights();
+  std::vector<const GgufTensor*> matrices = {w.output};
+  for (const LayerWeights& l : w.layers) {
+    matrices.insert(matrices.end(), {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down});
+  }
+  for (const GgufTensor* t : matrices) {
+    if (!MatMulSupports(t->type)) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", t->name, "' has type ",
+                                                     std::string(t->traits->name),
+                                                     ", which the CPU matmul does not support"));
+    }
+  }
+  return std::unique_ptr<CpuBackend>(new CpuBackend(model, num_threads));
+}
+
+CpuBackend::CpuBackend(const LoadedModel& model, int num_threads)
+    : config_(model.config()),
+      weights_(model.weights()),
+      pool_(num_threads),
+      rope_(model.config(), model.weights().rope_freq_factors),
+      kv_(model.config().num_layers, model.config().kv_dim()) {
+  for (const LayerWeights& l : weights_.layers) {
+    layers_.push_back({Matrix(*l.wq), Matrix(*l.wk), Matrix(*l.wv), Matrix(*l.wo),
+                       Matrix(*l.w_gate), Matrix(*l.w_up), Matrix(*l.w_down)});
+  }
+  lm_head_ = Matrix(*weights_.output);
+}
+
+WeightMatrix CpuBackend::Matrix(const GgufTensor& t) {
+  return WeightMatrix{t.type, t.data, t.rows(), t.cols(), t.traits->RowBytes(t.cols())};
+}
+
+absl::Status CpuBackend::Forward(const Batch& batch, std::vector<float>* logits) {
+  std::vector<int32_t> rows;  // the last new token of each sampled sequence
+  for (const BatchSequence& s : batch.sequences) {
+    if (s.sample) rows.push_back(s.token_begin + s.num_tokens - 1);
+  }
+  return Run(batch, rows, logits);
+}
+
+absl::Status CpuBackend::ForwardAllTokens(const Batch& batch, std::vector<float>* logits) {
+  std::vector<int32_t> rows(batch.num_tokens());
+  for (int32_t i = 0; i < batch.num_tokens(); ++i) rows[i] = i;
+  return Run(batch, rows, logits);
+}
+
+absl::Status CpuBackend::CheckBatch(const Batch& batch) const {
+  if (!kv_.initialized()) return absl::FailedPreconditionError("InitKvCache() was not called");
+  const int32_t n = batch.num_tokens();
+  if (static_cast<int32_t>(batch.positions.size()) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch has ", n, " tokens but ", batch.positions.size(), " positions"));
+  }
+  for (int32_t t = 0; t < n; ++t) {
+    if (batch.tokens[t] < 0 || batch.tokens[t] >= config_.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token ", batch.tokens[t], " at index ", t,
+                                                     " is outside the vocabulary of ",
+                                                     config_.vocab_size));
+    }
+  }
+  const int32_t bs = kv_.block_size();
+  int32_t next = 0;
+  for (size_t i = 0; i < batch.sequences.size(); ++i) {
+    const BatchSequence& s = batch.sequences[i];
+    auto bad = [&](auto&&... parts) {
+      return absl::InvalidArgumentError(absl::StrCat("batch sequence ", i, ": ", parts...));
+    };
+    if (s.token_begin != next || s.num_tokens <= 0 || s.token_begin + s.num_tokens > n) {
+      return bad("tokens [", s.token_begin, ", +", s.num_tokens,
+                 ") do not follow the previous sequence back to back within ", n, " tokens");
+    }
+    next += s.num_tokens;
+    if (s.context_len < s.num_tokens) {
+      return bad("context_len ", s.context_len, " < num_tokens ", s.num_tokens);
+    }
+    const int64_t blocks_needed = (int64_t{s.context_len} + bs - 1) / bs;
+    if (static_cast<int64_t>(s.block_table.size()) < blocks_needed) {
+      return bad("block table has ", s.block_table.size(), " blocks, context ", s.context_len,
+                 " needs ", blocks_needed);
+    }
+    for (int64_t b = 0; b < blocks_needed; ++b) {
+      if (s.block_table[b] < 0 || s.block_table[b] >= kv_.num_blocks()) {
+        return bad("block id ", s.block_table[b], " out of range [0, ", kv_.num_blocks(), ")");
+      }
+    }
+    const int32_t start = s.context_len - s.num_tokens;
+    for (int32_t j = 0; j < s.num_tokens; ++j) {
+      if (batch.positions[s.token_begin + j] != start + j) {
+        return bad("token ", j, " has position ", batch.positions[s.token_begin + j], ", expected ",
+                   start + j, " (context_len - num_tokens + j)");
+      }
+    }
+  }
+  if (next != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequences cover ", next, " of the batch's ", n, " tokens"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& logit_rows,
+                             std::vector<float>* logits) {
+  RETURN_IF_ERROR(CheckBatch(batch));
+  const ModelConfig& c = config_;
+  const int64_t n = batch.num_tokens();
+  x_.resize(n * c.dim);
+  xb_.resize(n * c.dim);
+  q_.resize(n * c.q_dim());
+  k_.resize(n * c.kv_dim());
+  v_.resize(n * c.kv_dim());
+  att_.resize(n * c.q_dim());
+  out_.resize(n * c.dim);
+  gate_.resize(n * c.ffn_dim);
+  up_.resize(n * c.ffn_dim);
+
+  // Token embeddings: dequantize one row of token_embd per token.
+  const GgufTensor& embd = *weights_.token_embd;
+  const int64_t embd_row_bytes = embd.traits->RowBytes(c.dim);
+  for (int64_t t = 0; t < n; ++t) {
+    embd.traits->dequantize(embd.data + batch.tokens[t] * embd_row_bytes, &x_[t * c.dim], c.dim);
+  }
+
+  for (int32_t l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    const LayerMatrices& m = layers_[l];
+
+    // Attention block.
+    RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data());
+    {
+      QuantizedActivations xq(xb_.data(), n, c.dim);  // quantized once for Q, K and V
+      MatMul(m.wq, xq, q_.data(), &pool_);            // [n, q_dim]
+      MatMul(m.wk, xq, k_.data(), &pool_);            // [n, kv_dim]
+      MatMul(m.wv, xq, v_.data(), &pool_);            // [n, kv_dim]
+    }
+    if (c.has_qkv_bias) {
+      AddBias(q_.data(), w.bq.data(), n, c.q_dim());
+      AddBias(k_.data(), w.bk.data(), n, c.kv_dim());
+      AddBias(v_.data(), w.bv.data(), n, c.kv_dim());
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      rope_.Apply(&q_[t * c.q_dim()], c.num_heads, batch.positions[t]);
+      rope_.Apply(&k_[t * c.kv_dim()], c.num_kv_heads, batch.positions[t]);
+    }
+    StoreKv(batch, l);
+    Attention(batch, l);                                // att_ [n, q_dim]
+    MatMul(m.wo, att_.data(), n, out_.data(), &pool_);  // [n, dim]
+    for (int64_t i = 0; i < n * c.dim; ++i) x_[i] += out_[i];
+
+    // Feed-forward block (SwiGLU).
+    RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data());
+    {
+      QuantizedActivations xq(xb_.data(), n, c.dim);  // quantized once for gate and up
+      MatMul(m.gate, xq, gate_.data(), &pool_);       // [n, ffn_dim]
+      MatMul(m.up, xq, up_.data(), &pool_);           // [n, ffn_dim]
+    }
+    SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data());
+    MatMul(m.down, gate_.data(), n, out_.data(), &pool_);  // [n, dim]
+    for (int64_t i = 0; i < n * c.dim; ++i) x_[i] += out_[i];
+  }
+
+  // Final norm and LM head for the requested rows only: logits [rows, vocab].
+  const int64_t rows = static_cast<int64_t>(logit_rows.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(&xb_[r * c.dim], &x_[int64_t{logit_rows[r]} * c.dim], c.dim * sizeof(float));
+  }
+  RmsNorm(xb_.data(), weights_.output_norm.data(), rows, c.dim, c.rms_eps, xb_.data());
+  logits->resize(rows * c.vocab_size);
+  if (rows > 0) MatMul(lm_head_, xb_.data(), rows, logits->data(), &pool_);
+  return absl::OkStatus();
+}
+
+void CpuBackend::StoreKv(const Batch& batch, int32_t layer) {
+  const int32_t bs = kv_.block_size();
+  const int32_t kv_dim = config_.kv_dim();
+  for (const BatchSequence& s : batch.sequences) {
+    for (int32_t j = 0; j < s.num_tokens; ++j) {
+      const int64_t t = s.token_begin + j;
+      const int32_t pos = batch.positions[t];
+      const int32_t block = s.block_table[pos / bs];
+      const int64_t offset = int64_t{pos % bs} * kv_dim;
+      std::memcpy(kv_.Rows(block, layer, 0) + offset, &k_[t * kv_dim], kv_dim * sizeof(float));
+      std::memcpy(kv_.Rows(block, layer, 1) + offset, &v_[t * kv_dim], kv_dim * sizeof(float));
+    }
+  }
+}
+
+void CpuBackend::Attention(const Batch& batch, int32_t layer) {
+  const ModelConfig& c = config_;
+  const int32_t hd = c.head_dim;
+  const int32_t kv_dim = c.kv_dim();
+  const int32_t group = c.num_heads / c.num_kv_heads;  // query heads per K/V head
+  const int32_t bs = kv_.block_size();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t num_tasks = static_cast<int64_t>(batch.sequences.size()) * c.num_heads;
+
+  // One task per (sequence, head); each writes only its own head's slice of att_.
+  pool_.ParallelFor(num_tasks, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores;  // [context_len]
+    for (int64_t task = begin; task < end; ++task) {
+      const BatchSequence& s = batch.sequences[task / c.num_heads];
+      const int32_t h = static_cast<int32_t>(task % c.num_heads);
+      const int32_t kv_offset = (h / group) * hd;
+      scores.resize(s.context_len);
+      for (int32_t j = 0; j < s.num_tokens; ++j) {
+        const int64_t t = s.token_begin + j;
+        const int32_t pos = batch.positions[t];  // attends to positions [0, pos]
+        const float* q = &q_[t * c.q_dim() + int64_t{h} * hd];
+        float max_score = -std::numeric_limits<float>::infinity();
+        for (int32_t p = 0; p <= pos; ++p) {
+          const float* k =
+              kv_.Rows(s.block_table[p / bs], layer, 0) + int64_t{p % bs} * kv_dim + kv_offset;
+          scores[p] = Dot(q, k, hd) * scale;
+          max_score = std::max(max_score, scores[p]);
+        }
+        float sum = 0.0f;
+        for (int32_t p = 0; p <= pos; ++p) {
+          scores[p] = std::exp(scores[p] - max_score);
+          sum += scores[p];
+        }
+        float* out = &att_[t * c.q_dim() + int64_t{h} * hd];
+        std::fill(out, out + hd, 0.0f);
+        for (int32_t p = 0; p <= pos; ++p) {
+          const float* v =
+              kv_.Rows(s.block_table[p / bs], layer, 1) + int64_t{p % bs} * kv_dim + kv_offset;
+          const float weight = scores[p];
+          for (int32_t d = 0; d < hd; ++d) out[d] += weight * v[d];
+        }
+        const float inv_sum = 1.0f / sum;
+        for (int32_t d = 0; d < hd; ++d) out[d] *= inv_sum;
+      }
+    }
+  });
+}
+
+}  // namespace hearth::engine::cpu

@@ -1,0 +1,108 @@
+// The CPU backend: the forward pass of a llama / qwen2 model over a flat mixed batch, with
+// paged float32 K/V (see kv_storage.h).
+//
+// Per layer, for all n tokens of the batch at once:
+//
+//   x [n, dim] ── RMSNorm ── Q/K/V matmuls (+bias) ── RoPE ── K/V -> slots
+//     │                          attention per (sequence, head) over the block table
+//     └──────────── + ── output matmul ◀─┘
+//   x ── RMSNorm ── gate/up matmuls ── SiLU(gate) * up ── down matmul ── + x
+//
+// then, only for the last token of sequences with sample = true: final RMSNorm and LM head.
+//
+// Batch invariance: a sequence's logits are bitwise identical whatever else shares the batch
+// and however its prompt is split into chunks: every row is computed in a fixed order
+// (MatMul's contract, ops.h), attention reads only the sequence's own K/V in position order,
+// and nothing reduces across rows.
+//
+// Ownership: borrows the LoadedModel, which must outlive the backend.
+// Thread-safety: not thread-safe (one engine loop calls it); it runs its own worker threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/cpu/kernels/matmul.h"
+#include "engine/cpu/kernels/thread_pool.h"
+#include "engine/cpu/kv_storage.h"
+#include "engine/cpu/ops.h"
+#include "engine/model/model.h"
+
+namespace hearth::engine::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  // `num_threads` >= 1 includes the calling thread.
+  static absl::StatusOr<std::unique_ptr<CpuBackend>> Create(const LoadedModel& model,
+                                                            int num_threads);
+
+  int32_t vocab_size() const override { return config_.vocab_size; }
+  int64_t KvBytesPerBlock(int32_t block_size) const override {
+    return kv_.BytesPerBlock(block_size);
+  }
+  absl::Status InitKvCache(int32_t num_blocks, int32_t num_host_blocks,
+                           int32_t block_size) override {
+    return kv_.Init(num_blocks, num_host_blocks, block_size);
+  }
+  absl::Status Forward(const Batch& batch, std::vector<float>* logits) override;
+  absl::Status CopyBlocks(const std::vector<std::pair<int32_t, int32_t>>& pairs) override {
+    return kv_.Copy(pairs);
+  }
+  absl::Status SwapOut(const std::vector<std::pair<int32_t, int32_t>>& pairs) override {
+    return kv_.SwapOut(pairs);
+  }
+  absl::Status SwapIn(const std::vector<std::pair<int32_t, int32_t>>& pairs) override {
+    return kv_.SwapIn(pairs);
+  }
+
+  // Like Forward, but returns logits for every token: [batch.num_tokens(), vocab_size()]
+  // (tests, perplexity). Ignores `sample`.
+  absl::Status ForwardAllTokens(const Batch& batch, std::vector<float>* logits);
+
+  const ModelConfig& config() const { return config_; }
+  int num_threads() const { return pool_.num_threads(); }
+
+ private:
+  CpuBackend(const LoadedModel& model, int num_threads);
+
+  // InvalidArgument / FailedPrecondition when the batch breaks backend.h's contract.
+  absl::Status CheckBatch(const Batch& batch) const;
+  // The forward pass; LM head over the tokens listed in `logit_rows`.
+  absl::Status Run(const Batch& batch, const std::vector<int32_t>& logit_rows,
+                   std::vector<float>* logits);
+  // Writes the batch's new K/V rows (k_, v_) of `layer` into their slots.
+  void StoreKv(const Batch& batch, int32_t layer);
+  // att_[n, q_dim] = softmax(Q K^T / sqrt(head_dim)) V per sequence and head.
+  void Attention(const Batch& batch, int32_t layer);
+
+  static WeightMatrix Matrix(const GgufTensor& t);
+
+  const ModelConfig& config_;
+  const ModelWeights& weights_;
+  ThreadPool pool_;
+  Rope rope_;
+  KvStorage kv_;
+
+  struct LayerMatrices {
+    WeightMatrix wq, wk, wv, wo, gate, up, down;
+  };
+  std::vector<LayerMatrices> layers_;
+  WeightMatrix lm_head_;
+
+  // Activations, resized per Forward. n = batch tokens.
+  std::vector<float> x_;     // [n, dim] residual stream
+  std::vector<float> xb_;    // [n, dim] normed input of a block
+  std::vector<float> q_;     // [n, q_dim]
+  std::vector<float> k_;     // [n, kv_dim]
+  std::vector<float> v_;     // [n, kv_dim]
+  std::vector<float> att_;   // [n, q_dim]
+  std::vector<float> out_;   // [n, dim]
+  std::vector<float> gate_;  // [n, ffn_dim]
+  std::vector<float> up_;    // [n, ffn_dim]
+};
+
+}  // namespace hearth::engine::cpu

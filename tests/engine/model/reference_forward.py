@@ -1,0 +1,159 @@
+"""An independent NumPy reference of the llama / qwen2 forward pass.
+
+Built only on the `gguf` pip package (GGUFReader, gguf.quants.dequantize) and numpy: it shares
+no code with Hearth's C++ loader or kernels, so it can check them. Weights are dequantized once
+to float32; activations stay in `dtype` (float32 by default, float64 for tiny models).
+
+    model = ReferenceModel(path)
+    cache = model.new_cache()
+    logits = model.forward(cache, [1, 2, 3])   # [3, vocab], appends K/V to the cache
+    tokens = model.greedy(prompt, 64)          # prompt + 64 greedy tokens
+
+RoPE: GGUF `llama` files hold Q/K rows permuted by llama.cpp's converter so the rotation pairs
+adjacent elements (2i, 2i+1) ("normal" rope); `qwen2` keeps Hugging Face's layout and rotates
+(i, i + n_rot/2) ("neox" rope).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import gguf
+
+SUPPORTED_ARCHS = ("llama", "qwen2")
+
+
+def _field(reader: gguf.GGUFReader, key: str, default=None):
+    f = reader.fields.get(key)
+    if f is None:
+        if default is None:
+            raise KeyError(key)
+        return default
+    return f.contents()
+
+
+class ReferenceModel:
+    def __init__(self, path: str, dtype=np.float32):
+        self.dtype = dtype
+        r = gguf.GGUFReader(path)
+        arch = _field(r, "general.architecture")
+        if arch not in SUPPORTED_ARCHS:
+            raise ValueError(f"unsupported architecture {arch}")
+        self.arch = arch
+        p = arch + "."
+        self.n_layers = int(_field(r, p + "block_count"))
+        self.dim = int(_field(r, p + "embedding_length"))
+        self.n_heads = int(_field(r, p + "attention.head_count"))
+        self.n_kv_heads = int(_field(r, p + "attention.head_count_kv", self.n_heads))
+        self.head_dim = int(_field(r, p + "attention.key_length", self.dim // self.n_heads))
+        self.n_rot = int(_field(r, p + "rope.dimension_count", self.head_dim))
+        self.rope_base = float(_field(r, p + "rope.freq_base", 10000.0))
+        self.eps = float(_field(r, p + "attention.layer_norm_rms_epsilon"))
+        scaling = _field(r, p + "rope.scaling.type", "none")
+        self.rope_linear = 1.0
+        if scaling == "linear":
+            self.rope_linear = float(_field(r, p + "rope.scaling.factor"))
+        elif scaling != "none":
+            raise ValueError(f"rope scaling {scaling} not in the reference")
+
+        self.t = {}
+        for tensor in r.tensors:
+            w = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
+            # numpy shape is GGUF's ne reversed: [rows, cols] for matrices.
+            shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
+            self.t[tensor.name] = np.ascontiguousarray(w.reshape(shape).astype(dtype))
+        self.embd = self.t["token_embd.weight"]  # [vocab, dim]
+        self.vocab = self.embd.shape[0]
+        self.out = self.t.get("output.weight", self.embd)
+        freqs = self.rope_base ** (-np.arange(0, self.n_rot, 2, dtype=np.float64) / self.n_rot)
+        if "rope_freqs.weight" in self.t:
+            freqs = freqs / self.t["rope_freqs.weight"].astype(np.float64)
+        self.inv_freq = freqs / self.rope_linear  # [n_rot / 2]
+
+    # --- pieces -------------------------------------------------------------------------
+
+    def _rmsnorm(self, x, w):
+        ms = np.mean(x.astype(np.float64) ** 2, axis=-1, keepdims=True)
+        return (x / np.sqrt(ms + self.eps)).astype(self.dtype) * w
+
+    def _rope(self, x, positions):
+        # x: [n, heads, head_dim]; rotates the first n_rot dims of each head.
+        ang = np.outer(np.asarray(positions, dtype=np.float64), self.inv_freq)  # [n, n_rot/2]
+        cos = np.cos(ang)[:, None, :].astype(self.dtype)
+        sin = np.sin(ang)[:, None, :].astype(self.dtype)
+        y = x.copy()
+        half = self.n_rot // 2
+        if self.arch == "qwen2":  # neox: (i, i + half)
+            a, b = x[..., :half], x[..., half:self.n_rot]
+            y[..., :half] = a * cos - b * sin
+            y[..., half:self.n_rot] = a * sin + b * cos
+        else:  # normal: (2i, 2i + 1)
+            a, b = x[..., 0:self.n_rot:2], x[..., 1:self.n_rot:2]
+            y[..., 0:self.n_rot:2] = a * cos - b * sin
+            y[..., 1:self.n_rot:2] = a * sin + b * cos
+        return y
+
+    def _linear(self, x, name, bias=None):
+        y = x @ self.t[name].T
+        if bias is not None and bias in self.t:
+            y = y + self.t[bias]
+        return y
+
+    # --- forward ------------------------------------------------------------------------
+
+    def new_cache(self):
+        return {"k": [None] * self.n_layers, "v": [None] * self.n_layers, "len": 0}
+
+    def forward(self, cache, tokens):
+        """Runs `tokens` after what `cache` holds; returns logits [len(tokens), vocab]."""
+        n = len(tokens)
+        start = cache["len"]
+        positions = np.arange(start, start + n)
+        hd, nh, nkv = self.head_dim, self.n_heads, self.n_kv_heads
+        x = self.embd[np.asarray(tokens)].astype(self.dtype)  # [n, dim]
+        for l in range(self.n_layers):
+            b = f"blk.{l}."
+            h = self._rmsnorm(x, self.t[b + "attn_norm.weight"])
+            q = self._linear(h, b + "attn_q.weight", b + "attn_q.bias").reshape(n, nh, hd)
+            k = self._linear(h, b + "attn_k.weight", b + "attn_k.bias").reshape(n, nkv, hd)
+            v = self._linear(h, b + "attn_v.weight", b + "attn_v.bias").reshape(n, nkv, hd)
+            q = self._rope(q, positions)
+            k = self._rope(k, positions)
+            if cache["k"][l] is None:
+                cache["k"][l], cache["v"][l] = k, v
+            else:
+                cache["k"][l] = np.concatenate([cache["k"][l], k])
+                cache["v"][l] = np.concatenate([cache["v"][l], v])
+            K, V = cache["k"][l], cache["v"][l]  # [ctx, nkv, hd]
+            ctx = K.shape[0]
+            group = nh // nkv
+            Kx = np.repeat(K, group, axis=1)  # [ctx, nh, hd]; head h uses kv head h // group
+            Vx = np.repeat(V, group, axis=1)
+            scores = np.einsum("nhd,chd->hnc", q, Kx) / np.sqrt(hd)  # [nh, n, ctx]
+            mask = np.arange(ctx)[None, :] > positions[:, None]  # causal
+            scores = np.where(mask[None], -np.inf, scores)
+            scores = scores - scores.max(axis=-1, keepdims=True)
+            p = np.exp(scores)
+            p = p / p.sum(axis=-1, keepdims=True)
+            att = np.einsum("hnc,chd->nhd", p, Vx).reshape(n, nh * hd).astype(self.dtype)
+            x = x + self._linear(att, b + "attn_output.weight")
+            h = self._rmsnorm(x, self.t[b + "ffn_norm.weight"])
+            g = self._linear(h, b + "ffn_gate.weight")
+            u = self._linear(h, b + "ffn_up.weight")
+            x = x + self._linear((g / (1.0 + np.exp(-g))) * u, b + "ffn_down.weight")
+        cache["len"] = start + n
+        h = self._rmsnorm(x, self.t["output_norm.weight"])
+        return (h @ self.out.T).astype(np.float32)
+
+    def greedy(self, prompt, n_new):
+        """Returns (prompt logits [len(prompt), vocab], the n_new greedy tokens,
+        logits of each greedy step [n_new, vocab])."""
+        cache = self.new_cache()
+        prompt_logits = self.forward(cache, list(prompt))
+        last = prompt_logits[-1]
+        out, step_logits = [], []
+        for _ in range(n_new):
+            tok = int(np.argmax(last))
+            out.append(tok)
+            step_logits.append(last)
+            last = self.forward(cache, [tok])[0]
+        return prompt_logits, out, np.array(step_logits)
