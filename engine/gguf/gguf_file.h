@@ -12,48 +12,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "engine/gguf/gguf_value.h"
 #include "engine/quant/ggml_type.h"
 
 namespace hearth::engine {
-
-// GGUF metadata value types, numbered as on disk.
-enum class GgufValueType : uint32_t {
-  kUint8 = 0,
-  kInt8 = 1,
-  kUint16 = 2,
-  kInt16 = 3,
-  kUint32 = 4,
-  kInt32 = 5,
-  kFloat32 = 6,
-  kBool = 7,
-  kString = 8,
-  kArray = 9,
-  kUint64 = 10,
-  kInt64 = 11,
-  kFloat64 = 12,
-};
-
-std::string_view GgufValueTypeName(GgufValueType type);
-
-struct GgufValue;
-
-// A homogeneous array. Nested arrays are allowed by the format and supported.
-struct GgufArray {
-  GgufValueType element_type = GgufValueType::kUint8;
-  std::vector<GgufValue> elements;
-};
-
-struct GgufValue {
-  GgufValueType type = GgufValueType::kUint8;
-  // Integers are widened (signed to int64, unsigned to uint64), floats to double; `type`
-  // keeps the on-disk type.
-  std::variant<uint64_t, int64_t, double, bool, std::string, GgufArray> value;
-};
 
 struct GgufTensor {
   std::string name;
@@ -63,7 +29,7 @@ struct GgufTensor {
   // has shape {cols, rows}.
   std::vector<int64_t> shape;
   int64_t num_elements = 0;
-  uint64_t offset = 0;       // from the start of the data section
+  uint64_t offset = 0;  // from the start of the data section
   uint64_t num_bytes = 0;
   const uint8_t* data = nullptr;  // into the mapping
 
@@ -85,6 +51,12 @@ class GgufFile {
 
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
+  // File offset of the data section (tensor offsets are relative to it); a multiple of
+  // alignment().
+  uint64_t data_offset() const { return data_offset_; }
+  // The whole image (mapping or copy) and its size in bytes.
+  const uint8_t* bytes() const { return base_; }
+  size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
   // Metadata, in file order.
@@ -113,10 +85,12 @@ class GgufFile {
  private:
   GgufFile() = default;
   class Parser;
+  absl::Status Parse();  // fills the members below from base_/size_ (gguf_parser.cc)
 
   std::string path_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
+  uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, GgufValue>> metadata_;
   absl::flat_hash_map<std::string, size_t> metadata_index_;
   std::vector<GgufTensor> tensors_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace hearth::engine {
@@ -26,7 +27,25 @@ enum class GgmlType : uint32_t {
   kQ5_K = 13,
   kQ6_K = 14,
   kQ8_K = 15,
+  // Layout known (files validate), no dequantizer in Hearth.
+  kIQ2_XXS = 16,
+  kIQ2_XS = 17,
+  kIQ3_XXS = 18,
+  kIQ1_S = 19,
+  kIQ4_NL = 20,
+  kIQ3_S = 21,
+  kIQ2_S = 22,
+  kIQ4_XS = 23,
+  kI8 = 24,
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
+  kIQ1_M = 29,
   kBF16 = 30,
+  kTQ1_0 = 34,
+  kTQ2_0 = 35,
+  kMXFP4 = 39,
 };
 
 // Converts `n` elements (a multiple of block_size) from `src` into floats.
@@ -51,5 +70,8 @@ const TypeTraits* FindTypeTraits(uint32_t raw_type);
 
 // Convenience for known types. REQUIRES: `type` is one of the enumerators above.
 const TypeTraits& GetTypeTraits(GgmlType type);
+
+// Every entry of the table, in GGUF number order (for tests and tools).
+std::span<const TypeTraits> AllTypeTraits();
 
 }  // namespace hearth::engine
