@@ -35,7 +35,7 @@ TEST_F(DefaultModelTest, Header) {
   EXPECT_EQ(file_->version(), 3u);
   EXPECT_EQ(file_->alignment(), 32u);
   EXPECT_EQ(file_->data_offset(), 1785664u);  // gguf-py: GGUFReader(...).data_offset
-  EXPECT_EQ(file_->metadata().size(), 33u);  // the header kv_count
+  EXPECT_EQ(file_->metadata().size(), 33u);   // the header kv_count
   EXPECT_EQ(file_->tensors().size(), 272u);
 }
 

@@ -76,6 +76,11 @@ class GgufImage {
     kvs_.push_back(b.str());
     return *this;
   }
+  // Appends an already encoded key-value entry (key string, type, value) verbatim.
+  GgufImage& KvRaw(const Bytes& entry) {
+    kvs_.push_back(entry.str());
+    return *this;
+  }
   GgufImage& KvU32(std::string_view key, uint32_t v) { return Kv(key, kU32, Bytes().Put(v)); }
   GgufImage& KvI32(std::string_view key, int32_t v) { return Kv(key, kI32, Bytes().Put(v)); }
   GgufImage& KvU64(std::string_view key, uint64_t v) { return Kv(key, kU64, Bytes().Put(v)); }
