@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/sampler/fast_exp.h"
 #include "engine/sampler/penalties.h"
 #include "engine/sampler/philox.h"
 
@@ -78,25 +79,27 @@ size_t Sampler::TopPPrefix(size_t n, double total, float top_p) {
 
 double Sampler::BuildCandidates(const SamplingParams& params, size_t* n_out) {
   const size_t vocab = work_.size();
-  if (candidates_.size() < vocab) candidates_.resize(vocab);
-  Candidate* c = candidates_.data();
-
-  size_t n = 0;
-  for (size_t i = 0; i < vocab; ++i) {
-    c[n] = {static_cast<int32_t>(i), work_[i], 0.0f};
-    n += work_[i] > -kInf ? 1 : 0;
+  if (weights_.size() < vocab) weights_.resize(vocab);
+  const float inv_t = 1.0f / params.temperature;
+  // [vocab] weights in id order; masked (-inf) tokens get 0.
+  double total = ExpShifted(work_.data(), vocab, max_logit_, inv_t, weights_.data());
+  if (params.top_k <= 0 && params.top_p >= 1.0f && params.min_p <= 0.0f) {
+    *n_out = 0;  // No filter: draw straight from weights_ in id order.
+    return total;
   }
 
+  if (candidates_.size() < vocab) candidates_.resize(vocab);
+  Candidate* c = candidates_.data();
+  size_t n = 0;
+  for (size_t i = 0; i < vocab; ++i) {
+    c[n] = {static_cast<int32_t>(i), work_[i], weights_[i]};
+    n += work_[i] > -kInf ? 1 : 0;
+  }
   if (params.top_k > 0 && static_cast<size_t>(params.top_k) < n) {
     std::nth_element(c, c + params.top_k, c + n, MoreLikely());
     n = static_cast<size_t>(params.top_k);
-  }
-
-  const float inv_t = 1.0f / params.temperature;
-  double total = 0.0;
-  for (size_t i = 0; i < n; ++i) {
-    c[i].weight = std::exp((c[i].logit - max_logit_) * inv_t);
-    total += c[i].weight;
+    total = 0.0;
+    for (size_t i = 0; i < n; ++i) total += c[i].weight;
   }
 
   bool changed = false;
@@ -125,8 +128,7 @@ double Sampler::BuildCandidates(const SamplingParams& params, size_t* n_out) {
 void Sampler::FillLogprobs(const float* logits, int32_t vocab, int32_t top_n, SampledToken* out) {
   float m = -kInf;
   for (int32_t i = 0; i < vocab; ++i) m = std::max(m, logits[i]);
-  double sum = 0.0;
-  for (int32_t i = 0; i < vocab; ++i) sum += std::exp(logits[i] - m);
+  const double sum = SumExpShifted(logits, static_cast<size_t>(vocab), m);
   const double lse = static_cast<double>(m) + std::log(sum);
   out->logprob = static_cast<float>(static_cast<double>(logits[out->id]) - lse);
 
@@ -151,6 +153,32 @@ void Sampler::FillLogprobs(const float* logits, int32_t vocab, int32_t top_n, Sa
   }
 }
 
+int32_t Sampler::Draw(const Candidate* c, size_t n, double target) const {
+  double cumulative = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    cumulative += c[i].weight;
+    if (cumulative > target) return c[i].id;
+  }
+  // Rounding left the target past the sum: take the last candidate with weight.
+  for (size_t i = n; i > 0; --i) {
+    if (c[i - 1].weight > 0.0f) return c[i - 1].id;
+  }
+  return argmax_;
+}
+
+int32_t Sampler::DrawUnfiltered(double target) const {
+  double cumulative = 0.0;
+  const size_t vocab = work_.size();
+  for (size_t i = 0; i < vocab; ++i) {
+    cumulative += weights_[i];
+    if (cumulative > target) return static_cast<int32_t>(i);
+  }
+  for (size_t i = vocab; i > 0; --i) {
+    if (weights_[i - 1] > 0.0f) return static_cast<int32_t>(i - 1);
+  }
+  return argmax_;
+}
+
 absl::StatusOr<SampledToken> Sampler::Sample(const float* logits, int32_t vocab,
                                              SamplerState& state) {
   RETURN_IF_ERROR(Prepare(logits, vocab, state));
@@ -163,21 +191,7 @@ absl::StatusOr<SampledToken> Sampler::Sample(const float* logits, int32_t vocab,
     const double total = BuildCandidates(params, &n);
     const double u = UniformDraw(state.seed(), static_cast<uint64_t>(state.sample_index()),
                                  static_cast<uint64_t>(state.num_output_tokens()));
-    const double target = u * total;
-    double cumulative = 0.0;
-    out.id = -1;
-    for (size_t i = 0; i < n; ++i) {
-      cumulative += candidates_[i].weight;
-      if (cumulative > target) {
-        out.id = candidates_[i].id;
-        break;
-      }
-    }
-    // Rounding left the target past the sum: take the last candidate with weight.
-    for (size_t i = n; out.id < 0 && i > 0; --i) {
-      if (candidates_[i - 1].weight > 0.0f) out.id = candidates_[i - 1].id;
-    }
-    if (out.id < 0) out.id = argmax_;
+    out.id = n > 0 ? Draw(candidates_.data(), n, u * total) : DrawUnfiltered(u * total);
   }
   if (params.logprobs.has_value()) FillLogprobs(logits, vocab, *params.logprobs, &out);
   state.AppendOutput(out.id);
@@ -194,6 +208,14 @@ absl::Status Sampler::Distribution(const float* logits, int32_t vocab, const Sam
   }
   size_t n = 0;
   const double total = BuildCandidates(state.params(), &n);
+  if (n == 0) {  // Unfiltered: every token with weight, in id order.
+    for (size_t i = 0; i < work_.size(); ++i) {
+      if (weights_[i] > 0.0f) {
+        out->push_back({static_cast<int32_t>(i), static_cast<float>(weights_[i] / total)});
+      }
+    }
+    return absl::OkStatus();
+  }
   out->reserve(n);
   for (size_t i = 0; i < n; ++i) {
     out->push_back({candidates_[i].id, static_cast<float>(candidates_[i].weight / total)});

@@ -8,7 +8,7 @@
 // seeded request is bitwise reproducible however the batch around it is composed. Logprobs are of
 // the raw model distribution (log_softmax of the logits as given, before any processing).
 //
-// Cost per call at vocabulary V: a copy, a max pass, one exp per finite token (temperature > 0),
+// Cost per call at vocabulary V: a copy, a max pass, one vectorized exp pass (temperature > 0),
 // nth_element for top-k, and for top-p a partial sort that only orders the prefix it needs
 // (chunks of 64, 128, ...). Buffers are reused across calls; no allocation once warmed up.
 //
@@ -73,15 +73,21 @@ class Sampler {
 
   // Copies `logits` into work_, applies penalties and suppression, finds the argmax.
   absl::Status Prepare(const float* logits, int32_t vocab, const SamplerState& state);
-  // Fills candidates_[0, *n) with the survivors of top-k / top-p / min-p, in draw order;
-  // returns their total weight. REQUIRES: Prepare succeeded, temperature > 0.
+  // Fills weights_ ([vocab], id order) and, when a filter is on, candidates_[0, *n) with the
+  // survivors of top-k / top-p / min-p in draw order; returns the survivors' total weight.
+  // *n == 0 means no filter: draw from weights_ in id order. REQUIRES: Prepare succeeded,
+  // temperature > 0.
   double BuildCandidates(const SamplingParams& params, size_t* n);
   // Keeps the shortest prefix of candidates_[0, n) by (logit desc, id asc) whose weight reaches
   // top_p * total; orders that prefix. Returns its length.
   size_t TopPPrefix(size_t n, double total, float top_p);
+  // The first candidate whose cumulative weight exceeds `target` (u * total).
+  int32_t Draw(const Candidate* c, size_t n, double target) const;
+  int32_t DrawUnfiltered(double target) const;
   void FillLogprobs(const float* logits, int32_t vocab, int32_t top_n, SampledToken* out);
 
   std::vector<float> work_;            // [vocab] processed logits.
+  std::vector<float> weights_;         // [vocab] exp((work_ - max) / temperature).
   std::vector<Candidate> candidates_;  // Capacity [vocab]; the live prefix is returned.
   int32_t argmax_ = -1;
   float max_logit_ = 0.0f;
