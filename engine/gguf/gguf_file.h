@@ -2,7 +2,16 @@
 //
 // Open() checks every count, size and offset against the file before using it; a truncated,
 // corrupted or hostile file yields an absl::Status naming the key or tensor and the byte offset,
-// never a crash or an allocation larger than the file could justify.
+// never a crash or an allocation larger than the file could justify (parsed metadata takes at
+// most a small constant times the file's size). Status codes:
+//   NotFound          Open(): no such file (the message names the path)
+//   DataLoss          the file is shorter than its contents claim: truncation, a string length,
+//                     array or entry count, or tensor data range that runs past the end
+//   InvalidArgument   a wrong value: magic, version (only 2 and 3; big-endian files are
+//                     rejected), value or tensor type, n_dims outside [1, 4], a zero or
+//                     overflowing dimension, a row not a multiple of the type's block size,
+//                     general.alignment not a power of two, a misaligned or overlapping tensor
+//                     offset, a duplicate key or tensor name, arrays nested deeper than 16
 //
 // Thread-safety: immutable after Open(); all const methods may be called concurrently.
 // Tensor data pointers stay valid for the lifetime of the GgufFile.
@@ -42,7 +51,8 @@ class GgufFile {
  public:
   // Maps and parses the file at `path`.
   static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
-  // Parses an in-memory image (tests, fuzzing). The bytes are copied.
+  // Parses an in-memory image (tests, fuzzing). The bytes are copied (to a 64-byte aligned
+  // buffer, so tensor data is as aligned as in a mapping).
   static absl::StatusOr<std::unique_ptr<GgufFile>> FromBytes(std::string_view bytes);
 
   ~GgufFile();

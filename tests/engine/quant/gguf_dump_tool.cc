@@ -106,7 +106,9 @@ int Main(int argc, char** argv) {
       json << "null}";
       continue;
     }
-    const std::string name = "t" + std::to_string(i) + ".f32";
+    char name_buf[32];
+    std::snprintf(name_buf, sizeof(name_buf), "t%zu.f32", i);
+    const std::string name = name_buf;
     buffer.resize(static_cast<size_t>(t.num_elements));
     t.traits->dequantize(t.data, buffer.data(), t.num_elements);
     std::ofstream out(outdir + "/" + name, std::ios::binary);
