@@ -42,6 +42,10 @@ absl::Status AlternationError() {
       "Conversation roles must alternate user/assistant/user/assistant/...");
 }
 
+absl::Status EmptyError() {
+  return absl::InvalidArgumentError("this chat template needs at least one message");
+}
+
 // The default system prompt of a ChatML template: the text of a string literal
 // '<|im_start|>system\n...<|im_end|>' (newline raw or escaped); false when there is none.
 bool FindDefaultSystem(std::string_view source, std::string& out) {
@@ -158,6 +162,7 @@ absl::StatusOr<std::string> ChatTemplate::Apply(std::span<const ChatMessage> mes
       if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
       return out;
     case ChatFamily::kGemma:
+      if (messages.empty()) return EmptyError();  // the template reads messages[0]
       out += bos_;
       if (!messages.empty() && messages[0].role == "system") {
         return absl::InvalidArgumentError("System role not supported");
@@ -195,6 +200,7 @@ absl::StatusOr<std::string> ChatTemplate::ApplyInst(std::span<const ChatMessage>
     return out;
   }
   // Llama 2: a leading system message folds into the first user turn.
+  if (messages.empty()) return EmptyError();  // the template reads messages[0]
   std::span<const ChatMessage> loop = messages;
   const ChatMessage* system = nullptr;
   if (!messages.empty() && messages[0].role == "system") {

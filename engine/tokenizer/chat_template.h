@@ -17,7 +17,8 @@
 // SmolLM2 and Qwen2 templates do) are recognised and the prompt text is taken from the
 // template. An empty template gives plain ChatML, as llama.cpp's server does when a model has
 // no template. Errors the Jinja templates raise (roles not alternating, a system message where
-// the family has none) are InvalidArgument here.
+// the family has none, no messages for the templates that read messages[0]) are
+// InvalidArgument here.
 //
 // Thread-safety: immutable; Apply may be called concurrently.
 #pragma once
