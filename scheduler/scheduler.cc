@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "kvcache/check.h"
 #include "scheduler/preemption_policy.h"
 
@@ -137,6 +138,31 @@ FinishedSequence Scheduler::FinishInternal(Sequence& seq, FinishReason reason) {
       std::vector<int32_t>(seq.output_token_ids().begin(), seq.output_token_ids().end())};
   seqs_.erase(seq.id);
   return out;
+}
+
+absl::Status Scheduler::Fork(SeqId parent_id, SeqId child_id, int32_t last_token) {
+  auto it = seqs_.find(parent_id);
+  if (it == seqs_.end()) {
+    return absl::NotFoundError(absl::StrCat("sequence ", parent_id, " is unknown or finished"));
+  }
+  if (seqs_.contains(child_id)) {
+    return absl::AlreadyExistsError(absl::StrCat("sequence id ", child_id, " is already in use"));
+  }
+  const Sequence& parent = it->second;
+  if (parent.status != SequenceStatus::kRunning || parent.num_output_tokens() == 0 ||
+      parent.num_computed_tokens != parent.num_tokens() - 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sequence ", parent_id, " must be running and have sampled its first token to fork"));
+  }
+  RETURN_IF_ERROR(kv_.Fork(parent_id, child_id));
+  Sequence child = parent;  // copy before emplace
+  child.id = child_id;
+  child.token_ids.back() = last_token;
+  child.admission_order = next_admission_++;
+  child.num_preemptions = 0;
+  running_.insert(RunningKey(child));
+  seqs_.emplace(child_id, std::move(child));
+  return absl::OkStatus();
 }
 
 int32_t Scheduler::ChunkLimit(int32_t remaining, int32_t budget) const {

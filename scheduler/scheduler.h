@@ -82,6 +82,14 @@ class Scheduler {
   // InvalidArgument for FinishReason::kNone.
   absl::StatusOr<FinishedSequence> Finish(SeqId id, FinishReason reason);
 
+  // Parallel sampling (n > 1): `child_id` starts as a copy of running `parent_id`, sharing all
+  // of its KV blocks (the first writer into a shared, partly filled block gets a copy, listed
+  // in the step's `copies`). The child's newest token, whose KV is not computed yet, becomes
+  // `last_token` (the parent's i-th sample). Call between Update() and Schedule().
+  // NotFound: unknown parent; AlreadyExists: child id in use; FailedPrecondition: parent not
+  // running or has not sampled yet.
+  absl::Status Fork(SeqId parent_id, SeqId child_id, int32_t last_token);
+
   // Plans the next step. Empty when nothing can run.
   SchedulerStep Schedule();
 

@@ -332,3 +332,55 @@ TEST(Scheduler, StatsReportUsageAndSlotWaste) {
 
 }  // namespace
 }  // namespace hearth::scheduler
+
+namespace hearth::scheduler {
+namespace {
+
+using ::hearth::scheduler::testing::FakeRunner;
+using ::hearth::scheduler::testing::RunAlone;
+using ::hearth::scheduler::testing::Tokens;
+
+// n = 3 parallel samples: two forks share the parent's blocks, including its partly filled
+// last block, which is copied on first write. Each continues as it would alone.
+TEST(Scheduler, ForkSharesPromptBlocksAndCopiesOnWrite) {
+  SchedulerConfig cfg;
+  cfg.block_size = 4;
+  cfg.num_gpu_blocks = 32;
+  cfg.max_model_len = 64;
+  auto s = std::move(Scheduler::Create(cfg)).value();
+  const std::vector<int32_t> prompt = Tokens(10, 5);  // blocks: 4 + 4 + 2 (partial)
+  ASSERT_TRUE(s->Add(Sequence::FromPrompt(1, prompt, 6)).ok());
+  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  std::map<SeqId, FinishedSequence> done;
+  testing::Step(*s, runner, &done);  // prefill, first sample
+  const int32_t used_before = s->kv_cache().Usage().device.num_used;
+  const int32_t samples[] = {900, 901};
+  ASSERT_TRUE(s->Fork(1, 101, samples[0]).ok());
+  ASSERT_TRUE(s->Fork(1, 102, samples[1]).ok());
+  EXPECT_EQ(s->kv_cache().Usage().device.num_used, used_before);  // all shared
+  EXPECT_EQ(s->Fork(1, 102, 5).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(s->Fork(7, 103, 5).code(), absl::StatusCode::kNotFound);
+
+  SchedulerStep step = testing::Step(*s, runner, &done);
+  ASSERT_EQ(step.sequences.size(), 3u);
+  EXPECT_EQ(step.copies.size(), 2u);  // the last writer owns the original block
+  for (const auto& [src, dst] : step.copies) EXPECT_EQ(src, step.sequences[2].block_table[2]);
+  for (int i = 0; i < 2; ++i) {  // the full prompt blocks stay shared
+    EXPECT_EQ(step.sequences[0].block_table[i], step.sequences[1].block_table[i]);
+    EXPECT_EQ(step.sequences[0].block_table[i], step.sequences[2].block_table[i]);
+  }
+  testing::RunUntilIdle(*s, runner, &done);
+  const std::vector<int32_t> parent = RunAlone(1, prompt, 6);
+  EXPECT_EQ(done[1].output_token_ids, parent);
+  for (int i = 0; i < 2; ++i) {
+    std::vector<int32_t> ctx = prompt;
+    ctx.push_back(samples[i]);
+    std::vector<int32_t> want = {samples[i]};
+    for (int32_t t : RunAlone(101 + i, ctx, 5)) want.push_back(t);
+    EXPECT_EQ(done[101 + i].output_token_ids, want) << "child " << 101 + i;
+  }
+  testing::ExpectNoLeaks(*s);
+}
+
+}  // namespace
+}  // namespace hearth::scheduler
