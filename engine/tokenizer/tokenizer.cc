@@ -120,6 +120,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromSpec(TokenizerSpec spe
   for (size_t i = 0; i < n; ++i) {
     if (tok->IsSpecial(static_cast<TokenId>(i)) && !s.tokens[i].empty()) {
       tok->specials_by_length_.push_back(static_cast<TokenId>(i));
+      tok->special_first_byte_[static_cast<uint8_t>(s.tokens[i][0])] = true;
     }
   }
   std::stable_sort(tok->specials_by_length_.begin(), tok->specials_by_length_.end(),
@@ -196,6 +197,10 @@ std::vector<TokenId> Tokenizer::Encode(std::string_view text, const EncodeOption
     size_t segment_start = 0;
     size_t pos = 0;
     while (pos < text.size()) {
+      if (!special_first_byte_[static_cast<uint8_t>(text[pos])]) {
+        ++pos;
+        continue;
+      }
       TokenId match = kNoToken;
       for (TokenId id : specials_by_length_) {
         const std::string& piece = spec_.tokens[id];

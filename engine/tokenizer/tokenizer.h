@@ -11,6 +11,7 @@
 // Thread-safety: immutable after creation; every const method may be called concurrently.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <span>
 #include <string>
@@ -92,7 +93,8 @@ class Tokenizer {
   std::unique_ptr<SentencePieceBpe> spm_;  // llama only
   // Special tokens for parse_special, longest text first.
   std::vector<TokenId> specials_by_length_;
-  std::vector<std::string> decoded_;  // [vocab_size] TokenBytes for non-special tokens
+  std::array<bool, 256> special_first_byte_{};  // some special token starts with this byte
+  std::vector<std::string> decoded_;            // [vocab_size] TokenBytes for non-special tokens
   bool strip_leading_space_ = false;
   TokenId eot_id_ = kNoToken;
   std::vector<TokenId> stop_ids_;
