@@ -87,7 +87,7 @@ class Scheduler {
   // in the step's `copies`). The child's newest token, whose KV is not computed yet, becomes
   // `last_token` (the parent's i-th sample). Call between Update() and Schedule().
   // NotFound: unknown parent; AlreadyExists: child id in use; FailedPrecondition: parent not
-  // running or has not sampled yet.
+  // running or has not sampled yet. The child may take running past max_num_seqs.
   absl::Status Fork(SeqId parent_id, SeqId child_id, int32_t last_token);
 
   // Plans the next step. Empty when nothing can run.

@@ -117,6 +117,36 @@ TEST(Scheduler, PreemptsLowestPriorityMostRecentFirst) {
   }
 }
 
+TEST(Scheduler, AbortSwappedSequenceFreesHostBlocks) {
+  SchedulerConfig cfg;
+  cfg.block_size = 4;
+  cfg.num_gpu_blocks = 4;
+  cfg.num_host_blocks = 8;
+  cfg.max_model_len = 16;
+  cfg.preemption_mode = PreemptionMode::kSwap;
+  auto s = Make(cfg);
+  for (SeqId id = 1; id <= 4; ++id) {
+    ASSERT_TRUE(s->Add(Sequence::FromPrompt(id, Tokens(4, id), 3)).ok());
+  }
+  FakeRunner runner(cfg.num_gpu_blocks, cfg.num_host_blocks, cfg.block_size);
+  std::map<SeqId, FinishedSequence> done;
+  testing::Step(*s, runner, &done);
+  SchedulerStep step = testing::Step(*s, runner, &done);  // 1, 2 decode; 4, 3 swapped out
+  EXPECT_EQ(step.preempted, (std::vector<SeqId>{4, 3}));
+  EXPECT_EQ(s->Stats().num_swapped, 2);
+  EXPECT_EQ(s->kv_cache().Usage().num_host_used, 2);
+  EXPECT_TRUE(s->Abort(4));
+  EXPECT_FALSE(s->Abort(4));
+  EXPECT_EQ(s->Stats().num_swapped, 1);
+  EXPECT_EQ(s->kv_cache().Usage().num_host_used, 1);
+  RunUntilIdle(*s, runner, &done);
+  for (SeqId id = 1; id <= 3; ++id) {
+    EXPECT_EQ(done[id].output_token_ids, RunAlone(id, Tokens(4, id), 3)) << id;
+  }
+  EXPECT_FALSE(done.contains(4));
+  ExpectNoLeaks(*s);
+}
+
 // 40 requests against a cache that holds about 3 of them: whatever the preemption mode,
 // all finish with the outputs they have alone, and every block comes back.
 TEST(Scheduler, FortyRequestsUnderMemoryPressureMatchRunningAlone) {
