@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "engine/backend_info.h"
+#include "server/cli/generate_command.h"
 #include "server/version.h"
 
 namespace {
@@ -14,6 +15,7 @@ int PrintUsage(FILE* out) {
                "usage: hearth <command> [flags]\n"
                "\n"
                "commands:\n"
+               "  generate    stream a completion or an interactive chat (--prompt, --chat)\n"
                "  version     print the version\n"
                "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
   return out == stderr ? 2 : 0;
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
     std::printf("hearth %s\n", hearth::server::kVersion);
     return 0;
   }
+  if (command == "generate") return hearth::server::RunGenerate(argc - 1, argv + 1);
   if (command == "devices") {
     std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
     return 0;

@@ -1,0 +1,35 @@
+// Settings of one Engine: backend threads, KV cache sizing and the scheduler's budgets.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "scheduler/scheduler_config.h"
+
+namespace hearth::engine {
+
+struct EngineConfig {
+  int32_t num_threads = 2;  // backend compute threads (the engine thread is one of them)
+
+  // KV cache. kv_cache_bytes > 0 sizes the device pool directly; otherwise
+  // kv_cache_memory_fraction of the memory available now (MemAvailable on the CPU backend).
+  int64_t kv_cache_bytes = 0;
+  double kv_cache_memory_fraction = 0.2;
+  int32_t block_size = 16;
+  int64_t swap_space_bytes = 256ll << 20;  // host swap blocks (0: recompute only)
+
+  // Scheduler budgets (see scheduler/scheduler_config.h).
+  int32_t max_num_seqs = 64;
+  int32_t max_num_batched_tokens = 1024;
+  int32_t max_waiting_requests = 1024;
+  int32_t max_model_len = 0;  // 0: the model's trained context length
+  bool enable_prefix_caching = true;
+  bool enable_chunked_prefill = true;
+  int32_t long_prefill_token_threshold = 0;
+  scheduler::PreemptionMode preemption_mode = scheduler::PreemptionMode::kAuto;
+
+  // InvalidArgument naming the first bad field.
+  absl::Status Validate() const;
+};
+
+}  // namespace hearth::engine
