@@ -19,9 +19,8 @@ std::vector<double> OneTwoFiveBuckets(uint64_t max_value) {
   std::vector<double> bounds;
   for (uint64_t decade = 1;; decade *= 10) {
     for (uint64_t mantissa : {1, 2, 5}) {
-      const uint64_t bound = mantissa * decade;
-      if (bound > max_value) return bounds;
-      bounds.push_back(static_cast<double>(bound));
+      if (mantissa > max_value / decade) return bounds;  // mantissa * decade > max_value
+      bounds.push_back(static_cast<double>(mantissa * decade));
     }
     if (decade > max_value / 10) return bounds;  // the next decade would overflow or exceed max
   }

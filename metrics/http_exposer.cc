@@ -1,7 +1,10 @@
 #include "metrics/http_exposer.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 #include <utility>
 
@@ -31,6 +34,7 @@ struct HttpExposer::Impl {
   httplib::Server server;
   int port = 0;
   std::thread thread;
+  std::atomic<bool> listen_returned{false};
   absl::Mutex stop_mu;
   bool stopped ABSL_GUARDED_BY(stop_mu) = false;
 };
@@ -52,6 +56,12 @@ absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(const Registry* 
   impl->options = std::move(options);
   Impl* p = impl.get();
   const int num_threads = p->options.num_threads > 0 ? p->options.num_threads : 1;
+  // httplib's default also sets SO_REUSEPORT, which would let a second server bind a port that
+  // is in use; keep only SO_REUSEADDR (fast restart after TIME_WAIT).
+  p->server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   p->server.new_task_queue = [num_threads] { return new httplib::ThreadPool(num_threads); };
   p->server.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
     res.set_content(p->registry->Render(), kTextContentType);
@@ -73,7 +83,15 @@ absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(const Registry* 
     return absl::UnavailableError(absl::StrCat("HttpExposer: cannot bind ", address, ":",
                                                p->options.port, " (in use or bad address)"));
   }
-  p->thread = std::thread([p] { p->server.listen_after_bind(); });
+  p->thread = std::thread([p] {
+    p->server.listen_after_bind();
+    p->listen_returned = true;
+  });
+  // Server::stop() is a no-op until the accept loop runs: wait for it, so a Stop() right after
+  // Start() cannot leave the loop running (and the join hanging).
+  while (!p->server.is_running() && !p->listen_returned) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
   return std::unique_ptr<HttpExposer>(new HttpExposer(std::move(impl)));
 }
 
