@@ -102,6 +102,15 @@ TEST_F(HttpExposerTest, BindFailureNamesTheAddress) {
       << second.status();
 }
 
+TEST_F(HttpExposerTest, NonLocalAddressFailsToBind) {
+  HttpExposerOptions options;
+  options.address = "192.0.2.1";  // TEST-NET-1: never a local address
+  options.port = 0;
+  auto exposer = HttpExposer::Start(&registry_, options);
+  ASSERT_FALSE(exposer.ok());
+  EXPECT_NE(exposer.status().message().find("192.0.2.1:0"), std::string::npos) << exposer.status();
+}
+
 TEST_F(HttpExposerTest, StopIsCleanAndIdempotent) {
   const int port = exposer_->port();
   exposer_->Stop();
