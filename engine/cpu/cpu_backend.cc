@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/cpu/kernels/vec.h"
 
 namespace hearth::engine::cpu {
 
@@ -226,7 +227,7 @@ void CpuBackend::Attention(const Batch& batch, int32_t layer) {
         for (int32_t p = 0; p <= pos; ++p) {
           const float* k =
               kv_.Rows(s.block_table[p / bs], layer, 0) + int64_t{p % bs} * kv_dim + kv_offset;
-          scores[p] = Dot(q, k, hd) * scale;
+          scores[p] = DotF32(q, k, hd) * scale;
           max_score = std::max(max_score, scores[p]);
         }
         float sum = 0.0f;
@@ -239,8 +240,7 @@ void CpuBackend::Attention(const Batch& batch, int32_t layer) {
         for (int32_t p = 0; p <= pos; ++p) {
           const float* v =
               kv_.Rows(s.block_table[p / bs], layer, 1) + int64_t{p % bs} * kv_dim + kv_offset;
-          const float weight = scores[p];
-          for (int32_t d = 0; d < hd; ++d) out[d] += weight * v[d];
+          Axpy(hd, scores[p], v, out);
         }
         const float inv_sum = 1.0f / sum;
         for (int32_t d = 0; d < hd; ++d) out[d] *= inv_sum;

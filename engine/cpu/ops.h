@@ -38,7 +38,4 @@ class Rope {
   std::vector<float> inv_freq_;  // [rope_dims / 2]
 };
 
-// Sum of a[i] * b[i] over n elements, in a fixed order (8 interleaved partial sums).
-float Dot(const float* a, const float* b, int32_t n);
-
 }  // namespace hearth::engine::cpu

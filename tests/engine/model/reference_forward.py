@@ -7,7 +7,13 @@ to float32; activations stay in `dtype` (float32 by default, float64 for tiny mo
     model = ReferenceModel(path)
     cache = model.new_cache()
     logits = model.forward(cache, [1, 2, 3])   # [3, vocab], appends K/V to the cache
-    tokens = model.greedy(prompt, 64)          # prompt + 64 greedy tokens
+    prompt_logits, tokens, step_logits = model.greedy(prompt, 64)
+
+act_quant=True emulates the documented activation quantization of Hearth's CPU matmul (see
+engine/cpu/kernels/matmul.h): before a product with a block-quantized weight, each row of x is
+cut into blocks (32 elements for Q4_0/Q4_1/Q8_0, 256 for K-quants), d = max|x| / 127 in float32
+and q = round-half-even(x * 127 / max|x|); the product then uses q * d. With it the comparison
+can be tight; without it, the reference is the plain float model.
 
 RoPE: GGUF `llama` files hold Q/K rows permuted by llama.cpp's converter so the rotation pairs
 adjacent elements (2i, 2i+1) ("normal" rope); `qwen2` keeps Hugging Face's layout and rotates
@@ -21,6 +27,20 @@ import gguf
 
 SUPPORTED_ARCHS = ("llama", "qwen2")
 
+_Q = gguf.GGMLQuantizationType
+_ACT_BLOCK = {_Q.Q4_0: 32, _Q.Q4_1: 32, _Q.Q8_0: 32, _Q.Q4_K: 256, _Q.Q5_K: 256, _Q.Q6_K: 256}
+
+
+def _quantize_act(x, block):
+    """x [n, cols] -> the float32 values q * d of its 8-bit blocks (see module doc)."""
+    xb = np.asarray(x, dtype=np.float32).reshape(-1, block)
+    amax = np.abs(xb).max(axis=1, keepdims=True)
+    d = amax / np.float32(127.0)
+    safe = np.where(amax > 0, amax, np.float32(1.0))
+    inv = np.where(amax > 0, np.float32(127.0) / safe, np.float32(0.0))
+    q = np.clip(np.rint(xb * inv), -127, 127)  # rint: round half to even
+    return (q * d).reshape(np.shape(x))
+
 
 def _field(reader: gguf.GGUFReader, key: str, default=None):
     f = reader.fields.get(key)
@@ -32,8 +52,9 @@ def _field(reader: gguf.GGUFReader, key: str, default=None):
 
 
 class ReferenceModel:
-    def __init__(self, path: str, dtype=np.float32):
+    def __init__(self, path: str, dtype=np.float32, act_quant: bool = False):
         self.dtype = dtype
+        self.act_quant = act_quant
         r = gguf.GGUFReader(path)
         arch = _field(r, "general.architecture")
         if arch not in SUPPORTED_ARCHS:
@@ -56,7 +77,9 @@ class ReferenceModel:
             raise ValueError(f"rope scaling {scaling} not in the reference")
 
         self.t = {}
+        self.act_block = {}  # tensor name -> activation block size (0: not quantized)
         for tensor in r.tensors:
+            self.act_block[tensor.name] = _ACT_BLOCK.get(tensor.tensor_type, 0)
             w = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
             # numpy shape is GGUF's ne reversed: [rows, cols] for matrices.
             shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
@@ -93,6 +116,9 @@ class ReferenceModel:
         return y
 
     def _linear(self, x, name, bias=None):
+        block = self.act_block[name] if self.act_quant else 0
+        if block:
+            x = _quantize_act(x, block).astype(self.dtype)
         y = x @ self.t[name].T
         if bias is not None and bias in self.t:
             y = y + self.t[bias]
@@ -142,7 +168,11 @@ class ReferenceModel:
             x = x + self._linear((g / (1.0 + np.exp(-g))) * u, b + "ffn_down.weight")
         cache["len"] = start + n
         h = self._rmsnorm(x, self.t["output_norm.weight"])
-        return (h @ self.out.T).astype(np.float32)
+        return self._lm_head(h).astype(np.float32)
+
+    def _lm_head(self, h):
+        name = "output.weight" if "output.weight" in self.t else "token_embd.weight"
+        return self._linear(h, name)
 
     def greedy(self, prompt, n_new):
         """Returns (prompt logits [len(prompt), vocab], the n_new greedy tokens,
