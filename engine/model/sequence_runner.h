@@ -42,6 +42,10 @@ class SequenceRunner {
   absl::StatusOr<Batch> MakeBatch(const std::vector<std::pair<int32_t, int32_t>>& work) const;
   // Marks the batch's tokens as cached.
   void Commit(const Batch& batch);
+  // Declares the first `n` tokens of `seq` cached (their K/V put in place by the caller, e.g.
+  // with Backend::CopyBlocks from another sequence's blocks). REQUIRES: n <= tokens(seq).size().
+  void MarkCached(int32_t seq, int32_t n) { seqs_[seq].cached = n; }
+  const std::vector<int32_t>& block_table(int32_t seq) const { return seqs_[seq].block_table; }
 
   // Convenience: prefills every sequence in chunks of up to `chunk` tokens (all sequences in
   // each step's batch), then decodes `num_new` greedy tokens for all of them in one batch per
