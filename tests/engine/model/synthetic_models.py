@@ -38,6 +38,7 @@ class Spec:
     vocab: int = 300
     tied: bool = False
     rope_linear: float = 0.0  # > 0: rope.scaling.type linear with this factor
+    rope_freqs: bool = False  # a Llama 3 style rope_freqs.weight tensor (factors in [1, 8])
     seed: int = 0
 
 
@@ -110,6 +111,8 @@ def write_model(path: str, s: Spec) -> None:
 
     mat("token_embd.weight", s.vocab, s.dim, 3.0 / np.sqrt(s.dim))
     vec("output_norm.weight", s.dim, 1.0, 0.1)
+    if s.rope_freqs:
+        w.add_tensor("rope_freqs.weight", rng.uniform(1.0, 8.0, hd // 2).astype(np.float32))
     if not s.tied:
         mat("output.weight", s.vocab, s.dim, 3.0 / np.sqrt(s.dim))
     for l in range(s.layers):
@@ -135,6 +138,7 @@ def write_model(path: str, s: Spec) -> None:
 
 SPECS = [
     Spec("f32_llama_gqa", "llama", Q.F32, seed=1),
+    Spec("f32_llama_ropefreqs", "llama", Q.F32, rope_freqs=True, seed=12),
     Spec("f32_qwen2_gqa_ropelinear", "qwen2", Q.F32, rope_linear=4.0, seed=11),
     Spec("f16_qwen2_mha_tied", "qwen2", Q.F16, kv_heads=4, tied=True, seed=2),
     Spec("bf16_llama_mha_tied", "llama", Q.BF16, kv_heads=4, tied=True, seed=3),
