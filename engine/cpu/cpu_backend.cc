@@ -121,6 +121,8 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
   RETURN_IF_ERROR(CheckBatch(batch));
   const ModelConfig& c = config_;
   const int64_t n = batch.num_tokens();
+  logits->clear();
+  if (n == 0) return absl::OkStatus();
   x_.resize(n * c.dim);
   xb_.resize(n * c.dim);
   q_.resize(n * c.q_dim());

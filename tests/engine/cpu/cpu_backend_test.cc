@@ -232,6 +232,9 @@ TEST(CpuBackendTest, ErrorsAreStatuses) {
   EXPECT_EQ(backend->Forward(ok, &logits).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(backend->InitKvCache(4, 1, kBlockSize).ok());
   ASSERT_TRUE(backend->Forward(ok, &logits).ok());
+  EXPECT_EQ(logits.size(), size_t{97});
+  ASSERT_TRUE(backend->Forward(Batch{}, &logits).ok());  // an empty step is fine
+  EXPECT_TRUE(logits.empty());
 
   struct Case {
     std::string name;
