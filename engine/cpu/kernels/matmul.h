@@ -12,6 +12,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
+#include <vector>
 
 #include "engine/cpu/kernels/thread_pool.h"
 #include "engine/quant/ggml_type.h"
@@ -33,5 +35,48 @@ void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPo
 // The scalar reference ("twin") of MatMul: same quantization of x, plain loops. Used by the
 // tests that check every SIMD kernel, and on machines without AVX2/FMA.
 void MatMulReference(const WeightMatrix& w, const float* x, int64_t n, float* y);
+
+// Whether MatMul has a kernel for `type` (F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K).
+bool MatMulSupports(GgmlType type);
+
+// x quantized once and shared by several matmuls with the same input (Q/K/V, gate/up).
+// Each 8-bit format is made on first use. Not thread-safe.
+// REQUIRES: x (n * cols floats) outlives this object and does not change while it is used.
+class QuantizedActivations {
+ public:
+  QuantizedActivations(const float* x, int64_t n, int64_t cols) : x_(x), n_(n), cols_(cols) {}
+
+  const float* x() const { return x_; }
+  int64_t n() const { return n_; }
+  int64_t cols() const { return cols_; }
+
+  // [n] rows of the format's blocks (see kernels.h), made on first call. `pool` may be null.
+  const uint8_t* Q8Rows(ThreadPool* pool);   // 32-element blocks
+  const uint8_t* Q8KRows(ThreadPool* pool);  // 256-element blocks with per-16 sums
+
+ private:
+  const float* x_;
+  int64_t n_;
+  int64_t cols_;
+  std::vector<uint8_t> q8_, q8k_;
+};
+
+// As MatMul, with x pre-quantized. Bitwise identical to MatMul(w, x.x(), x.n(), y, pool).
+// REQUIRES: x.cols() == w.cols.
+void MatMul(const WeightMatrix& w, QuantizedActivations& x, float* y, ThreadPool* pool);
+
+// Instruction-set paths. The active one is chosen once, from the environment variable
+// HEARTH_CPU_KERNELS = scalar | avx2 | avxvnni | auto (default auto: the best the CPU has; a
+// path the CPU lacks falls back to auto).
+enum class CpuKernelPath { kScalar, kAvx2, kAvxVnni };
+std::string_view CpuKernelPathName(CpuKernelPath path);
+bool CpuKernelPathSupported(CpuKernelPath path);
+CpuKernelPath ActiveCpuKernelPath();
+
+// MatMul on a given path (tests, benches). REQUIRES: CpuKernelPathSupported(path).
+// avx2 and avxvnni give bitwise identical results (their integer dot products are exact);
+// scalar differs from them only by float rounding order.
+void MatMulOnPath(CpuKernelPath path, const WeightMatrix& w, const float* x, int64_t n, float* y,
+                  ThreadPool* pool);
 
 }  // namespace hearth::engine::cpu

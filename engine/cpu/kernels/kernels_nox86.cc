@@ -1,0 +1,9 @@
+// Non-x86 builds: the SIMD tables are the scalar ones (CpuKernelPathSupported reports false).
+#include "engine/cpu/kernels/kernels.h"
+
+namespace hearth::engine::cpu::kern {
+
+const KernelTable& Avx2Kernels() { return ScalarKernels(); }
+const KernelTable& AvxVnniKernels() { return ScalarKernels(); }
+
+}  // namespace hearth::engine::cpu::kern

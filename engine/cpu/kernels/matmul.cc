@@ -1,0 +1,199 @@
+// MatMul: quantize x once, then split rows of W across threads; each thread walks its rows
+// against chunks of x through the active kernel table.
+#include "engine/cpu/kernels/matmul.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/cpu/kernels/kernels.h"
+
+namespace hearth::engine::cpu {
+namespace {
+
+using kern::ActFormat;
+
+// Rows of x handled per kernel call: keeps the quantized x chunk in L1/L2 while a thread's
+// weight rows stream past it.
+constexpr int64_t kColChunk = 64;
+// Rows of W per scheduling unit (a multiple of every kernel's row tile).
+constexpr int64_t kRowGroup = 4;
+// Below this many x rows, quantize on the calling thread (a wake-up costs more).
+constexpr int64_t kParallelQuantizeMinRows = 8;
+
+const kern::KernelTable& TableFor(CpuKernelPath path) {
+  switch (path) {
+    case CpuKernelPath::kAvxVnni:
+      return kern::AvxVnniKernels();
+    case CpuKernelPath::kAvx2:
+      return kern::Avx2Kernels();
+    case CpuKernelPath::kScalar:
+      break;
+  }
+  return kern::ScalarKernels();
+}
+
+bool CpuHas(const char* feature_set) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (std::string_view(feature_set) == "avx2") {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+  }
+  if (std::string_view(feature_set) == "avxvnni") {
+    return CpuHas("avx2") && __builtin_cpu_supports("avxvnni");
+  }
+#else
+  (void)feature_set;
+#endif
+  return false;
+}
+
+CpuKernelPath BestPath() {
+  if (CpuHas("avxvnni")) return CpuKernelPath::kAvxVnni;
+  if (CpuHas("avx2")) return CpuKernelPath::kAvx2;
+  return CpuKernelPath::kScalar;
+}
+
+CpuKernelPath ChoosePath() {
+  const char* env = std::getenv("HEARTH_CPU_KERNELS");
+  const std::string_view want = env ? env : "auto";
+  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni}) {
+    if (want == CpuKernelPathName(p) && CpuKernelPathSupported(p)) return p;
+  }
+  return BestPath();
+}
+
+void QuantizeRows(ActFormat format, const float* x, int64_t n, int64_t cols, uint8_t* out,
+                  ThreadPool* pool) {
+  const int64_t row_bytes = kern::ActRowBytes(format, cols);
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      if (format == ActFormat::kQ8) {
+        kern::QuantizeRowQ8(x + i * cols, cols,
+                            reinterpret_cast<kern::ActQ8*>(out + i * row_bytes));
+      } else {
+        kern::QuantizeRowQ8K(x + i * cols, cols,
+                             reinterpret_cast<kern::ActQ8K*>(out + i * row_bytes));
+      }
+    }
+  };
+  if (pool != nullptr && n >= kParallelQuantizeMinRows) {
+    pool->ParallelFor(n, run);
+  } else {
+    run(0, n);
+  }
+}
+
+// y = W x over prepared activation rows `xa` (format matching w.type).
+void Run(const kern::KernelTable& table, const WeightMatrix& w, const uint8_t* xa,
+         int64_t x_row_bytes, int64_t n, float* y, ThreadPool* pool) {
+  kern::RangeFn fn = kern::LookupKernel(table, w.type);
+  if (fn == nullptr || n <= 0 || w.rows <= 0) return;
+  kern::MatArgs args;
+  args.w = static_cast<const uint8_t*>(w.data);
+  args.w_row_bytes = w.row_bytes;
+  args.cols = w.cols;
+  args.x = xa;
+  args.x_row_bytes = x_row_bytes;
+  args.y = y;
+  args.y_stride = w.rows;
+  const int64_t groups = (w.rows + kRowGroup - 1) / kRowGroup;
+  auto body = [&](int64_t g0, int64_t g1) {
+    const int64_t r0 = g0 * kRowGroup;
+    const int64_t r1 = std::min(w.rows, g1 * kRowGroup);
+    for (int64_t c0 = 0; c0 < n; c0 += kColChunk) fn(args, r0, r1, c0, std::min(n, c0 + kColChunk));
+  };
+  if (pool != nullptr && groups > 1) {
+    pool->ParallelFor(groups, body);
+  } else {
+    body(0, groups);
+  }
+}
+
+void MatMulImpl(const kern::KernelTable& table, const WeightMatrix& w, QuantizedActivations& x,
+                float* y, ThreadPool* pool) {
+  switch (kern::ActFormatFor(w.type)) {
+    case ActFormat::kFloat:
+      Run(table, w, reinterpret_cast<const uint8_t*>(x.x()), x.cols() * sizeof(float), x.n(), y,
+          pool);
+      return;
+    case ActFormat::kQ8:
+      Run(table, w, x.Q8Rows(pool), kern::ActRowBytes(ActFormat::kQ8, x.cols()), x.n(), y, pool);
+      return;
+    case ActFormat::kQ8K:
+      Run(table, w, x.Q8KRows(pool), kern::ActRowBytes(ActFormat::kQ8K, x.cols()), x.n(), y, pool);
+      return;
+  }
+}
+
+}  // namespace
+
+const uint8_t* QuantizedActivations::Q8Rows(ThreadPool* pool) {
+  if (q8_.empty() && n_ > 0) {
+    q8_.resize(n_ * kern::ActRowBytes(ActFormat::kQ8, cols_));
+    QuantizeRows(ActFormat::kQ8, x_, n_, cols_, q8_.data(), pool);
+  }
+  return q8_.data();
+}
+
+const uint8_t* QuantizedActivations::Q8KRows(ThreadPool* pool) {
+  if (q8k_.empty() && n_ > 0) {
+    q8k_.resize(n_ * kern::ActRowBytes(ActFormat::kQ8K, cols_));
+    QuantizeRows(ActFormat::kQ8K, x_, n_, cols_, q8k_.data(), pool);
+  }
+  return q8k_.data();
+}
+
+std::string_view CpuKernelPathName(CpuKernelPath path) {
+  switch (path) {
+    case CpuKernelPath::kScalar:
+      return "scalar";
+    case CpuKernelPath::kAvx2:
+      return "avx2";
+    case CpuKernelPath::kAvxVnni:
+      return "avxvnni";
+  }
+  return "?";
+}
+
+bool CpuKernelPathSupported(CpuKernelPath path) {
+  switch (path) {
+    case CpuKernelPath::kScalar:
+      return true;
+    case CpuKernelPath::kAvx2:
+      return CpuHas("avx2");
+    case CpuKernelPath::kAvxVnni:
+      return CpuHas("avxvnni");
+  }
+  return false;
+}
+
+CpuKernelPath ActiveCpuKernelPath() {
+  static const CpuKernelPath path = ChoosePath();
+  return path;
+}
+
+bool MatMulSupports(GgmlType type) {
+  return kern::LookupKernel(kern::ScalarKernels(), type) != nullptr;
+}
+
+void MatMulOnPath(CpuKernelPath path, const WeightMatrix& w, const float* x, int64_t n, float* y,
+                  ThreadPool* pool) {
+  QuantizedActivations xq(x, n, w.cols);
+  MatMulImpl(TableFor(path), w, xq, y, pool);
+}
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+  MatMulOnPath(ActiveCpuKernelPath(), w, x, n, y, pool);
+}
+
+void MatMul(const WeightMatrix& w, QuantizedActivations& x, float* y, ThreadPool* pool) {
+  MatMulImpl(TableFor(ActiveCpuKernelPath()), w, x, y, pool);
+}
+
+void MatMulReference(const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  MatMulOnPath(CpuKernelPath::kScalar, w, x, n, y, nullptr);
+}
+
+}  // namespace hearth::engine::cpu

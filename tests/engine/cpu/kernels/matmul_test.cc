@@ -1,0 +1,221 @@
+// MatMul: SIMD kernels vs their scalar twins, every path vs a float64 reference built from the
+// engine/quant dequantizers, and batch invariance (bitwise) across n, tiles and threads.
+#include "engine/cpu/kernels/matmul.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/engine/cpu/kernels/test_weights.h"
+
+namespace hearth::engine::cpu {
+namespace {
+
+using testing::RandomActivations;
+using testing::RandomWeights;
+using testing::TestWeights;
+
+const GgmlType kAllTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16,
+                              GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0,
+                              GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+
+bool IsK(GgmlType t) {
+  return t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K;
+}
+bool IsFloat(GgmlType t) {
+  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16;
+}
+std::string Name(GgmlType t) { return std::string(GetTypeTraits(t).name); }
+
+std::vector<CpuKernelPath> SupportedPaths() {
+  std::vector<CpuKernelPath> paths;
+  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni}) {
+    if (CpuKernelPathSupported(p)) paths.push_back(p);
+  }
+  return paths;
+}
+
+// Column counts to test per type (multiples of the block size; odd ones for float types).
+std::vector<int64_t> ColsFor(GgmlType t) {
+  if (IsK(t)) return {256, 512};
+  if (IsFloat(t)) return {13, 64, 576};
+  return {32, 96, 576};
+}
+
+struct Shape {
+  int64_t n, rows;
+};
+const Shape kShapes[] = {{1, 1}, {1, 7}, {3, 9}, {17, 13}, {64, 8}, {5, 32}};
+
+// sum_k |w_k| |x_k| per output: the scale for float-rounding tolerances.
+std::vector<double> AbsDot(const std::vector<float>& wd, const std::vector<float>& x, int64_t n,
+                           int64_t rows, int64_t cols) {
+  std::vector<double> out(n * rows, 0.0);
+  for (int64_t c = 0; c < n; ++c) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double s = 0.0;
+      for (int64_t k = 0; k < cols; ++k) s += std::fabs(double(wd[r * cols + k]) * x[c * cols + k]);
+      out[c * rows + r] = s;
+    }
+  }
+  return out;
+}
+
+// Every SIMD path agrees with the scalar twin up to float rounding order: the integer block
+// dots are exact on both; they differ only in how the per-block float products are summed
+// (8 lanes + fixed tree vs one running sum), |diff| <= ~nblocks * 2^-24 * sum|w x|.
+TEST(MatMulTest, SimdMatchesScalarTwin) {
+  std::mt19937 rng(1);
+  for (GgmlType type : kAllTypes) {
+    for (int64_t cols : ColsFor(type)) {
+      for (const Shape& s : kShapes) {
+        TestWeights tw = RandomWeights(type, s.rows, cols, rng);
+        const std::vector<float> x = RandomActivations(s.n, cols, rng);
+        const std::vector<double> scale = AbsDot(tw.Dequantized(), x, s.n, s.rows, cols);
+        std::vector<float> ref(s.n * s.rows), got(s.n * s.rows);
+        MatMulReference(tw.w, x.data(), s.n, ref.data());
+        for (CpuKernelPath path : SupportedPaths()) {
+          if (path == CpuKernelPath::kScalar) continue;
+          MatMulOnPath(path, tw.w, x.data(), s.n, got.data(), nullptr);
+          for (int64_t i = 0; i < s.n * s.rows; ++i) {
+            ASSERT_NEAR(got[i], ref[i], 1e-5 * scale[i] + 1e-30)
+                << Name(type) << " " << CpuKernelPathName(path) << " cols=" << cols << " n=" << s.n
+                << " rows=" << s.rows << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+// avx2 and avxvnni compute the same exact integers and the same float ops: equal bit for bit.
+TEST(MatMulTest, VnniEqualsAvx2Bitwise) {
+  if (!CpuKernelPathSupported(CpuKernelPath::kAvxVnni)) GTEST_SKIP() << "no AVX-VNNI";
+  std::mt19937 rng(2);
+  for (GgmlType type : kAllTypes) {
+    const int64_t cols = ColsFor(type).back();
+    TestWeights tw = RandomWeights(type, 21, cols, rng);
+    const std::vector<float> x = RandomActivations(9, cols, rng);
+    std::vector<float> a(9 * 21), b(9 * 21);
+    MatMulOnPath(CpuKernelPath::kAvx2, tw.w, x.data(), 9, a.data(), nullptr);
+    MatMulOnPath(CpuKernelPath::kAvxVnni, tw.w, x.data(), 9, b.data(), nullptr);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << Name(type);
+  }
+}
+
+// Against W dequantized by engine/quant (bit-exact with gguf-py) times x, in float64.
+//
+// (a) Activations exactly representable on the 8-bit grid (x = q / 128, |q| <= 127, one
+//     |q| = 127 per block, so d_x = 1/128 exactly and quantization is lossless): only float
+//     rounding remains, |err| <= 1e-5 * sum|w x|.
+// (b) Gaussian activations: quantization moves each x_k by at most d_x / 2 (round to nearest,
+//     d_x = amax(block) / 127), so |err| <= sum_k |w_k| * d_x(k) / 2, plus float rounding.
+TEST(MatMulTest, MatchesFloat64ReferenceOnEveryPath) {
+  std::mt19937 rng(3);
+  for (GgmlType type : kAllTypes) {
+    const int64_t block = IsK(type) ? 256 : 32;
+    for (int64_t cols : ColsFor(type)) {
+      const int64_t n = 4, rows = 11;
+      TestWeights tw = RandomWeights(type, rows, cols, rng);
+      const std::vector<float> wd = tw.Dequantized();
+      for (bool exact_x : {true, false}) {
+        std::vector<float> x = RandomActivations(n, cols, rng);
+        if (exact_x) {
+          for (int64_t i = 0; i < n * cols; ++i) {
+            float q = std::round(x[i] * 40.0f);
+            q = std::fmin(127.0f, std::fmax(-127.0f, q));
+            if (i % block == 0) q = (rng() & 1) ? 127.0f : -127.0f;
+            x[i] = q / 128.0f;
+          }
+        }
+        std::vector<double> bound(n * rows, 0.0), want(n * rows, 0.0);
+        const std::vector<double> scale = AbsDot(wd, x, n, rows, cols);
+        for (int64_t c = 0; c < n; ++c) {
+          for (int64_t r = 0; r < rows; ++r) {
+            double s = 0.0, qerr = 0.0;
+            for (int64_t b0 = 0; b0 < cols; b0 += block) {
+              double amax = 0.0;
+              for (int64_t k = b0; k < std::min(cols, b0 + block); ++k) {
+                amax = std::fmax(amax, std::fabs(x[c * cols + k]));
+              }
+              for (int64_t k = b0; k < std::min(cols, b0 + block); ++k) {
+                s += double(wd[r * cols + k]) * x[c * cols + k];
+                qerr += std::fabs(wd[r * cols + k]) * amax / 127.0 / 2.0;
+              }
+            }
+            want[c * rows + r] = s;
+            const bool lossless = exact_x || IsFloat(type);
+            bound[c * rows + r] = (lossless ? 0.0 : qerr * 1.0001) + 1e-5 * scale[c * rows + r];
+          }
+        }
+        for (CpuKernelPath path : SupportedPaths()) {
+          std::vector<float> got(n * rows);
+          MatMulOnPath(path, tw.w, x.data(), n, got.data(), nullptr);
+          for (int64_t i = 0; i < n * rows; ++i) {
+            ASSERT_LE(std::fabs(got[i] - want[i]), bound[i])
+                << Name(type) << " " << CpuKernelPathName(path) << " cols=" << cols
+                << " exact_x=" << exact_x << " i=" << i << " got=" << got[i] << " want=" << want[i];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Row i of y is bitwise the same whatever n is, which tile it lands in, and how many threads
+// split the rows of W (37 rows: not a multiple of any tile).
+TEST(MatMulTest, BatchInvariantAcrossBatchSizesAndThreads) {
+  std::mt19937 rng(4);
+  ThreadPool pool2(2), pool3(3);
+  ThreadPool* pools[] = {nullptr, &pool2, &pool3};
+  const int64_t rows = 37, max_n = 64;
+  for (GgmlType type : kAllTypes) {
+    const int64_t cols = IsK(type) ? 256 : 64;
+    TestWeights tw = RandomWeights(type, rows, cols, rng);
+    const std::vector<float> x = RandomActivations(max_n, cols, rng);
+    for (CpuKernelPath path : SupportedPaths()) {
+      // Reference: each row alone, single thread.
+      std::vector<float> single(max_n * rows);
+      for (int64_t i = 0; i < max_n; ++i) {
+        MatMulOnPath(path, tw.w, x.data() + i * cols, 1, single.data() + i * rows, nullptr);
+      }
+      for (int64_t n : {1, 5, 32, 64}) {
+        for (ThreadPool* pool : pools) {
+          std::vector<float> y(n * rows);
+          MatMulOnPath(path, tw.w, x.data(), n, y.data(), pool);
+          ASSERT_EQ(std::memcmp(y.data(), single.data(), y.size() * sizeof(float)), 0)
+              << Name(type) << " " << CpuKernelPathName(path) << " n=" << n
+              << " threads=" << (pool ? pool->num_threads() : 1);
+        }
+      }
+    }
+  }
+}
+
+// The pre-quantized entry point (one quantization shared by several weights) gives the same
+// bits as MatMul, for both activation formats from one QuantizedActivations.
+TEST(MatMulTest, PreQuantizedMatchesMatMul) {
+  std::mt19937 rng(5);
+  const int64_t n = 6, cols = 512;
+  const std::vector<float> x = RandomActivations(n, cols, rng);
+  QuantizedActivations xq(x.data(), n, cols);
+  ThreadPool pool(2);
+  for (GgmlType type : kAllTypes) {
+    TestWeights tw = RandomWeights(type, 19, cols, rng);
+    std::vector<float> a(n * 19), b(n * 19);
+    MatMul(tw.w, x.data(), n, a.data(), &pool);
+    MatMul(tw.w, xq, b.data(), &pool);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << Name(type);
+  }
+}
+
+TEST(MatMulTest, SupportedTypes) {
+  for (GgmlType type : kAllTypes) EXPECT_TRUE(MatMulSupports(type)) << Name(type);
+  EXPECT_FALSE(MatMulSupports(GgmlType::kQ2_K));
+  EXPECT_TRUE(CpuKernelPathSupported(CpuKernelPath::kScalar));
+}
+
+}  // namespace
+}  // namespace hearth::engine::cpu
