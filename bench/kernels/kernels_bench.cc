@@ -1,0 +1,111 @@
+// MatMul on the default model's shapes (SmolLM2-135M: dim 576, kv 192, ffn 1536, vocab 49152)
+// for Q4_1, Q8_0, Q4_K and Q6_K at n = 1, 4, 16, 32, 64 on a 2-thread pool, next to the
+// measured read bandwidth.
+//
+//   hearth_kernels_bench [--threads=2] [--path=auto|avx2|avxvnni|scalar]
+//
+// Weights are replicated until 256 MiB so every call streams from DRAM, as in a forward pass.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/kernels/bandwidth.h"
+#include "engine/cpu/kernels/matmul.h"
+#include "engine/quant/ggml_type.h"
+#include "tests/engine/cpu/kernels/test_weights.h"
+
+namespace hearth::engine::cpu {
+namespace {
+
+constexpr size_t kStreamBytes = size_t{256} << 20;
+
+struct Shape {
+  int64_t rows, cols;
+  const char* what;
+};
+
+double SecondsPerCall(CpuKernelPath path, const std::vector<WeightMatrix>& copies, const float* x,
+                      int64_t n, float* y, ThreadPool* pool) {
+  // Warm up, then run for at least 0.15 s.
+  MatMulOnPath(path, copies[0], x, n, y, pool);
+  int64_t calls = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double sec = 0.0;
+  do {
+    MatMulOnPath(path, copies[calls % copies.size()], x, n, y, pool);
+    ++calls;
+    sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (sec < 0.15 || calls < 3);
+  return sec / calls;
+}
+
+int Main(int argc, char** argv) {
+  int threads = 2;
+  CpuKernelPath path = ActiveCpuKernelPath();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--threads=", 0) == 0) threads = std::stoi(a.substr(10));
+    if (a.rfind("--path=", 0) == 0) {
+      for (CpuKernelPath p :
+           {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni}) {
+        if (a.substr(7) == CpuKernelPathName(p) && CpuKernelPathSupported(p)) path = p;
+      }
+    }
+  }
+  const double bw1 = hearth::bench::MeasureReadBandwidthGBs(1);
+  const double bwn = hearth::bench::MeasureReadBandwidthGBs(threads);
+  std::printf("read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n", bw1, bwn, threads);
+  std::printf("kernel path: %s, threads: %d\n\n", std::string(CpuKernelPathName(path)).c_str(),
+              threads);
+  std::printf("%-5s %-14s %5s %10s %9s %8s %11s\n", "type", "rows x cols", "n", "us/call", "W GB/s",
+              "%%bw", "n32 speedup");
+
+  ThreadPool pool(threads);
+  std::mt19937 rng(42);
+  const Shape shapes[] = {{576, 576, "q/o"},
+                          {192, 576, "k/v"},
+                          {1536, 576, "gate/up"},
+                          {576, 1536, "down"},
+                          {49152, 576, "output"}};
+  const GgmlType types[] = {GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K};
+  const int64_t ns[] = {1, 4, 16, 32, 64};
+  const std::vector<float> x = testing::RandomActivations(64, 1536, rng);
+  std::vector<float> y(64 * 49152);
+  for (GgmlType type : types) {
+    const TypeTraits& traits = GetTypeTraits(type);
+    for (const Shape& s : shapes) {
+      if (s.cols % traits.block_size != 0) continue;  // K-quants need cols % 256 == 0
+      testing::TestWeights tw = testing::RandomWeights(type, s.rows, s.cols, rng);
+      const size_t bytes = tw.bytes.size();
+      const size_t ncopies = std::max<size_t>(1, kStreamBytes / bytes);
+      std::vector<uint8_t> store(ncopies * bytes);
+      std::vector<WeightMatrix> copies(ncopies, tw.w);
+      for (size_t c = 0; c < ncopies; ++c) {
+        std::memcpy(store.data() + c * bytes, tw.bytes.data(), bytes);
+        copies[c].data = store.data() + c * bytes;
+      }
+      double t1 = 0.0;
+      for (int64_t n : ns) {
+        const double t = SecondsPerCall(path, copies, x.data(), n, y.data(), &pool);
+        if (n == 1) t1 = t;
+        const double gbs = bytes / t / 1e9;
+        char extra[64] = "";
+        if (n == 1) std::snprintf(extra, sizeof(extra), "%7.0f%%", 100.0 * gbs / bwn);
+        if (n == 32) std::snprintf(extra, sizeof(extra), "%8s %10.1fx", "", 32.0 * t1 / t);
+        std::printf("%-5s %6lld x %-5lld %5lld %10.1f %9.2f %s\n", std::string(traits.name).c_str(),
+                    static_cast<long long>(s.rows), static_cast<long long>(s.cols),
+                    static_cast<long long>(n), t * 1e6, gbs, extra);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace hearth::engine::cpu
+
+int main(int argc, char** argv) { return hearth::engine::cpu::Main(argc, argv); }
