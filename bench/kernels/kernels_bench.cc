@@ -2,7 +2,7 @@
 // for Q4_1, Q8_0, Q4_K and Q6_K at n = 1, 4, 16, 32, 64 on a 2-thread pool, next to the
 // measured read bandwidth.
 //
-//   hearth_kernels_bench [--threads=2] [--path=auto|avx2|avxvnni|scalar]
+//   hearth_kernels_bench [--threads=2] [--path=auto|avx512|avxvnni|avx2|scalar]
 //
 // Weights are replicated until 256 MiB so every call streams from DRAM, as in a forward pass.
 #include <algorithm>
@@ -50,8 +50,8 @@ int Main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a.rfind("--threads=", 0) == 0) threads = std::stoi(a.substr(10));
     if (a.rfind("--path=", 0) == 0) {
-      for (CpuKernelPath p :
-           {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni}) {
+      for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni,
+                              CpuKernelPath::kAvx512}) {
         if (a.substr(7) == CpuKernelPathName(p) && CpuKernelPathSupported(p)) path = p;
       }
     }

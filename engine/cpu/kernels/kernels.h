@@ -35,6 +35,7 @@ struct KernelTable {
 const KernelTable& ScalarKernels();
 const KernelTable& Avx2Kernels();     // REQUIRES: CPU has AVX2, FMA, F16C
 const KernelTable& AvxVnniKernels();  // REQUIRES: additionally AVX-VNNI
+const KernelTable& Avx512Kernels();   // REQUIRES: additionally AVX-512 F, BW, VL, VNNI
 
 // Null when the type has no kernel.
 RangeFn LookupKernel(const KernelTable& table, GgmlType type);

@@ -5,5 +5,6 @@ namespace hearth::engine::cpu::kern {
 
 const KernelTable& Avx2Kernels() { return ScalarKernels(); }
 const KernelTable& AvxVnniKernels() { return ScalarKernels(); }
+const KernelTable& Avx512Kernels() { return ScalarKernels(); }
 
 }  // namespace hearth::engine::cpu::kern

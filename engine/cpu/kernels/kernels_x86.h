@@ -50,15 +50,15 @@ inline __m256i Nibbles(const uint8_t* qs) {
 }
 
 // Recursively picks the <R, C> instantiation for a partial tile.
-template <class K, int NR, int NC>
-void TileDispatch(int nr, int nc, const MatArgs& a, int64_t r, int64_t c) {
+template <class K, int NR, int NC, class... Args>
+void TileDispatch(int nr, int nc, const Args&... args) {
   if constexpr (NR > 1) {
-    if (nr < NR) return TileDispatch<K, NR - 1, NC>(nr, nc, a, r, c);
+    if (nr < NR) return TileDispatch<K, NR - 1, NC>(nr, nc, args...);
   }
   if constexpr (NC > 1) {
-    if (nc < NC) return TileDispatch<K, NR, NC - 1>(nr, nc, a, r, c);
+    if (nc < NC) return TileDispatch<K, NR, NC - 1>(nr, nc, args...);
   }
-  K::template Tile<NR, NC>(a, r, c);
+  K::template Tile<NR, NC>(args...);
 }
 
 template <class K>
@@ -119,59 +119,6 @@ struct Q8_0Ops {
   static __m256i Dot(__m256i w, __m256i x, __m256i prep) {
     if constexpr (kVnni) return DotU8S8<true>(prep, w, x);
     return DotU8S8<false>(prep, _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  }
-};
-
-template <class Ops, int kTileR, int kTileC>
-struct Kernel32 {
-  static constexpr int kNR = kTileR, kNC = kTileC;
-  using Block = typename Ops::Block;
-
-  template <int NR, int NC>
-  static void Tile(const MatArgs& a, int64_t r, int64_t c) {
-    const int64_t nb = a.cols / kQK;
-    const Block* w[NR];
-    const ActQ8* x[NC];
-    for (int i = 0; i < NR; ++i)
-      w[i] = reinterpret_cast<const Block*>(a.w + (r + i) * a.w_row_bytes);
-    for (int j = 0; j < NC; ++j)
-      x[j] = reinterpret_cast<const ActQ8*>(a.x + (c + j) * a.x_row_bytes);
-    __m256 acc[NR][NC];
-    float accm[NR][NC];
-    for (int i = 0; i < NR; ++i) {
-      for (int j = 0; j < NC; ++j) {
-        acc[i][j] = _mm256_setzero_ps();
-        accm[i][j] = 0.0f;
-      }
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-      __m256i xq[NC], prep[NC];
-      for (int j = 0; j < NC; ++j) {
-        xq[j] = Load(x[j][b].q);
-        prep[j] = Ops::Prep(xq[j]);
-      }
-      for (int i = 0; i < NR; ++i) {
-        const Block& blk = w[i][b];
-        const __m256i wq = Ops::Unpack(blk);
-        const float wd = Half(blk.d);
-        for (int j = 0; j < NC; ++j) {
-          const __m256i p = Ops::Dot(wq, xq[j], prep[j]);
-          acc[i][j] =
-              _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(wd * x[j][b].d), acc[i][j]);
-          if constexpr (Ops::kHasMin) accm[i][j] += Half(blk.m) * x[j][b].s;
-        }
-      }
-    }
-    for (int j = 0; j < NC; ++j) {
-      float* y = a.y + (c + j) * a.y_stride + r;
-      for (int i = 0; i < NR; ++i) {
-        if constexpr (Ops::kHasMin) {
-          y[i] = HSum(acc[i][j]) + accm[i][j];
-        } else {
-          y[i] = HSum(acc[i][j]);
-        }
-      }
-    }
   }
 };
 

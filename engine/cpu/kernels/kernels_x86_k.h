@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/cpu/kernels/kernels_x86.h"
+#include "engine/cpu/kernels/kernels_x86_32.h"
 
 namespace hearth::engine::cpu::kern {
 namespace {
@@ -160,9 +161,9 @@ KernelTable MakeX86Table() {
   t.f32 = RangeT<KernelFloat<F32Load, 4, 2>>;
   t.f16 = RangeT<KernelFloat<F16Load, 4, 2>>;
   t.bf16 = RangeT<KernelFloat<Bf16Load, 4, 2>>;
-  t.q4_0 = RangeT<Kernel32<Q4_0Ops<kVnni>, 4, 2>>;
-  t.q4_1 = RangeT<Kernel32<Q4_1Ops<kVnni>, 4, 2>>;
-  t.q8_0 = RangeT<Kernel32<Q8_0Ops<kVnni>, 4, 2>>;
+  t.q4_0 = Kernel32<Q4_0Ops<kVnni>, 4, 2>::Range;
+  t.q4_1 = Kernel32<Q4_1Ops<kVnni>, 4, 2>::Range;
+  t.q8_0 = Kernel32<Q8_0Ops<kVnni>, 4, 2>::Range;
   t.q4_k = RangeT<KernelK4<BlockQ4_K, false, 2, 2>>;
   t.q5_k = RangeT<KernelK4<BlockQ5_K, true, 2, 2>>;
   t.q6_k = RangeT<KernelQ6K<2, 2>>;

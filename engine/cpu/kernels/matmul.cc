@@ -23,6 +23,8 @@ constexpr int64_t kParallelQuantizeMinRows = 8;
 
 const kern::KernelTable& TableFor(CpuKernelPath path) {
   switch (path) {
+    case CpuKernelPath::kAvx512:
+      return kern::Avx512Kernels();
     case CpuKernelPath::kAvxVnni:
       return kern::AvxVnniKernels();
     case CpuKernelPath::kAvx2:
@@ -43,6 +45,11 @@ bool CpuHas(const char* feature_set) {
   if (std::string_view(feature_set) == "avxvnni") {
     return CpuHas("avx2") && __builtin_cpu_supports("avxvnni");
   }
+  if (std::string_view(feature_set) == "avx512") {
+    return CpuHas("avx2") && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
+  }
 #else
   (void)feature_set;
 #endif
@@ -50,6 +57,7 @@ bool CpuHas(const char* feature_set) {
 }
 
 CpuKernelPath BestPath() {
+  if (CpuHas("avx512")) return CpuKernelPath::kAvx512;
   if (CpuHas("avxvnni")) return CpuKernelPath::kAvxVnni;
   if (CpuHas("avx2")) return CpuKernelPath::kAvx2;
   return CpuKernelPath::kScalar;
@@ -58,7 +66,8 @@ CpuKernelPath BestPath() {
 CpuKernelPath ChoosePath() {
   const char* env = std::getenv("HEARTH_CPU_KERNELS");
   const std::string_view want = env ? env : "auto";
-  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni}) {
+  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni,
+                          CpuKernelPath::kAvx512}) {
     if (want == CpuKernelPathName(p) && CpuKernelPathSupported(p)) return p;
   }
   return BestPath();
@@ -153,6 +162,8 @@ std::string_view CpuKernelPathName(CpuKernelPath path) {
       return "avx2";
     case CpuKernelPath::kAvxVnni:
       return "avxvnni";
+    case CpuKernelPath::kAvx512:
+      return "avx512";
   }
   return "?";
 }
@@ -165,6 +176,8 @@ bool CpuKernelPathSupported(CpuKernelPath path) {
       return CpuHas("avx2");
     case CpuKernelPath::kAvxVnni:
       return CpuHas("avxvnni");
+    case CpuKernelPath::kAvx512:
+      return CpuHas("avx512");
   }
   return false;
 }

@@ -66,16 +66,17 @@ class QuantizedActivations {
 void MatMul(const WeightMatrix& w, QuantizedActivations& x, float* y, ThreadPool* pool);
 
 // Instruction-set paths. The active one is chosen once, from the environment variable
-// HEARTH_CPU_KERNELS = scalar | avx2 | avxvnni | auto (default auto: the best the CPU has; a
-// path the CPU lacks falls back to auto).
-enum class CpuKernelPath { kScalar, kAvx2, kAvxVnni };
+// HEARTH_CPU_KERNELS = scalar | avx2 | avxvnni | avx512 | auto (default auto: the best the CPU has;
+// a path the CPU lacks falls back to auto).
+enum class CpuKernelPath { kScalar, kAvx2, kAvxVnni, kAvx512 };
 std::string_view CpuKernelPathName(CpuKernelPath path);
 bool CpuKernelPathSupported(CpuKernelPath path);
 CpuKernelPath ActiveCpuKernelPath();
 
 // MatMul on a given path (tests, benches). REQUIRES: CpuKernelPathSupported(path).
 // avx2 and avxvnni give bitwise identical results (their integer dot products are exact);
-// scalar differs from them only by float rounding order.
+// avx512 matches them for every type but Q8_0, which it sums two blocks per vector; scalar
+// differs only by float rounding order. Each path is batch invariant.
 void MatMulOnPath(CpuKernelPath path, const WeightMatrix& w, const float* x, int64_t n, float* y,
                   ThreadPool* pool);
 

@@ -31,7 +31,8 @@ std::string Name(GgmlType t) { return std::string(GetTypeTraits(t).name); }
 
 std::vector<CpuKernelPath> SupportedPaths() {
   std::vector<CpuKernelPath> paths;
-  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni}) {
+  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni,
+                          CpuKernelPath::kAvx512}) {
     if (CpuKernelPathSupported(p)) paths.push_back(p);
   }
   return paths;
@@ -101,6 +102,22 @@ TEST(MatMulTest, VnniEqualsAvx2Bitwise) {
     std::vector<float> a(9 * 21), b(9 * 21);
     MatMulOnPath(CpuKernelPath::kAvx2, tw.w, x.data(), 9, a.data(), nullptr);
     MatMulOnPath(CpuKernelPath::kAvxVnni, tw.w, x.data(), 9, b.data(), nullptr);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << Name(type);
+  }
+}
+
+// avx512 reuses the AVX2 / AVX-VNNI arithmetic for all types but Q8_0: same bits there.
+TEST(MatMulTest, Avx512EqualsAvx2BitwiseExceptQ8_0) {
+  if (!CpuKernelPathSupported(CpuKernelPath::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
+  std::mt19937 rng(6);
+  for (GgmlType type : kAllTypes) {
+    if (type == GgmlType::kQ8_0) continue;
+    const int64_t cols = ColsFor(type).back();
+    TestWeights tw = RandomWeights(type, 21, cols, rng);
+    const std::vector<float> x = RandomActivations(9, cols, rng);
+    std::vector<float> a(9 * 21), b(9 * 21);
+    MatMulOnPath(CpuKernelPath::kAvx2, tw.w, x.data(), 9, a.data(), nullptr);
+    MatMulOnPath(CpuKernelPath::kAvx512, tw.w, x.data(), 9, b.data(), nullptr);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << Name(type);
   }
 }
