@@ -1,11 +1,14 @@
 // Byte layouts of the weight blocks the CPU kernels read, and of the 8-bit activation blocks
 // they quantize x into. Weight layouts follow GGUF/ggml exactly (they are on-disk formats).
 //
-// TODO: switch the weight structs to engine/quant/blocks.h once it lands; these private copies
-// live in their own namespace so the two cannot collide.
+// The weight structs mirror engine/quant/blocks.h with raw uint16_t fp16 fields (what the
+// intrinsics take); the static_asserts at the bottom pin every field offset to that header.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "engine/quant/blocks.h"
 
 namespace hearth::engine::cpu::kern {
 
@@ -117,5 +120,28 @@ inline float Bf16ToFloat(uint16_t h) {
   __builtin_memcpy(&f, &bits, 4);
   return f;
 }
+
+#define HEARTH_SAME_FIELD(T, f) \
+  static_assert(offsetof(T, f) == offsetof(::hearth::engine::T, f), #T "." #f)
+static_assert(sizeof(BlockQ4_0) == sizeof(::hearth::engine::BlockQ4_0));
+static_assert(sizeof(BlockQ4_1) == sizeof(::hearth::engine::BlockQ4_1));
+static_assert(sizeof(BlockQ8_0) == sizeof(::hearth::engine::BlockQ8_0));
+static_assert(sizeof(BlockQ4_K) == sizeof(::hearth::engine::BlockQ4_K));
+static_assert(sizeof(BlockQ5_K) == sizeof(::hearth::engine::BlockQ5_K));
+static_assert(sizeof(BlockQ6_K) == sizeof(::hearth::engine::BlockQ6_K));
+HEARTH_SAME_FIELD(BlockQ4_0, qs);
+HEARTH_SAME_FIELD(BlockQ4_1, m);
+HEARTH_SAME_FIELD(BlockQ4_1, qs);
+HEARTH_SAME_FIELD(BlockQ8_0, qs);
+HEARTH_SAME_FIELD(BlockQ4_K, dmin);
+HEARTH_SAME_FIELD(BlockQ4_K, scales);
+HEARTH_SAME_FIELD(BlockQ4_K, qs);
+HEARTH_SAME_FIELD(BlockQ5_K, scales);
+HEARTH_SAME_FIELD(BlockQ5_K, qh);
+HEARTH_SAME_FIELD(BlockQ5_K, qs);
+HEARTH_SAME_FIELD(BlockQ6_K, qh);
+HEARTH_SAME_FIELD(BlockQ6_K, scales);
+HEARTH_SAME_FIELD(BlockQ6_K, d);
+#undef HEARTH_SAME_FIELD
 
 }  // namespace hearth::engine::cpu::kern
