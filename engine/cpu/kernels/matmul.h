@@ -75,8 +75,8 @@ CpuKernelPath ActiveCpuKernelPath();
 
 // MatMul on a given path (tests, benches). REQUIRES: CpuKernelPathSupported(path).
 // avx2 and avxvnni give bitwise identical results (their integer dot products are exact);
-// avx512 matches them for every type but Q8_0, which it sums two blocks per vector; scalar
-// differs only by float rounding order. Each path is batch invariant.
+// avx512 is the same code with AVX-512 registers and encodings (same bits too); scalar differs
+// from them only by float rounding order. Each path is batch invariant.
 void MatMulOnPath(CpuKernelPath path, const WeightMatrix& w, const float* x, int64_t n, float* y,
                   ThreadPool* pool);
 

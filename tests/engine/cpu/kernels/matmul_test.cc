@@ -106,12 +106,11 @@ TEST(MatMulTest, VnniEqualsAvx2Bitwise) {
   }
 }
 
-// avx512 reuses the AVX2 / AVX-VNNI arithmetic for all types but Q8_0: same bits there.
-TEST(MatMulTest, Avx512EqualsAvx2BitwiseExceptQ8_0) {
+// avx512 is the AVX2 / AVX-VNNI code compiled for AVX-512: same bits.
+TEST(MatMulTest, Avx512EqualsAvx2Bitwise) {
   if (!CpuKernelPathSupported(CpuKernelPath::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
   std::mt19937 rng(6);
   for (GgmlType type : kAllTypes) {
-    if (type == GgmlType::kQ8_0) continue;
     const int64_t cols = ColsFor(type).back();
     TestWeights tw = RandomWeights(type, 21, cols, rng);
     const std::vector<float> x = RandomActivations(9, cols, rng);
