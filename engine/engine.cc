@@ -115,6 +115,7 @@ absl::Status Engine::Init() {
   sched_config_.enable_chunked_prefill = config_.enable_chunked_prefill;
   sched_config_.long_prefill_token_threshold = config_.long_prefill_token_threshold;
   sched_config_.preemption_mode = config_.preemption_mode;
+  sched_config_.swap_min_tokens = config_.swap_min_tokens;
   ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(sched_config_));
   RETURN_IF_ERROR(backend_->InitKvCache(sched_config_.num_gpu_blocks, sched_config_.num_host_blocks,
                                         config_.block_size));
@@ -206,10 +207,14 @@ void Engine::Loop() {
     }
     for (Pending& p : incoming) Admit(std::move(p));
     for (uint64_t id : aborts) AbortRequest(id);
+    if (!incoming.empty() || !aborts.empty()) PublishStats();
+    FlushEmits();
     if (stopping) {
       std::vector<uint64_t> all;
       for (const auto& [id, seqs] : request_seqs_) all.push_back(id);
       for (uint64_t id : all) AbortRequest(id);
+      PublishStats();
+      FlushEmits();
       return;
     }
     if (scheduler_->HasUnfinished()) RunStep();
@@ -239,7 +244,7 @@ void Engine::Admit(Pending p) {
     if (!status.ok()) {
       --queued_;
       error.status = status;
-      p.on_output(std::move(error));
+      Emit(p.on_output, std::move(error));
       continue;
     }
     auto state = std::unique_ptr<SeqState>(
@@ -265,7 +270,12 @@ void Engine::AbortRequest(uint64_t request_id) {
     FinishSequence(id, *s->second, std::move(out));
     seqs_.erase(s);
   }
-  request_seqs_.erase(request_id);
+}
+
+void Engine::PublishStats() {
+  local_stats_.scheduler = scheduler_->Stats();
+  absl::MutexLock lock(&mu_);
+  stats_ = local_stats_;
 }
 
 // Fills the final output's identity and usage, emits it and updates the request map.
@@ -287,7 +297,19 @@ void Engine::FinishSequence(scheduler::SeqId id, SeqState& s, RequestOutput out)
     std::erase(it->second, id);
     if (it->second.empty()) request_seqs_.erase(it);
   }
-  s.on_output(std::move(out));
+  Emit(s.on_output, std::move(out));
+}
+
+void Engine::Emit(const OutputCallback& callback, RequestOutput out) {
+  emits_.emplace_back(callback, std::move(out));
+}
+
+void Engine::FlushEmits() {
+  // Callbacks may be copied callables owned by a SeqState that is gone now: emits_ holds
+  // its own copies.
+  std::vector<std::pair<OutputCallback, RequestOutput>> emits;
+  emits.swap(emits_);
+  for (auto& [callback, out] : emits) callback(std::move(out));
 }
 
 void Engine::FailStep(const scheduler::SchedulerStep& step, const absl::Status& status) {
@@ -300,6 +322,8 @@ void Engine::FailStep(const scheduler::SchedulerStep& step, const absl::Status& 
     FinishSequence(ss.id, *it->second, std::move(out));
     seqs_.erase(it);
   }
+  PublishStats();
+  FlushEmits();
 }
 
 void Engine::RunStep() {
@@ -401,18 +425,17 @@ void Engine::RunStep() {
       FinishSequence(sampled_ids[i], s, std::move(out));
       seqs_.erase(it);
     } else {
-      s.on_output(std::move(out));
+      Emit(s.on_output, std::move(out));
     }
   }
 
   ++local_stats_.num_steps;
   local_stats_.prompt_tokens_computed += prefill_tokens;
   local_stats_.generation_tokens += static_cast<int64_t>(sampled.size());
-  local_stats_.scheduler = scheduler_->Stats();
-  {
-    absl::MutexLock lock(&mu_);
-    stats_ = local_stats_;
-  }
+  // Stats first, then outputs: a client that sees its request finish also sees its blocks
+  // back in the pool.
+  PublishStats();
+  FlushEmits();
   if (hooks_.on_step) hooks_.on_step(step);
 }
 

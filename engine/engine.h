@@ -111,9 +111,13 @@ class Engine {
   void Loop();
   void Admit(Pending pending);
   void AbortRequest(uint64_t request_id);
+  void PublishStats();  // copies the engine thread's stats into the shared snapshot
   void RunStep();
   void FailStep(const scheduler::SchedulerStep& step, const absl::Status& status);
   void FinishSequence(scheduler::SeqId id, SeqState& s, RequestOutput out);
+  // Outputs are queued during a loop turn and delivered after the stats are published.
+  void Emit(const OutputCallback& callback, RequestOutput out);
+  void FlushEmits();
 
   const LoadedModel& model_;
   EngineConfig config_;
@@ -140,6 +144,7 @@ class Engine {
   scheduler::SeqId next_seq_id_ = 1;
   std::vector<float> logits_;
   EngineStats local_stats_;
+  std::vector<std::pair<OutputCallback, RequestOutput>> emits_;
 
   std::thread loop_;
 };

@@ -27,6 +27,7 @@ struct EngineConfig {
   bool enable_chunked_prefill = true;
   int32_t long_prefill_token_threshold = 0;
   scheduler::PreemptionMode preemption_mode = scheduler::PreemptionMode::kAuto;
+  int32_t swap_min_tokens = 256;  // kAuto swaps victims with at least this many computed tokens
 
   // InvalidArgument naming the first bad field.
   absl::Status Validate() const;

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 scripts/fetch-model.sh
-exec build/hearth devices "$@"
+# Until the gRPC server lands, the main job is an interactive chat on the default model.
+if [ $# -eq 0 ]; then set -- generate --chat --stats; fi
+exec build/hearth "$@"
