@@ -21,6 +21,10 @@ namespace hearth::engine::cpu::kern {
 namespace {
 
 constexpr int kGroup = 8;
+#ifndef HEARTH_PREFETCH_ROWS
+#define HEARTH_PREFETCH_ROWS 16
+#endif
+constexpr int64_t kPrefetchRows = HEARTH_PREFETCH_ROWS;
 
 // Lane k = sum of the 8 lanes of p[k].
 inline __m256i Reduce8(const __m256i p[8]) {
@@ -170,6 +174,12 @@ struct Kernel32 {
           const __m256 wd8 = HalvesToFloat(_mm256_and_si256(dm, _mm256_set1_epi32(0xFFFF)));
           const __m256 wm8 =
               Ops::kHasMin ? HalvesToFloat(_mm256_srli_epi32(dm, 16)) : _mm256_setzero_ps();
+          // Streams from DRAM at decode: prefetch the same group kPrefetchRows rows ahead.
+          const char* ahead =
+              reinterpret_cast<const char*>(&w[i][b0]) + kPrefetchRows * a.w_row_bytes;
+          for (int off = 0; off < kGroup * static_cast<int>(sizeof(Block)); off += 64) {
+            _mm_prefetch(ahead + off, _MM_HINT_T0);
+          }
           __m256i wq[kGroup];
           for (int k = 0; k < kGroup; ++k) {
             wq[k] = k < nk ? Ops::Unpack(w[i][b0 + k]) : _mm256_setzero_si256();

@@ -10,6 +10,12 @@
 namespace hearth::engine::cpu::kern {
 namespace {
 
+// The bytes [p, p + len) of the row 16 rows further on (weights stream from DRAM at decode).
+inline void PrefetchAhead(const void* p, int len, int64_t row_bytes) {
+  const char* ahead = static_cast<const char*>(p) + 16 * row_bytes;
+  for (int off = 0; off < len; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+}
+
 // Q4_K and Q5_K (kFive adds the qh bit).
 template <typename Block, bool kFive, int kTileR, int kTileC>
 struct KernelK4 {
@@ -36,6 +42,7 @@ struct KernelK4 {
     for (int64_t b = 0; b < nb; ++b) {
       for (int i = 0; i < NR; ++i) {
         const Block& blk = w[i][b];
+        PrefetchAhead(&blk, sizeof(Block), a.w_row_bytes);
         uint8_t sc[8], m[8];
         for (int s = 0; s < 8; ++s) ScaleMinK4(s, blk.scales, &sc[s], &m[s]);
         __m256i isum[NC];
@@ -106,6 +113,7 @@ struct KernelQ6K {
     for (int64_t b = 0; b < nb; ++b) {
       for (int i = 0; i < NR; ++i) {
         const BlockQ6_K& blk = w[i][b];
+        PrefetchAhead(&blk, sizeof(BlockQ6_K), a.w_row_bytes);
         __m256i isum[NC];
         for (int j = 0; j < NC; ++j) isum[j] = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
