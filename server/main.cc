@@ -6,6 +6,7 @@
 
 #include "engine/backend_info.h"
 #include "server/cli/generate_command.h"
+#include "server/cli/serve_command.h"
 #include "server/version.h"
 
 namespace {
@@ -15,6 +16,7 @@ int PrintUsage(FILE* out) {
                "usage: hearth <command> [flags]\n"
                "\n"
                "commands:\n"
+               "  serve       serve the gRPC API (--config FILE, --help for every setting)\n"
                "  generate    stream a completion or an interactive chat (--prompt, --chat)\n"
                "  version     print the version\n"
                "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
     std::printf("hearth %s\n", hearth::server::kVersion);
     return 0;
   }
+  if (command == "serve") return hearth::server::RunServe(argc - 1, argv + 1);
   if (command == "generate") return hearth::server::RunGenerate(argc - 1, argv + 1);
   if (command == "devices") {
     std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);

@@ -1,0 +1,450 @@
+#include "server/config/server_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace hearth::server {
+namespace {
+
+// One setting: how to parse a value into the config and print it back.
+struct Setting {
+  std::string key;
+  // InvalidArgument with the reason (without key or origin) when `value` does not fit.
+  std::function<absl::Status(ServerConfig&, const std::string& value)> set;
+  std::function<std::string(const ServerConfig&)> get;
+  bool is_bool = false;
+};
+
+absl::Status Reason(const std::string& why) { return absl::InvalidArgumentError(why); }
+
+absl::StatusOr<int64_t> ParseInt(const std::string& text) {
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &v)) {
+    return Reason(absl::StrCat("must be an integer, got '", text, "'"));
+  }
+  return v;
+}
+
+absl::StatusOr<double> ParseDouble(const std::string& text) {
+  double v = 0;
+  if (!absl::SimpleAtod(absl::StripAsciiWhitespace(text), &v) || !std::isfinite(v)) {
+    return Reason(absl::StrCat("must be a number, got '", text, "'"));
+  }
+  return v;
+}
+
+absl::StatusOr<bool> ParseBool(const std::string& text) {
+  const std::string t = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  return Reason(absl::StrCat("must be a boolean (true/false), got '", text, "'"));
+}
+
+Setting IntSetting(std::string key, std::function<int32_t&(ServerConfig&)> field, int64_t lo,
+                   int64_t hi, std::function<absl::Status(int64_t)> extra = nullptr) {
+  return Setting{
+      std::move(key),
+      [field, lo, hi, extra](ServerConfig& c, const std::string& value) -> absl::Status {
+        ASSIGN_OR_RETURN(int64_t v, ParseInt(value));
+        if (v < lo || v > hi)
+          return Reason(absl::StrCat("must be in [", lo, ", ", hi, "], got ", v));
+        if (extra) RETURN_IF_ERROR(extra(v));
+        field(c) = static_cast<int32_t>(v);
+        return absl::OkStatus();
+      },
+      [field](const ServerConfig& c) { return absl::StrCat(field(const_cast<ServerConfig&>(c))); }};
+}
+
+Setting SizeSetting(std::string key, std::function<int64_t&(ServerConfig&)> field) {
+  return Setting{
+      std::move(key),
+      [field](ServerConfig& c, const std::string& value) -> absl::Status {
+        ASSIGN_OR_RETURN(int64_t v, ParseByteSize(value));
+        field(c) = v;
+        return absl::OkStatus();
+      },
+      [field](const ServerConfig& c) { return absl::StrCat(field(const_cast<ServerConfig&>(c))); }};
+}
+
+Setting BoolSetting(std::string key, std::function<bool&(ServerConfig&)> field) {
+  Setting s{std::move(key),
+            [field](ServerConfig& c, const std::string& value) -> absl::Status {
+              ASSIGN_OR_RETURN(bool v, ParseBool(value));
+              field(c) = v;
+              return absl::OkStatus();
+            },
+            [field](const ServerConfig& c) {
+              return std::string(field(const_cast<ServerConfig&>(c)) ? "true" : "false");
+            }};
+  s.is_bool = true;
+  return s;
+}
+
+Setting StringSetting(std::string key, std::function<std::string&(ServerConfig&)> field,
+                      std::function<absl::Status(const std::string&)> check = nullptr) {
+  return Setting{std::move(key),
+                 [field, check](ServerConfig& c, const std::string& value) -> absl::Status {
+                   if (check) RETURN_IF_ERROR(check(value));
+                   field(c) = value;
+                   return absl::OkStatus();
+                 },
+                 [field](const ServerConfig& c) { return field(const_cast<ServerConfig&>(c)); }};
+}
+
+absl::Status CheckHostPort(const std::string& v) {
+  const size_t colon = v.rfind(':');
+  int64_t port = 0;
+  if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(v.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return Reason(absl::StrCat("must be HOST:PORT with PORT in [0, 65535], got '", v, "'"));
+  }
+  return absl::OkStatus();
+}
+
+const char* LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+const std::vector<Setting>& Settings() {
+  static const auto* settings = new std::vector<Setting>{
+      StringSetting("model", [](ServerConfig& c) -> std::string& { return c.model; }),
+      StringSetting("served_model_name",
+                    [](ServerConfig& c) -> std::string& { return c.served_model_name; }),
+      StringSetting(
+          "listen_address", [](ServerConfig& c) -> std::string& { return c.listen_address; },
+          CheckHostPort),
+      IntSetting(
+          "threads", [](ServerConfig& c) -> int32_t& { return c.threads; }, 1, 1024),
+      SizeSetting("kv_cache_bytes", [](ServerConfig& c) -> int64_t& { return c.kv_cache_bytes; }),
+      Setting{"kv_cache_memory_fraction",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                ASSIGN_OR_RETURN(double v, ParseDouble(value));
+                if (!(v > 0 && v <= 0.95)) {
+                  return Reason(absl::StrCat("must be in (0, 0.95], got ", v));
+                }
+                c.kv_cache_memory_fraction = v;
+                return absl::OkStatus();
+              },
+              [](const ServerConfig& c) { return absl::StrCat(c.kv_cache_memory_fraction); }},
+      IntSetting(
+          "block_size", [](ServerConfig& c) -> int32_t& { return c.block_size; }, 1, 1024,
+          [](int64_t v) {
+            return (v & (v - 1)) == 0 ? absl::OkStatus()
+                                      : Reason(absl::StrCat("must be a power of two, got ", v));
+          }),
+      SizeSetting("swap_space", [](ServerConfig& c) -> int64_t& { return c.swap_space; }),
+      IntSetting(
+          "max_num_seqs", [](ServerConfig& c) -> int32_t& { return c.max_num_seqs; }, 1, 4096),
+      IntSetting(
+          "max_num_batched_tokens",
+          [](ServerConfig& c) -> int32_t& { return c.max_num_batched_tokens; }, 1, 1 << 20),
+      IntSetting(
+          "max_waiting_requests",
+          [](ServerConfig& c) -> int32_t& { return c.max_waiting_requests; }, 1, 1 << 20),
+      IntSetting(
+          "max_model_len", [](ServerConfig& c) -> int32_t& { return c.max_model_len; }, 0, 1 << 24),
+      BoolSetting("enable_prefix_caching",
+                  [](ServerConfig& c) -> bool& { return c.enable_prefix_caching; }),
+      BoolSetting("enable_chunked_prefill",
+                  [](ServerConfig& c) -> bool& { return c.enable_chunked_prefill; }),
+      Setting{
+          "shutdown_grace_period",
+          [](ServerConfig& c, const std::string& value) -> absl::Status {
+            ASSIGN_OR_RETURN(double v, ParseDuration(value));
+            if (v > 3600) return Reason(absl::StrCat("must be at most 3600s, got ", v, "s"));
+            c.shutdown_grace_period_seconds = v;
+            return absl::OkStatus();
+          },
+          [](const ServerConfig& c) { return absl::StrCat(c.shutdown_grace_period_seconds, "s"); }},
+      Setting{"log_level",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                const std::string v = absl::AsciiStrToLower(value);
+                for (LogLevel l :
+                     {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
+                  if (v == LogLevelName(l)) {
+                    c.log_level = l;
+                    return absl::OkStatus();
+                  }
+                }
+                return Reason(
+                    absl::StrCat("must be one of debug, info, warning, error, got '", value, "'"));
+              },
+              [](const ServerConfig& c) { return std::string(LogLevelName(c.log_level)); }},
+      BoolSetting("metrics.enabled", [](ServerConfig& c) -> bool& { return c.metrics.enabled; }),
+      StringSetting(
+          "metrics.listen_address",
+          [](ServerConfig& c) -> std::string& { return c.metrics.listen_address; },
+          [](const std::string& v) {
+            return v.empty() ? Reason("must not be empty") : absl::OkStatus();
+          }),
+      IntSetting(
+          "metrics.port", [](ServerConfig& c) -> int32_t& { return c.metrics.port; }, 1, 65535),
+      StringSetting(
+          "metrics.path", [](ServerConfig& c) -> std::string& { return c.metrics.path; },
+          [](const std::string& v) {
+            return !v.empty() && v[0] == '/'
+                       ? absl::OkStatus()
+                       : Reason(absl::StrCat("must start with '/', got '", v, "'"));
+          }),
+  };
+  return *settings;
+}
+
+const Setting* FindSetting(const std::string& key) {
+  for (const Setting& s : Settings()) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+// "--metrics-port", "metrics_port", "metrics.port" -> the setting.
+const Setting* FindFlag(const std::string& flag) {
+  auto norm = [](std::string s) {
+    for (char& ch : s) {
+      if (ch == '-' || ch == '.') ch = '_';
+    }
+    return s;
+  };
+  const std::string want = norm(flag);
+  for (const Setting& s : Settings()) {
+    if (norm(s.key) == want) return &s;
+  }
+  return nullptr;
+}
+
+absl::Status Apply(const Setting& s, ServerConfig& config, const std::string& value,
+                   const std::string& origin, std::map<std::string, std::string>& origins) {
+  absl::Status st = s.set(config, value);
+  if (!st.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key '", s.key, "' (from ", origin, "): ", st.message()));
+  }
+  origins[s.key] = origin;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyYaml(const YAML::Node& node, const std::string& prefix, const std::string& origin,
+                       ServerConfig& config, std::map<std::string, std::string>& origins) {
+  if (node.IsNull()) return absl::OkStatus();
+  if (!node.IsMap()) {
+    return absl::InvalidArgumentError(
+        prefix.empty() ? absl::StrCat("config ", origin, ": the top level must be a mapping")
+                       : absl::StrCat("config key '", prefix.substr(0, prefix.size() - 1),
+                                      "' (from ", origin, "): must be a mapping"));
+  }
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) {
+      return absl::InvalidArgumentError(absl::StrCat("config ", origin, ": keys must be strings"));
+    }
+    const std::string key = prefix + kv.first.Scalar();
+    if (key == "metrics") {
+      RETURN_IF_ERROR(ApplyYaml(kv.second, "metrics.", origin, config, origins));
+      continue;
+    }
+    const Setting* s = FindSetting(key);
+    if (s == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key '", key, "' (from ", origin, "): unknown key"));
+    }
+    if (!kv.second.IsScalar()) {
+      return absl::InvalidArgumentError(absl::StrCat("config key '", key, "' (from ", origin,
+                                                     "): must be a single value, not a ",
+                                                     kv.second.IsMap() ? "mapping" : "list"));
+    }
+    RETURN_IF_ERROR(Apply(*s, config, kv.second.Scalar(), origin, origins));
+  }
+  return absl::OkStatus();
+}
+
+// Splits "1.5GiB" into number and unit.
+bool SplitNumber(const std::string& text, double* number, std::string* unit) {
+  const std::string t(absl::StripAsciiWhitespace(text));
+  size_t i = 0;
+  while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+  if (i == 0) return false;
+  if (!absl::SimpleAtod(t.substr(0, i), number)) return false;
+  *unit = absl::AsciiStrToLower(absl::StripAsciiWhitespace(t.substr(i)));
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ParseByteSize(const std::string& text) {
+  double number = 0;
+  std::string unit;
+  auto bad = [&] {
+    return Reason(
+        absl::StrCat("must be a byte size such as 512MiB, 2GB or 1048576, got '", text, "'"));
+  };
+  if (!SplitNumber(text, &number, &unit)) return bad();
+  static const std::map<std::string, double> kUnits = {{"", 1},
+                                                       {"b", 1},
+                                                       {"k", 1024.0},
+                                                       {"kib", 1024.0},
+                                                       {"kb", 1e3},
+                                                       {"m", 1024.0 * 1024},
+                                                       {"mib", 1024.0 * 1024},
+                                                       {"mb", 1e6},
+                                                       {"g", 1024.0 * 1024 * 1024},
+                                                       {"gib", 1024.0 * 1024 * 1024},
+                                                       {"gb", 1e9},
+                                                       {"t", 1024.0 * 1024 * 1024 * 1024},
+                                                       {"tib", 1024.0 * 1024 * 1024 * 1024},
+                                                       {"tb", 1e12}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) return bad();
+  const double bytes = number * it->second;
+  if (!(bytes >= 0 && bytes <= std::ldexp(1.0, 62))) return bad();
+  return static_cast<int64_t>(bytes);
+}
+
+absl::StatusOr<double> ParseDuration(const std::string& text) {
+  double number = 0;
+  std::string unit;
+  if (SplitNumber(text, &number, &unit)) {
+    if (unit.empty() || unit == "s") return number;
+    if (unit == "ms") return number / 1e3;
+    if (unit == "m" || unit == "min") return number * 60;
+  }
+  return Reason(absl::StrCat("must be a duration such as 30s, 500ms or 2m, got '", text, "'"));
+}
+
+engine::EngineConfig ServerConfig::ToEngineConfig() const {
+  engine::EngineConfig e;
+  e.num_threads = threads;
+  e.kv_cache_bytes = kv_cache_bytes;
+  e.kv_cache_memory_fraction = kv_cache_memory_fraction;
+  e.block_size = block_size;
+  e.swap_space_bytes = swap_space;
+  e.max_num_seqs = max_num_seqs;
+  e.max_num_batched_tokens = max_num_batched_tokens;
+  e.max_waiting_requests = max_waiting_requests;
+  e.max_model_len = max_model_len;
+  e.enable_prefix_caching = enable_prefix_caching;
+  e.enable_chunked_prefill = enable_chunked_prefill;
+  return e;
+}
+
+std::string EnvVarName(const std::string& key) {
+  std::string name = "HEARTH_";
+  for (char ch : key) {
+    name += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  }
+  return name;
+}
+
+std::vector<std::string> ConfigKeys() {
+  std::vector<std::string> keys;
+  for (const Setting& s : Settings()) keys.push_back(s.key);
+  return keys;
+}
+
+absl::StatusOr<LoadedConfig> LoadServerConfig(const ConfigSources& sources) {
+  LoadedConfig loaded;
+  std::map<std::string, std::string> origins;
+  // 1. YAML.
+  if (!sources.yaml_text.empty()) {
+    const std::string origin = absl::StrCat("file ", sources.yaml_name);
+    YAML::Node root;
+    try {
+      root = YAML::Load(sources.yaml_text);
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat("config ", origin, ": ", e.what()));
+    }
+    RETURN_IF_ERROR(ApplyYaml(root, "", origin, loaded.config, origins));
+  }
+  // 2. Environment.
+  for (const Setting& s : Settings()) {
+    const std::string name = EnvVarName(s.key);
+    for (const auto& [env_name, value] : sources.env) {
+      if (env_name != name || value.empty()) continue;
+      RETURN_IF_ERROR(Apply(s, loaded.config, value, absl::StrCat("env ", name), origins));
+    }
+  }
+  // 3. Flags.
+  for (const auto& [flag, value] : sources.flags) {
+    const Setting* s = FindFlag(flag);
+    if (s == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", flag));
+    }
+    RETURN_IF_ERROR(Apply(*s, loaded.config, value, absl::StrCat("flag --", flag), origins));
+  }
+  for (const Setting& s : Settings()) {
+    auto it = origins.find(s.key);
+    loaded.origins.emplace_back(s.key, it == origins.end() ? "default" : it->second);
+  }
+  return loaded;
+}
+
+std::vector<std::string> DescribeConfig(const LoadedConfig& loaded) {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < Settings().size(); ++i) {
+    const Setting& s = Settings()[i];
+    lines.push_back(absl::StrCat(s.key, " = ", s.get(loaded.config), " (",
+                                 i < loaded.origins.size() ? loaded.origins[i].second : "default",
+                                 ")"));
+  }
+  return lines;
+}
+
+absl::StatusOr<ServeArgs> ParseServeArgs(const std::vector<std::string>& args) {
+  ServeArgs out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "-h" || arg == "--help" || arg == "-help") {
+      out.help = true;
+      continue;
+    }
+    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (const size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (!has_value) {
+      const Setting* s = FindFlag(name);
+      if (s != nullptr && s->is_bool) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+      }
+    }
+    if (name == "config") {
+      out.config_file = value;
+    } else {
+      out.flags.emplace_back(name, value);
+    }
+  }
+  return out;
+}
+
+}  // namespace hearth::server

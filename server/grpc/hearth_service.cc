@@ -1,0 +1,174 @@
+#include "server/grpc/hearth_service.h"
+
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/tokenizer/unicode.h"
+#include "server/grpc/generate_reactor.h"
+#include "server/grpc/status_mapping.h"
+
+namespace hearth::server {
+namespace {
+
+const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+}  // namespace
+
+ModelFacts DescribeModel(const engine::LoadedModel& model) {
+  ModelFacts facts;
+  facts.architecture = model.config().arch_name;
+  std::map<std::string, int64_t> elements_by_type;
+  for (const engine::GgufTensor& t : model.file().tensors()) {
+    facts.parameter_count += t.num_elements;
+    if (t.shape.size() >= 2) elements_by_type[std::string(t.traits->name)] += t.num_elements;
+  }
+  int64_t best = -1;
+  for (const auto& [name, n] : elements_by_type) {
+    if (n > best) {
+      best = n;
+      facts.quant_type = name;
+    }
+  }
+  return facts;
+}
+
+HearthService::HearthService(engine::Engine& engine, ServedModel model, ModelFacts facts)
+    : engine_(engine), model_(std::move(model)), facts_(std::move(facts)) {}
+
+HearthService::~HearthService() = default;
+
+void HearthService::StartDraining() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
+bool HearthService::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+bool HearthService::aborting() const {
+  absl::MutexLock lock(&mu_);
+  return aborting_;
+}
+
+int HearthService::active_streams() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(active_.size());
+}
+
+bool HearthService::WaitIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_.empty(); };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
+void HearthService::AbortAll() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  aborting_ = true;
+  // Reactors unregister (under mu_) before deleting themselves, so each pointer is alive here.
+  for (GenerateReactor* reactor : active_) reactor->AbortForShutdown();
+}
+
+bool HearthService::Register(GenerateReactor* reactor) {
+  absl::MutexLock lock(&mu_);
+  if (draining_) return false;
+  active_.insert(reactor);
+  return true;
+}
+
+void HearthService::Unregister(GenerateReactor* reactor) {
+  absl::MutexLock lock(&mu_);
+  active_.erase(reactor);
+}
+
+void HearthService::FillCard(v1::ModelCard* card) const {
+  card->set_name(model_.name);
+  card->set_architecture(facts_.architecture);
+  card->set_quant_type(facts_.quant_type);
+  card->set_context_length(engine_.max_model_len());
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* HearthService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  return new GenerateReactor(this, context, request);
+}
+
+grpc::ServerUnaryReactor* HearthService::Tokenize(grpc::CallbackServerContext* context,
+                                                  const v1::TokenizeRequest* request,
+                                                  v1::TokenizeResponse* response) {
+  if (draining()) return Done(context, kShuttingDown);
+  if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
+    return Done(context, ToGrpcStatus(st));
+  }
+  const std::vector<int32_t> ids =
+      model_.tokenizer->Encode(request->text(), {.add_special = request->add_special_tokens(),
+                                                 .parse_special = request->parse_special_tokens()});
+  response->mutable_token_ids()->Add(ids.begin(), ids.end());
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* HearthService::Detokenize(grpc::CallbackServerContext* context,
+                                                    const v1::DetokenizeRequest* request,
+                                                    v1::DetokenizeResponse* response) {
+  if (draining()) return Done(context, kShuttingDown);
+  if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
+    return Done(context, ToGrpcStatus(st));
+  }
+  const int32_t vocab = model_.tokenizer->vocab_size();
+  for (int i = 0; i < request->token_ids_size(); ++i) {
+    const int32_t id = request->token_ids(i);
+    if (id < 0 || id >= vocab) {
+      return Done(context, ToGrpcStatus(absl::InvalidArgumentError(
+                               absl::StrCat("token_ids[", i, "]: token id ", id,
+                                            " is outside the vocabulary [0, ", vocab, ")"))));
+    }
+  }
+  std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
+  response->set_text(
+      model_.tokenizer->Decode(ids, {.skip_special = request->skip_special_tokens()}));
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* HearthService::ListModels(grpc::CallbackServerContext* context,
+                                                    const v1::ListModelsRequest* /*request*/,
+                                                    v1::ListModelsResponse* response) {
+  FillCard(response->add_models());
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* context,
+                                                   const v1::ModelInfoRequest* request,
+                                                   v1::ModelInfoResponse* response) {
+  if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
+    return Done(context, ToGrpcStatus(st));
+  }
+  const engine::EngineStats stats = engine_.Stats();
+  const scheduler::SchedulerStats& s = stats.scheduler;
+  FillCard(response->mutable_model());
+  response->set_vocab_size(model_.tokenizer->vocab_size());
+  response->set_parameter_count(facts_.parameter_count);
+  response->set_backend(facts_.backend);
+  response->set_kv_cache_capacity_tokens(stats.kv_capacity_tokens());
+  response->set_kv_block_size(stats.block_size);
+  response->set_kv_cache_free_blocks(s.num_free_gpu_blocks);
+  response->set_kv_cache_total_blocks(stats.num_gpu_blocks);
+  response->set_kv_cache_usage(s.kv_usage);
+  response->set_num_requests_running(s.num_running);
+  response->set_num_requests_waiting(s.num_waiting);
+  response->set_num_requests_swapped(s.num_swapped);
+  response->set_num_preemptions(s.num_preemptions_recompute + s.num_preemptions_swap);
+  response->set_prefix_cache_hit_tokens(s.prefix_cache_hit_tokens);
+  response->set_prefix_cache_query_tokens(s.prefix_cache_query_tokens);
+  return Done(context, grpc::Status::OK);
+}
+
+}  // namespace hearth::server

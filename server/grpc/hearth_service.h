@@ -1,0 +1,92 @@
+// The hearth.v1.Hearth service over one Engine, with gRPC's callback API.
+//
+//   Generate:  one GenerateReactor per call (generate_reactor.h). The engine's output callback
+//              queues deltas in the reactor, which writes them one at a time; the engine thread
+//              never blocks on the network. Cancel / deadline -> Engine::Abort.
+//   Tokenize, Detokenize, ListModels, ModelInfo: answered inline on the gRPC thread.
+//
+// Draining (graceful shutdown): StartDraining() makes new Generate/Tokenize/Detokenize calls
+// fail with UNAVAILABLE "server shutting down" (ListModels / ModelInfo keep answering);
+// WaitIdle() waits for the streams in flight; AbortAll() ends the rest, each with a final
+// FINISH_REASON_ABORT message and status UNAVAILABLE "server shutting down".
+//
+// Ownership: borrows the Engine. Destruction order: grpc::Server shut down and waited, then the
+// Engine destroyed (its final outputs release the last reactors), then the grpc::Server object,
+// then this service.
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "hearth/v1/hearth.grpc.pb.h"
+#include "server/grpc/request_builder.h"
+
+namespace hearth::server {
+
+class GenerateReactor;
+
+// Static facts about the served model for ListModels / ModelInfo.
+struct ModelFacts {
+  std::string architecture;  // "llama"
+  std::string quant_type;    // dominant weight type, "Q4_1"
+  int64_t parameter_count = 0;
+  std::string backend = "cpu";
+};
+
+// Facts computed from a loaded model (dominant type by weight elements of matrices).
+ModelFacts DescribeModel(const engine::LoadedModel& model);
+
+class HearthService final : public v1::Hearth::CallbackService {
+ public:
+  // `model.tokenizer` must be the engine's tokenizer (or outlive the service).
+  HearthService(engine::Engine& engine, ServedModel model, ModelFacts facts);
+  ~HearthService() override;
+
+  void StartDraining();
+  bool draining() const;
+  // True once no Generate stream is in flight; false when `timeout` passed first.
+  bool WaitIdle(absl::Duration timeout);
+  // Ends every stream in flight (see above). Later Generate calls are refused as draining.
+  void AbortAll();
+  int active_streams() const;
+
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const v1::TokenizeRequest* request,
+                                     v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
+                                       const v1::DetokenizeRequest* request,
+                                       v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
+                                      const v1::ModelInfoRequest* request,
+                                      v1::ModelInfoResponse* response) override;
+
+ private:
+  friend class GenerateReactor;
+
+  // Reactor bookkeeping. Register returns false (and registers nothing) while draining.
+  bool Register(GenerateReactor* reactor);
+  void Unregister(GenerateReactor* reactor);
+  bool aborting() const;
+  void FillCard(v1::ModelCard* card) const;
+
+  engine::Engine& engine_;
+  const ServedModel model_;
+  const ModelFacts facts_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_set<GenerateReactor*> active_ ABSL_GUARDED_BY(mu_);
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool aborting_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace hearth::server
