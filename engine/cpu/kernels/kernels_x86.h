@@ -2,10 +2,10 @@
 // (kVnni = true), each compiled with its own -m flags. Everything here has internal linkage so
 // the two instantiations can never be merged by the linker.
 //
-// Every output y[c][r] is computed by the same operation sequence whatever tile it falls in:
-//   per block b (in order): p = exact int32x8 lane sums of the block's products;
-//                           acc = fma(float(p), d_w * d_x, acc)   [+ scalar min/offset term]
-//   y = HSum(acc) (+ scalar term), HSum in a fixed lane order.
+// Every output y[c][r] is computed by the same operation sequence whatever tile it falls in
+// (float weights and K-quants: per block, in order, p = exact int32x8 lane sums, then
+// acc = fma(float(p), d_w * d_x, acc) [+ a scalar min term]; y = HSum(acc) in a fixed lane
+// order; the 32-element types: see kernels_x86_32.h).
 // The integer products are exact on both variants (maddubs never saturates for these operand
 // ranges: |pair| <= 2 * 128 * 127 < 32768), so avx2 and avxvnni agree bit for bit.
 #pragma once
