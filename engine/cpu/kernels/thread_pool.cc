@@ -28,6 +28,23 @@ namespace {
 // Spin iterations before sleeping (a pause is ~10-140 cycles; this is tens of microseconds,
 // longer than the gap between two matmuls of one forward pass).
 constexpr int kSpinIterations = 1 << 14;
+// Yield the CPU every this many spins: when threads outnumber free cores (a shared machine),
+// the thread we wait for may be runnable but not running.
+constexpr int kYieldEvery = 256;
+
+// Spins (pausing, yielding now and then) until done() or the spin budget runs out.
+template <class Done>
+bool SpinUntil(const Done& done) {
+  for (int i = 1; i <= kSpinIterations; ++i) {
+    if (done()) return true;
+    if (i % kYieldEvery == 0) {
+      std::this_thread::yield();
+    } else {
+      HEARTH_CPU_RELAX();
+    }
+  }
+  return done();
+}
 
 // Chunk t of T over [0, n): [n * t / T, n * (t + 1) / T).
 inline int64_t ChunkBegin(int64_t n, int t, int num_threads) { return n * t / num_threads; }
@@ -83,10 +100,7 @@ class ThreadPool::Impl {
     if (sleeping_workers_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&generation_);
     RunChunk(0);
     // Wait for the workers: spin, then sleep on pending_.
-    for (int i = 0; i < kSpinIterations; ++i) {
-      if (pending_.load(std::memory_order_acquire) == 0) return;
-      HEARTH_CPU_RELAX();
-    }
+    if (SpinUntil([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
     caller_sleeping_.store(1, std::memory_order_seq_cst);
     for (;;) {
       const uint32_t p = pending_.load(std::memory_order_seq_cst);
@@ -108,11 +122,8 @@ class ThreadPool::Impl {
     // is still seen as new.
     uint32_t seen = 0;
     for (;;) {
-      uint32_t g = generation_.load(std::memory_order_acquire);
-      for (int i = 0; g == seen && i < kSpinIterations; ++i) {
-        HEARTH_CPU_RELAX();
-        g = generation_.load(std::memory_order_acquire);
-      }
+      uint32_t g = seen;
+      SpinUntil([&] { return (g = generation_.load(std::memory_order_acquire)) != seen; });
       if (g == seen) {
         sleeping_workers_.fetch_add(1, std::memory_order_seq_cst);
         while ((g = generation_.load(std::memory_order_seq_cst)) == seen) {
