@@ -5,6 +5,7 @@ RESOURCE_EXHAUSTED."""
 import concurrent.futures
 import math
 import random
+import time
 
 import grpc
 import pytest
@@ -166,17 +167,18 @@ def test_waiting_queue_full_is_resource_exhausted():
     try:
         long = build_request(text="Count to one hundred:", temperature=0, max_tokens=300,
                              ignore_eos=True)
-        calls = [s.client.generate(long, timeout=60) for _ in range(4)]
-        codes = []
-        for call in calls:
-            try:
-                next(iter(call))
-                codes.append(grpc.StatusCode.OK)
-            except grpc.RpcError as e:
-                codes.append(e.code())
-                assert "max_waiting_requests" in e.details()
-        assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes, codes
-        assert codes[0] == grpc.StatusCode.OK
+        first = s.client.generate(long, timeout=60)
+        next(iter(first))  # running: max_num_seqs is 1
+        second = s.client.generate(long, timeout=60)  # waits in the queue (1 place)
+        deadline = time.monotonic() + 10
+        while s.client.model_info().num_requests_waiting != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(grpc.RpcError) as e:
+            list(s.client.generate(long, timeout=60))
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
+        assert "max_waiting_requests" in e.value.details()
+        calls = [first, second]
         for call in calls:
             call.cancel()
     finally:

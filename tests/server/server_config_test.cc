@@ -1,0 +1,157 @@
+// Table tests of the layered `hearth serve` configuration (defaults < YAML < env < flags).
+#include "server/config/server_config.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hearth::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Origin(const LoadedConfig& c, const std::string& key) {
+  for (const auto& [k, origin] : c.origins) {
+    if (k == key) return origin;
+  }
+  return "?";
+}
+
+TEST(ServerConfigTest, DefaultsMatchTheEngineDefaults) {
+  auto c = LoadServerConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  const engine::EngineConfig e = c->config.ToEngineConfig();
+  const engine::EngineConfig d;
+  EXPECT_EQ(e.max_num_seqs, d.max_num_seqs);
+  EXPECT_EQ(e.block_size, d.block_size);
+  EXPECT_EQ(e.max_num_batched_tokens, d.max_num_batched_tokens);
+  EXPECT_EQ(e.swap_space_bytes, d.swap_space_bytes);
+  EXPECT_EQ(c->config.listen_address, "0.0.0.0:50051");
+  EXPECT_EQ(c->config.shutdown_grace_period_seconds, 30);
+  EXPECT_EQ(c->origins.size(), ConfigKeys().size());
+  EXPECT_EQ(Origin(*c, "max_num_seqs"), "default");
+}
+
+TEST(ServerConfigTest, LayersOverrideInOrder) {
+  ConfigSources s;
+  s.yaml_name = "a.yaml";
+  s.yaml_text =
+      "max_num_seqs: 3\nthreads: 3\nblock_size: 32\nkv_cache_bytes: 1GiB\n"
+      "metrics:\n  port: 1234\n  enabled: no\n";
+  s.env = {{"HEARTH_THREADS", "5"},
+           {"HEARTH_BLOCK_SIZE", "64"},
+           {"HEARTH_METRICS_PORT", ""},
+           {"HEARTH_SOMETHING_ELSE", "x"}};
+  s.flags = {{"block-size", "8"}, {"shutdown_grace_period", "1500ms"}};
+  auto c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.max_num_seqs, 3);
+  EXPECT_EQ(Origin(*c, "max_num_seqs"), "file a.yaml");
+  EXPECT_EQ(c->config.threads, 5);
+  EXPECT_EQ(Origin(*c, "threads"), "env HEARTH_THREADS");
+  EXPECT_EQ(c->config.block_size, 8);
+  EXPECT_EQ(Origin(*c, "block_size"), "flag --block-size");
+  EXPECT_EQ(c->config.kv_cache_bytes, 1ll << 30);
+  EXPECT_EQ(c->config.metrics.port, 1234);  // an empty env var counts as unset
+  EXPECT_FALSE(c->config.metrics.enabled);
+  EXPECT_DOUBLE_EQ(c->config.shutdown_grace_period_seconds, 1.5);
+  const std::vector<std::string> lines = DescribeConfig(*c);
+  EXPECT_THAT(lines, ::testing::Contains("block_size = 8 (flag --block-size)"));
+  EXPECT_THAT(lines, ::testing::Contains("metrics.port = 1234 (file a.yaml)"));
+}
+
+struct BadCase {
+  const char* yaml;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::pair<std::string, std::string>> flags;
+  const char* must_contain;
+};
+
+TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
+  const std::vector<BadCase> cases = {
+      {"bogus: 1\n", {}, {}, "'bogus' (from file f.yaml): unknown key"},
+      {"metrics:\n  bogus: 1\n", {}, {}, "'metrics.bogus'"},
+      {"metrics: 3\n", {}, {}, "'metrics' (from file f.yaml): must be a mapping"},
+      {"threads: two\n", {}, {}, "'threads' (from file f.yaml): must be an integer"},
+      {"threads: {a: 1}\n", {}, {}, "'threads' (from file f.yaml): must be a single value"},
+      {"threads: 0\n", {}, {}, "'threads' (from file f.yaml): must be in [1, 1024], got 0"},
+      {"block_size: 12\n", {}, {}, "'block_size' (from file f.yaml): must be a power of two"},
+      {"enable_chunked_prefill: 2\n", {}, {}, "'enable_chunked_prefill'"},
+      {"log_level: loud\n", {}, {}, "'log_level'"},
+      {"- a\n- b\n", {}, {}, "top level must be a mapping"},
+      {"a: [\n", {}, {}, "config file f.yaml"},
+      {"", {{"HEARTH_MAX_MODEL_LEN", "-1"}}, {}, "'max_model_len' (from env HEARTH_MAX_MODEL_LEN)"},
+      {"", {{"HEARTH_SWAP_SPACE", "1XB"}}, {}, "'swap_space' (from env HEARTH_SWAP_SPACE)"},
+      {"", {}, {{"kv-cache-memory-fraction", "0"}}, "'kv_cache_memory_fraction' (from flag"},
+      {"", {}, {{"listen-address", "5000"}}, "'listen_address' (from flag --listen-address)"},
+      {"", {}, {{"metrics.path", "metrics"}}, "'metrics.path'"},
+      {"", {}, {{"nope", "1"}}, "unknown flag --nope"},
+  };
+  for (const BadCase& bc : cases) {
+    ConfigSources s;
+    s.yaml_name = "f.yaml";
+    s.yaml_text = bc.yaml;
+    s.env = bc.env;
+    s.flags = bc.flags;
+    auto c = LoadServerConfig(s);
+    ASSERT_FALSE(c.ok()) << bc.must_contain;
+    EXPECT_TRUE(absl::IsInvalidArgument(c.status()));
+    EXPECT_THAT(std::string(c.status().message()), HasSubstr(bc.must_contain));
+  }
+}
+
+TEST(ServerConfigTest, ByteSizes) {
+  const std::vector<std::pair<std::string, int64_t>> good = {{"0", 0},
+                                                             {"4096", 4096},
+                                                             {"512MiB", 512ll << 20},
+                                                             {"512mib", 512ll << 20},
+                                                             {"2GB", 2000000000},
+                                                             {"1.5GiB", 3ll << 29},
+                                                             {"64K", 64 << 10},
+                                                             {" 8 MiB ", 8 << 20},
+                                                             {"100b", 100}};
+  for (const auto& [text, want] : good) {
+    auto v = ParseByteSize(text);
+    ASSERT_TRUE(v.ok()) << text << ": " << v.status();
+    EXPECT_EQ(*v, want) << text;
+  }
+  for (const char* bad : {"", "MiB", "-1", "1XB", "1e3", "5 parsecs", "99999999999TiB"}) {
+    EXPECT_FALSE(ParseByteSize(bad).ok()) << bad;
+  }
+}
+
+TEST(ServerConfigTest, Durations) {
+  const std::vector<std::pair<std::string, double>> good = {
+      {"30", 30}, {"30s", 30}, {"500ms", 0.5}, {"2m", 120}, {"1.5s", 1.5}};
+  for (const auto& [text, want] : good) {
+    auto v = ParseDuration(text);
+    ASSERT_TRUE(v.ok()) << text;
+    EXPECT_DOUBLE_EQ(*v, want) << text;
+  }
+  for (const char* bad : {"", "soon", "-1s", "5h"}) EXPECT_FALSE(ParseDuration(bad).ok()) << bad;
+}
+
+TEST(ServerConfigTest, ServeArgs) {
+  auto a = ParseServeArgs({"--config", "x.yaml", "--max-num-seqs=4", "--threads", "2",
+                           "--enable-prefix-caching", "--enable-chunked-prefill=false"});
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->config_file, "x.yaml");
+  using Flags = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(a->flags, (Flags{{"max-num-seqs", "4"},
+                             {"threads", "2"},
+                             {"enable-prefix-caching", "true"},
+                             {"enable-chunked-prefill", "false"}}));
+  EXPECT_FALSE(ParseServeArgs({"positional"}).ok());
+  EXPECT_FALSE(ParseServeArgs({"--threads"}).ok());
+  EXPECT_TRUE(ParseServeArgs({"--help"})->help);
+}
+
+TEST(ServerConfigTest, EnvVarNames) {
+  EXPECT_EQ(EnvVarName("max_num_seqs"), "HEARTH_MAX_NUM_SEQS");
+  EXPECT_EQ(EnvVarName("metrics.port"), "HEARTH_METRICS_PORT");
+}
+
+}  // namespace
+}  // namespace hearth::server
