@@ -54,11 +54,6 @@ bool HearthService::draining() const {
   return draining_;
 }
 
-bool HearthService::aborting() const {
-  absl::MutexLock lock(&mu_);
-  return aborting_;
-}
-
 int HearthService::active_streams() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(active_.size());
@@ -73,7 +68,6 @@ bool HearthService::WaitIdle(absl::Duration timeout) {
 void HearthService::AbortAll() {
   absl::MutexLock lock(&mu_);
   draining_ = true;
-  aborting_ = true;
   // Reactors unregister (under mu_) before deleting themselves, so each pointer is alive here.
   for (GenerateReactor* reactor : active_) reactor->AbortForShutdown();
 }

@@ -76,7 +76,6 @@ class HearthService final : public v1::Hearth::CallbackService {
   // Reactor bookkeeping. Register returns false (and registers nothing) while draining.
   bool Register(GenerateReactor* reactor);
   void Unregister(GenerateReactor* reactor);
-  bool aborting() const;
   void FillCard(v1::ModelCard* card) const;
 
   engine::Engine& engine_;
@@ -86,7 +85,6 @@ class HearthService final : public v1::Hearth::CallbackService {
   mutable absl::Mutex mu_;
   absl::flat_hash_set<GenerateReactor*> active_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
-  bool aborting_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace hearth::server
