@@ -37,6 +37,15 @@ const KernelTable& Avx2Kernels();     // REQUIRES: CPU has AVX2, FMA, F16C
 const KernelTable& AvxVnniKernels();  // REQUIRES: additionally AVX-VNNI
 const KernelTable& Avx512Kernels();   // REQUIRES: additionally AVX-512 F, BW, VL, VNNI
 
+// Float-activation ("f32" precision) tables: x rows are floats for every weight type; block
+// weights are dequantized (bit-exact with engine/quant) and each output is
+//   acc[l] = fma(w[k], x[k], acc[l]) for k = 8t + l in increasing t (8 float lanes),
+//   y = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)),
+// the same operations on every path, so scalar and AVX2 agree bit for bit. Only the
+// block-quantized entries are set (float weights use the ordinary tables).
+const KernelTable& ScalarF32ActKernels();
+const KernelTable& Avx2F32ActKernels();  // REQUIRES: CPU has AVX2, FMA, F16C
+
 // Null when the type has no kernel.
 RangeFn LookupKernel(const KernelTable& table, GgmlType type);
 

@@ -35,6 +35,10 @@ const kern::KernelTable& TableFor(CpuKernelPath path) {
   return kern::ScalarKernels();
 }
 
+const kern::KernelTable& F32ActTableFor(CpuKernelPath path) {
+  return path == CpuKernelPath::kScalar ? kern::ScalarF32ActKernels() : kern::Avx2F32ActKernels();
+}
+
 bool CpuHas(const char* feature_set) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
@@ -120,9 +124,16 @@ void Run(const kern::KernelTable& table, const WeightMatrix& w, const uint8_t* x
   }
 }
 
-void MatMulImpl(const kern::KernelTable& table, const WeightMatrix& w, QuantizedActivations& x,
-                float* y, ThreadPool* pool) {
-  switch (kern::ActFormatFor(w.type)) {
+void MatMulImpl(CpuKernelPath path, const WeightMatrix& w, QuantizedActivations& x, float* y,
+                ThreadPool* pool) {
+  const kern::KernelTable& table = TableFor(path);
+  const ActFormat format = kern::ActFormatFor(w.type);
+  if (x.precision() == ActPrecision::kF32 && format != ActFormat::kFloat) {
+    Run(F32ActTableFor(path), w, reinterpret_cast<const uint8_t*>(x.x()), x.cols() * sizeof(float),
+        x.n(), y, pool);
+    return;
+  }
+  switch (format) {
     case ActFormat::kFloat:
       Run(table, w, reinterpret_cast<const uint8_t*>(x.x()), x.cols() * sizeof(float), x.n(), y,
           pool);
@@ -192,21 +203,33 @@ bool MatMulSupports(GgmlType type) {
 }
 
 void MatMulOnPath(CpuKernelPath path, const WeightMatrix& w, const float* x, int64_t n, float* y,
-                  ThreadPool* pool) {
-  QuantizedActivations xq(x, n, w.cols);
-  MatMulImpl(TableFor(path), w, xq, y, pool);
+                  ThreadPool* pool, ActPrecision precision) {
+  QuantizedActivations xq(x, n, w.cols, precision);
+  MatMulImpl(path, w, xq, y, pool);
 }
 
-void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
-  MatMulOnPath(ActiveCpuKernelPath(), w, x, n, y, pool);
+void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPool* pool,
+            ActPrecision precision) {
+  MatMulOnPath(ActiveCpuKernelPath(), w, x, n, y, pool, precision);
 }
 
 void MatMul(const WeightMatrix& w, QuantizedActivations& x, float* y, ThreadPool* pool) {
-  MatMulImpl(TableFor(ActiveCpuKernelPath()), w, x, y, pool);
+  MatMulImpl(ActiveCpuKernelPath(), w, x, y, pool);
 }
 
-void MatMulReference(const WeightMatrix& w, const float* x, int64_t n, float* y) {
-  MatMulOnPath(CpuKernelPath::kScalar, w, x, n, y, nullptr);
+void MatMulReference(const WeightMatrix& w, const float* x, int64_t n, float* y,
+                     ActPrecision precision) {
+  MatMulOnPath(CpuKernelPath::kScalar, w, x, n, y, nullptr, precision);
+}
+
+std::string_view ActPrecisionName(ActPrecision precision) {
+  return precision == ActPrecision::kF32 ? "f32" : "q8";
+}
+
+std::optional<ActPrecision> ParseActPrecision(std::string_view name) {
+  if (name == "q8") return ActPrecision::kQ8;
+  if (name == "f32") return ActPrecision::kF32;
+  return std::nullopt;
 }
 
 }  // namespace hearth::engine::cpu

@@ -2,9 +2,22 @@
 //
 //   y[n, rows] = x[n, cols] * W[rows, cols]^T
 //
-// W is a GGUF weight (shape {cols, rows}) in any supported GgmlType. For block-quantized W the
-// activations are quantized once per call to 8 bits per row (Q8 blocks) and every weight block
-// is read once per call and reused across all n rows of x (the point of batching).
+// W is a GGUF weight (shape {cols, rows}) in any supported GgmlType. Every weight block is read
+// once per call and reused across all n rows of x (the point of batching).
+//
+// Two activation precisions for block-quantized W (F32/F16/BF16 W always use float x):
+//
+//   kQ8 (default, fast): x is quantized once per call to 8 bits per 32 (or 256) elements (Q8
+//     blocks, llama.cpp's approach) and the products are exact integer dot products. The
+//     result is W_deq * x_q8: on SmolLM2-135M this puts ~1-2 logit units of noise on the
+//     output, enough to flip greedy choices at near-ties versus a float reference.
+//   kF32 (exact): x stays float; weight rows are dequantized on the fly (bit-exact with
+//     engine/quant, hence gguf-py) into a small per-thread tile reused across all n rows of x,
+//     and multiplied with FMA. The result is the float product W_deq * x up to float32
+//     summation rounding (8 lanes, fixed order; see kern::ScalarF32ActKernels). Scalar and
+//     SIMD paths give the same bits. Decode costs somewhat more than kQ8 (more float work per
+//     weight byte). Use it when outputs must match a float reference token for token (tests,
+//     evaluation, reproducing another float implementation); use kQ8 for throughput.
 //
 // Batch invariance: row i of y depends only on row i of x and on W, bit for bit, whatever n
 // is and however the work is split across threads. (Each output element is computed by one
@@ -12,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -19,6 +33,11 @@
 #include "engine/quant/ggml_type.h"
 
 namespace hearth::engine::cpu {
+
+// How activations meet block-quantized weights (see the top of this file).
+enum class ActPrecision { kQ8, kF32 };
+std::string_view ActPrecisionName(ActPrecision precision);             // "q8" | "f32"
+std::optional<ActPrecision> ParseActPrecision(std::string_view name);  // inverse; else nullopt
 
 struct WeightMatrix {
   GgmlType type = GgmlType::kF32;
@@ -30,22 +49,29 @@ struct WeightMatrix {
 
 // REQUIRES: x has n * w.cols floats, y room for n * w.rows floats; pool may be null (runs on
 // the calling thread).
-void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPool* pool);
+void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPool* pool,
+            ActPrecision precision = ActPrecision::kQ8);
 
 // The scalar reference ("twin") of MatMul: same quantization of x, plain loops. Used by the
-// tests that check every SIMD kernel, and on machines without AVX2/FMA.
-void MatMulReference(const WeightMatrix& w, const float* x, int64_t n, float* y);
+// tests that check every SIMD kernel, and on machines without AVX2/FMA. In kF32 mode it gives
+// the same bits as every SIMD path.
+void MatMulReference(const WeightMatrix& w, const float* x, int64_t n, float* y,
+                     ActPrecision precision = ActPrecision::kQ8);
 
 // Whether MatMul has a kernel for `type` (F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K).
 bool MatMulSupports(GgmlType type);
 
 // x quantized once and shared by several matmuls with the same input (Q/K/V, gate/up).
-// Each 8-bit format is made on first use. Not thread-safe.
+// Each 8-bit format is made on first use (never in kF32 precision, where matmuls read x
+// directly). Not thread-safe.
 // REQUIRES: x (n * cols floats) outlives this object and does not change while it is used.
 class QuantizedActivations {
  public:
-  QuantizedActivations(const float* x, int64_t n, int64_t cols) : x_(x), n_(n), cols_(cols) {}
+  QuantizedActivations(const float* x, int64_t n, int64_t cols,
+                       ActPrecision precision = ActPrecision::kQ8)
+      : x_(x), n_(n), cols_(cols), precision_(precision) {}
 
+  ActPrecision precision() const { return precision_; }
   const float* x() const { return x_; }
   int64_t n() const { return n_; }
   int64_t cols() const { return cols_; }
@@ -58,10 +84,12 @@ class QuantizedActivations {
   const float* x_;
   int64_t n_;
   int64_t cols_;
+  ActPrecision precision_;
   std::vector<uint8_t> q8_, q8k_;
 };
 
-// As MatMul, with x pre-quantized. Bitwise identical to MatMul(w, x.x(), x.n(), y, pool).
+// As MatMul, with x pre-quantized. Bitwise identical to
+// MatMul(w, x.x(), x.n(), y, pool, x.precision()).
 // REQUIRES: x.cols() == w.cols.
 void MatMul(const WeightMatrix& w, QuantizedActivations& x, float* y, ThreadPool* pool);
 
@@ -76,8 +104,9 @@ CpuKernelPath ActiveCpuKernelPath();
 // MatMul on a given path (tests, benches). REQUIRES: CpuKernelPathSupported(path).
 // avx2 and avxvnni give bitwise identical results (their integer dot products are exact);
 // avx512 is the same code with AVX-512 registers and encodings (same bits too); scalar differs
-// from them only by float rounding order. Each path is batch invariant.
+// from them only by float rounding order (kQ8; in kF32 all paths agree bit for bit). Each path
+// is batch invariant.
 void MatMulOnPath(CpuKernelPath path, const WeightMatrix& w, const float* x, int64_t n, float* y,
-                  ThreadPool* pool);
+                  ThreadPool* pool, ActPrecision precision = ActPrecision::kQ8);
 
 }  // namespace hearth::engine::cpu
