@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,11 @@ struct Shape {
 };
 
 double SecondsPerCall(CpuKernelPath path, const std::vector<WeightMatrix>& copies, const float* x,
-                      int64_t n, float* y, ThreadPool* pool) {
+                      int64_t n, float* y, ThreadPool* pool,
+                      ActPrecision precision = ActPrecision::kQ8) {
   // Warm up, then the best of 5 rounds of >= 40 ms each (the dev box is shared: the best
   // round is the one least disturbed by other processes).
-  MatMulOnPath(path, copies[0], x, n, y, pool);
+  MatMulOnPath(path, copies[0], x, n, y, pool, precision);
   double best = 1e30;
   int64_t calls = 0;
   for (int round = 0; round < 5; ++round) {
@@ -40,7 +42,7 @@ double SecondsPerCall(CpuKernelPath path, const std::vector<WeightMatrix>& copie
     int64_t round_calls = 0;
     double sec = 0.0;
     do {
-      MatMulOnPath(path, copies[calls % copies.size()], x, n, y, pool);
+      MatMulOnPath(path, copies[calls % copies.size()], x, n, y, pool, precision);
       ++calls;
       ++round_calls;
       sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -50,12 +52,57 @@ double SecondsPerCall(CpuKernelPath path, const std::vector<WeightMatrix>& copie
   return best;
 }
 
+// Streaming copies of one random weight matrix (so n = 1 reads W from DRAM, as at decode).
+struct WeightCopies {
+  testing::TestWeights tw;
+  std::vector<uint8_t> store;
+  std::vector<WeightMatrix> copies;
+};
+void MakeCopies(GgmlType type, const Shape& s, std::mt19937& rng, WeightCopies* wc) {
+  wc->tw = testing::RandomWeights(type, s.rows, s.cols, rng);
+  const size_t bytes = wc->tw.bytes.size();
+  const size_t ncopies = std::max<size_t>(1, kStreamBytes / bytes);
+  wc->store.assign(ncopies * bytes, 0);
+  wc->copies.assign(ncopies, wc->tw.w);
+  for (size_t c = 0; c < ncopies; ++c) {
+    std::memcpy(wc->store.data() + c * bytes, wc->tw.bytes.data(), bytes);
+    wc->copies[c].data = wc->store.data() + c * bytes;
+  }
+}
+
+// Activation precision f32 vs q8 (see engine/cpu/kernels/matmul.h) at n = 1 and n = 32.
+void PrecisionTable(CpuKernelPath path, ThreadPool* pool, const Shape* shapes, int nshapes,
+                    std::mt19937& rng, const float* x, float* y) {
+  std::printf("\nactivation precision: us/call q8 vs f32 (ratio f32/q8)\n");
+  std::printf("%-5s %-14s %5s %10s %10s %7s\n", "type", "rows x cols", "n", "q8 us", "f32 us",
+              "ratio");
+  for (GgmlType type : {GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+    const TypeTraits& traits = GetTypeTraits(type);
+    for (int si = 0; si < nshapes; ++si) {
+      const Shape& s = shapes[si];
+      if (s.cols % traits.block_size != 0) continue;
+      WeightCopies wc;
+      MakeCopies(type, s, rng, &wc);
+      for (int64_t n : {1, 32}) {
+        const double tq = SecondsPerCall(path, wc.copies, x, n, y, pool, ActPrecision::kQ8);
+        const double tf = SecondsPerCall(path, wc.copies, x, n, y, pool, ActPrecision::kF32);
+        std::printf("%-5s %6lld x %-5lld %5lld %10.1f %10.1f %6.2fx\n",
+                    std::string(traits.name).c_str(), static_cast<long long>(s.rows),
+                    static_cast<long long>(s.cols), static_cast<long long>(n), tq * 1e6, tf * 1e6,
+                    tf / tq);
+      }
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
   int threads = 2;
+  bool precision_only = false;
   CpuKernelPath path = ActiveCpuKernelPath();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--threads=", 0) == 0) threads = std::stoi(a.substr(10));
+    if (a == "--precision_only") precision_only = true;
     if (a.rfind("--path=", 0) == 0) {
       for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni,
                               CpuKernelPath::kAvx512}) {
@@ -82,7 +129,7 @@ int Main(int argc, char** argv) {
   const int64_t ns[] = {1, 4, 16, 32, 64};
   const std::vector<float> x = testing::RandomActivations(64, 1536, rng);
   std::vector<float> y(64 * 49152);
-  for (GgmlType type : types) {
+  for (GgmlType type : precision_only ? std::span<const GgmlType>() : std::span(types)) {
     const TypeTraits& traits = GetTypeTraits(type);
     for (const Shape& s : shapes) {
       if (s.cols % traits.block_size != 0) continue;  // K-quants need cols % 256 == 0
@@ -109,6 +156,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  PrecisionTable(path, &pool, shapes, static_cast<int>(std::size(shapes)), rng, x.data(), y.data());
   return 0;
 }
 

@@ -149,7 +149,7 @@ inline float HSum(__m256 v) {
 }
 
 struct Avx2Dot {
-  static constexpr int kNC = 2;
+  static constexpr int kNC = 3;
 
   template <int NR, int NC>
   static void Tile(const float* tile, const MatArgs& a, int64_t r, int64_t c) {
