@@ -11,7 +11,8 @@
 namespace hearth::engine::cpu {
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel& model,
-                                                               int num_threads) {
+                                                               int num_threads,
+                                                               const CpuBackendOptions& options) {
   if (num_threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
   }
@@ -28,7 +29,9 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
                                                      ", which the CPU matmul does not support"));
     }
   }
-  return std::unique_ptr<CpuBackend>(new CpuBackend(model, num_threads));
+  auto backend = std::unique_ptr<CpuBackend>(new CpuBackend(model, num_threads));
+  backend->precision_ = options.precision;
+  return backend;
 }
 
 CpuBackend::CpuBackend(const LoadedModel& model, int num_threads)
@@ -147,7 +150,7 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     // Attention block.
     RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data());
     {
-      QuantizedActivations xq(xb_.data(), n, c.dim);  // quantized once for Q, K and V
+      QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for Q, K and V
       MatMul(m.wq, xq, q_.data(), &pool_);            // [n, q_dim]
       MatMul(m.wk, xq, k_.data(), &pool_);            // [n, kv_dim]
       MatMul(m.wv, xq, v_.data(), &pool_);            // [n, kv_dim]
@@ -163,18 +166,18 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     }
     StoreKv(batch, l);
     Attention(batch, l);                                // att_ [n, q_dim]
-    MatMul(m.wo, att_.data(), n, out_.data(), &pool_);  // [n, dim]
+    MatMul(m.wo, att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     for (int64_t i = 0; i < n * c.dim; ++i) x_[i] += out_[i];
 
     // Feed-forward block (SwiGLU).
     RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data());
     {
-      QuantizedActivations xq(xb_.data(), n, c.dim);  // quantized once for gate and up
+      QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for gate and up
       MatMul(m.gate, xq, gate_.data(), &pool_);       // [n, ffn_dim]
       MatMul(m.up, xq, up_.data(), &pool_);           // [n, ffn_dim]
     }
     SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data());
-    MatMul(m.down, gate_.data(), n, out_.data(), &pool_);  // [n, dim]
+    MatMul(m.down, gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     for (int64_t i = 0; i < n * c.dim; ++i) x_[i] += out_[i];
   }
 
@@ -185,7 +188,7 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
   }
   RmsNorm(xb_.data(), weights_.output_norm.data(), rows, c.dim, c.rms_eps, xb_.data());
   logits->resize(rows * c.vocab_size);
-  if (rows > 0) MatMul(lm_head_, xb_.data(), rows, logits->data(), &pool_);
+  if (rows > 0) MatMul(lm_head_, xb_.data(), rows, logits->data(), &pool_, precision_);
   return absl::OkStatus();
 }
 

@@ -34,11 +34,22 @@
 
 namespace hearth::engine::cpu {
 
+struct CpuBackendOptions {
+  // How activations meet block-quantized weights: kQ8 (fast) or kF32 (matches a float
+  // reference; see engine/cpu/kernels/matmul.h).
+  ActPrecision precision = ActPrecision::kQ8;
+};
+
 class CpuBackend final : public Backend {
  public:
   // `num_threads` >= 1 includes the calling thread.
   static absl::StatusOr<std::unique_ptr<CpuBackend>> Create(const LoadedModel& model,
-                                                            int num_threads);
+                                                            int num_threads,
+                                                            const CpuBackendOptions& options);
+  static absl::StatusOr<std::unique_ptr<CpuBackend>> Create(const LoadedModel& model,
+                                                            int num_threads) {
+    return Create(model, num_threads, CpuBackendOptions());
+  }
 
   int32_t vocab_size() const override { return config_.vocab_size; }
   int64_t KvBytesPerBlock(int32_t block_size) const override {
@@ -82,6 +93,7 @@ class CpuBackend final : public Backend {
   static WeightMatrix Matrix(const GgufTensor& t);
 
   const ModelConfig& config_;
+  ActPrecision precision_ = ActPrecision::kQ8;
   const ModelWeights& weights_;
   ThreadPool pool_;
   Rope rope_;
