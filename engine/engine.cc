@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -82,7 +83,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const LoadedModel& model,
 absl::Status Engine::Init() {
   ASSIGN_OR_RETURN(tokenizer_, tokenizer::Tokenizer::FromGguf(model_.file()));
   eos_ids_ = tokenizer_->stop_ids();
-  ASSIGN_OR_RETURN(auto cpu, cpu::CpuBackend::Create(model_, config_.num_threads));
+  const std::optional<cpu::ActPrecision> precision = cpu::ParseActPrecision(config_.cpu_precision);
+  if (!precision.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cpu_precision must be q8 or f32, got '", config_.cpu_precision, "'"));
+  }
+  ASSIGN_OR_RETURN(auto cpu, cpu::CpuBackend::Create(model_, config_.num_threads,
+                                                     {.precision = *precision}));
   backend_ = std::move(cpu);
 
   const ModelConfig& mc = model_.config();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "scheduler/scheduler_config.h"
@@ -10,6 +11,9 @@ namespace hearth::engine {
 
 struct EngineConfig {
   int32_t num_threads = 2;  // backend compute threads (the engine thread is one of them)
+  // CPU matmul activation precision: "q8" (fast, default) or "f32" (matches a float reference
+  // token for token; see engine/cpu/kernels/matmul.h). Anything else fails Engine::Create.
+  std::string cpu_precision = "q8";
 
   // KV cache. kv_cache_bytes > 0 sizes the device pool directly; otherwise
   // kv_cache_memory_fraction of the memory available now (MemAvailable on the CPU backend).
