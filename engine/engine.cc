@@ -65,6 +65,7 @@ struct Engine::SeqState {
   double arrival = 0;
   double first_scheduled = 0;
   double first_token = 0;
+  double last_token = 0;
 };
 
 Engine::Engine(const LoadedModel& model, const EngineConfig& config, EngineHooks hooks)
@@ -257,7 +258,7 @@ void Engine::Admit(Pending p) {
     auto state = std::unique_ptr<SeqState>(
         new SeqState{p.id, i, p.on_output, *std::move(sampler_state), *std::move(checker),
                      tokenizer::IncrementalDecoder(tokenizer_.get()), params.logprobs.has_value(),
-                     prompt_len, -1, p.arrival, 0, 0});
+                     prompt_len, -1, p.arrival, 0, 0, 0});
     seqs_.emplace(seq_id, std::move(state));
     ids.push_back(seq_id);
   }
@@ -297,6 +298,10 @@ void Engine::FinishSequence(scheduler::SeqId id, SeqState& s, RequestOutput out)
   out.usage.queue_seconds = s.first_scheduled > 0 ? s.first_scheduled - s.arrival : 0;
   out.usage.time_to_first_token_seconds = s.first_token > 0 ? s.first_token - s.arrival : 0;
   out.usage.e2e_seconds = now - s.arrival;
+  if (s.first_token > 0) {
+    out.usage.prefill_seconds = s.first_token - s.first_scheduled;
+    out.usage.decode_seconds = s.last_token - s.first_token;
+  }
   --queued_;
   ++local_stats_.num_requests_finished;
   auto it = request_seqs_.find(s.request_id);
@@ -304,6 +309,7 @@ void Engine::FinishSequence(scheduler::SeqId id, SeqState& s, RequestOutput out)
     std::erase(it->second, id);
     if (it->second.empty()) request_seqs_.erase(it);
   }
+  if (hooks_.on_sample_finished) hooks_.on_sample_finished(out);
   Emit(s.on_output, std::move(out));
 }
 
@@ -404,11 +410,26 @@ void Engine::RunStep() {
   for (const auto& f : *finished) finished_by_scheduler[f.id] = f.reason;
 
   const double token_time = NowSeconds();
+  const bool step_metrics = static_cast<bool>(hooks_.on_step_metrics);
+  if (step_metrics) {
+    step_metrics_.time_to_first_token.clear();
+    step_metrics_.inter_token_latency.clear();
+    step_metrics_.num_prompt_tokens = 0;
+  }
   for (size_t i = 0; i < sampled_ids.size(); ++i) {
     auto it = seqs_.find(sampled_ids[i]);
     if (it == seqs_.end()) continue;
     SeqState& s = *it->second;
-    if (s.first_token == 0) s.first_token = token_time;
+    if (s.first_token == 0) {
+      s.first_token = token_time;
+      if (step_metrics) {
+        step_metrics_.time_to_first_token.push_back(token_time - s.arrival);
+        step_metrics_.num_prompt_tokens += s.prompt_tokens;
+      }
+    } else if (step_metrics) {
+      step_metrics_.inter_token_latency.push_back(token_time - s.last_token);
+    }
+    s.last_token = token_time;
     const int32_t token = sampled[i];
     sampler::StopUpdate update = s.stop_checker.Append(token, s.decoder.Add(token));
     RequestOutput out;
@@ -439,6 +460,11 @@ void Engine::RunStep() {
   ++local_stats_.num_steps;
   local_stats_.prompt_tokens_computed += prefill_tokens;
   local_stats_.generation_tokens += static_cast<int64_t>(sampled.size());
+  if (step_metrics) {
+    step_metrics_.num_batched_tokens = step.num_batched_tokens;
+    step_metrics_.num_generation_tokens = static_cast<int32_t>(sampled.size());
+    hooks_.on_step_metrics(step_metrics_);
+  }
   // Stats first, then outputs: a client that sees its request finish also sees its blocks
   // back in the pool.
   PublishStats();

@@ -48,9 +48,26 @@ struct EngineStats {
   int64_t kv_capacity_tokens() const { return int64_t{num_gpu_blocks} * block_size; }
 };
 
-// Observers run on the engine thread after each step (metrics, tests). Keep them quick.
+// What one engine step did, for metrics. The vectors are the engine's (reused each step).
+struct StepMetrics {
+  int32_t num_batched_tokens = 0;     // tokens run through the model (prefill + decode)
+  int32_t num_generation_tokens = 0;  // tokens sampled
+  int32_t num_prompt_tokens = 0;      // prompt lengths of the samples with their first token
+  // Seconds, one per sample that got its first token this step: arrival -> that token.
+  std::vector<double> time_to_first_token;
+  // Seconds, one per other sampled token: the previous token of its sample -> this token.
+  std::vector<double> inter_token_latency;
+};
+
+// Observers run on the engine thread (metrics, tests). Keep them quick; unset ones cost nothing
+// (with on_step_metrics unset the engine does not even compute the latencies).
 struct EngineHooks {
   std::function<void(const scheduler::SchedulerStep&)> on_step;
+  // After each step that ran the model, before its outputs are delivered.
+  std::function<void(const StepMetrics&)> on_step_metrics;
+  // The final output of every sample (usage filled; finish set, or a non-OK status), just
+  // before it is delivered.
+  std::function<void(const RequestOutput&)> on_sample_finished;
 };
 
 // Everything one sample produced (offline generation).
@@ -144,6 +161,7 @@ class Engine {
   scheduler::SeqId next_seq_id_ = 1;
   std::vector<float> logits_;
   EngineStats local_stats_;
+  StepMetrics step_metrics_;  // filled per step when hooks_.on_step_metrics is set
   std::vector<std::pair<OutputCallback, RequestOutput>> emits_;
 
   std::thread loop_;

@@ -27,7 +27,9 @@ struct Usage {
   int32_t completion_tokens = 0;
   double queue_seconds = 0;  // arrival -> first scheduled
   double time_to_first_token_seconds = 0;
-  double e2e_seconds = 0;  // arrival -> finish
+  double e2e_seconds = 0;      // arrival -> finish
+  double prefill_seconds = 0;  // first scheduled -> first token (0 without a token)
+  double decode_seconds = 0;   // first token -> last token
 };
 
 // One streamed delta of one sample. The last output of a sample has `finish` set (or a non-OK

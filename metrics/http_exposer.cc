@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -51,6 +52,11 @@ absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(const Registry* 
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("HttpExposer: bad port ", options.port));
   }
+  if (options.metrics_path.empty() || options.metrics_path[0] != '/' ||
+      options.metrics_path == "/health" || options.metrics_path == "/ready") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HttpExposer: bad metrics path \"", options.metrics_path, "\""));
+  }
   auto impl = std::make_unique<Impl>();
   impl->registry = registry;
   impl->options = std::move(options);
@@ -63,7 +69,15 @@ absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(const Registry* 
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   p->server.new_task_queue = [num_threads] { return new httplib::ThreadPool(num_threads); };
-  p->server.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
+  // Get() takes a regex: match the path literally.
+  std::string path_regex;
+  for (char c : p->options.metrics_path) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '_' && c != '-') {
+      path_regex += '\\';
+    }
+    path_regex += c;
+  }
+  p->server.Get(path_regex, [p](const httplib::Request&, httplib::Response& res) {
     res.set_content(p->registry->Render(), kTextContentType);
   });
   p->server.Get("/health", [p](const httplib::Request&, httplib::Response& res) {

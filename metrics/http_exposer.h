@@ -1,5 +1,5 @@
 // HttpExposer: a small HTTP server (cpp-httplib) that serves a Registry to Prometheus.
-//   GET /metrics  200, Content-Type kTextContentType, Registry::Render()
+//   GET /metrics  200, Content-Type kTextContentType, Registry::Render() (path configurable)
 //   GET /health   200 "ok" when options.health returns OK (or is unset), else 503 + the message
 //   GET /ready    the same with options.ready
 //   anything else 404
@@ -27,6 +27,8 @@ struct HttpExposerOptions {
   std::string address = "0.0.0.0";
   // Port to bind; 0 picks a free port (read it back with HttpExposer::port()).
   int port = 9400;
+  // Path serving the exposition; must start with '/' and not be /health or /ready.
+  std::string metrics_path = "/metrics";
   // Liveness and readiness checks, called per request on a server thread. Unset means healthy /
   // ready. Must be thread-safe and quick.
   std::function<absl::Status()> health;

@@ -20,6 +20,8 @@
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
 #include "server/grpc/hearth_service.h"
+#include "server/metrics/metrics_endpoint.h"
+#include "server/version.h"
 
 extern char** environ;
 
@@ -120,6 +122,14 @@ int RunServe(int argc, char** argv) {
   if (config.served_model_name.empty()) config.served_model_name = FileStem(config.model);
   for (const std::string& line : DescribeConfig(*loaded)) Log(LogLevel::kInfo, "config: " + line);
 
+  // Metrics first: /health answers (and /ready says "starting") while the model loads.
+  std::unique_ptr<MetricsEndpoint> metrics;
+  if (config.metrics.enabled) {
+    auto endpoint = MetricsEndpoint::Start(config.metrics, config.served_model_name);
+    if (!endpoint.ok()) return Fail(kExitStartFailed, std::string(endpoint.status().message()));
+    metrics = *std::move(endpoint);
+  }
+
   auto model = engine::LoadedModel::Open(config.model);
   if (!model.ok()) return Fail(kExitStartFailed, std::string(model.status().message()));
   engine::EngineConfig engine_config = config.ToEngineConfig();
@@ -127,7 +137,8 @@ int RunServe(int argc, char** argv) {
   if (absl::Status st = engine_config.Validate(); !st.ok()) {
     return Fail(kExitBadConfig, std::string(st.message()));
   }
-  auto engine = engine::Engine::Create(**model, engine_config);
+  auto engine = engine::Engine::Create(
+      **model, engine_config, metrics ? metrics->serving().Hooks() : engine::EngineHooks{});
   if (!engine.ok()) {
     return Fail(absl::IsInvalidArgument(engine.status()) ? kExitBadConfig : kExitStartFailed,
                 std::string(engine.status().message()));
@@ -146,22 +157,41 @@ int RunServe(int argc, char** argv) {
     served.chat_template_error = std::string(chat.status().message());
     Log(LogLevel::kWarning, "chat requests disabled: " + served.chat_template_error);
   }
-  auto service =
-      std::make_unique<HearthService>(**engine, std::move(served), DescribeModel(**model));
-  auto server = GrpcServer::Start(config.listen_address, service.get());
-  if (!server.ok()) return Fail(kExitStartFailed, std::string(server.status().message()));
+  const ModelFacts facts = DescribeModel(**model);
+  if (metrics) {
+    const ServingInfo info{kVersion, facts.backend, facts.architecture, facts.quant_type,
+                           engine_config.enable_prefix_caching};
+    if (absl::Status st = metrics->serving().AttachEngine(engine->get(), info); !st.ok()) {
+      metrics->Stop();
+      return Fail(kExitStartFailed, std::string(st.message()));
+    }
+  }
+  auto service = std::make_unique<HearthService>(**engine, std::move(served), facts);
+  auto server = GrpcServer::Start(
+      config.listen_address, service.get(),
+      metrics ? metrics->serving().NewFailureInterceptors() : InterceptorFactories{});
+  if (!server.ok()) {
+    if (metrics) metrics->Stop();  // its scrape callbacks read the engine
+    return Fail(kExitStartFailed, std::string(server.status().message()));
+  }
   const engine::EngineStats stats = (*engine)->Stats();
   Log(LogLevel::kInfo,
       absl::StrCat("model ", config.served_model_name, ": context ", (*engine)->max_model_len(),
                    " tokens, KV cache ", stats.num_gpu_blocks, " blocks x ", stats.block_size,
                    " = ", stats.kv_capacity_tokens(), " tokens"));
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
+  if (metrics) {
+    metrics->SetPhase(ServingPhase::kServing);
+    Log(LogLevel::kInfo, absl::StrCat("metrics on http://", config.metrics.listen_address, ":",
+                                      metrics->port(), config.metrics.path));
+  }
   Log(LogLevel::kInfo, absl::StrCat("listening on ", host, ":", (*server)->port()));
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   const absl::Duration grace = absl::Seconds(config.shutdown_grace_period_seconds);
   (*server)->SetServing(false);
+  if (metrics) metrics->SetPhase(ServingPhase::kDraining);
   service->StartDraining();
   Log(LogLevel::kInfo, absl::StrCat("received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
                                     ": draining ", service->active_streams(),
@@ -173,7 +203,8 @@ int RunServe(int argc, char** argv) {
     service->WaitIdle(absl::Seconds(5));
   }
   (*server)->Shutdown(absl::Seconds(1));
-  engine->reset();  // delivers the last final outputs; reactors release themselves
+  if (metrics) metrics->Stop();  // before the engine its scrape callbacks read
+  engine->reset();               // delivers the last final outputs; reactors release themselves
   server->reset();
   service.reset();
   Log(LogLevel::kInfo, "stopped");

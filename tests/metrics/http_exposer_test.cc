@@ -90,6 +90,39 @@ TEST_F(HttpExposerTest, UnknownPathIs404) {
   }
 }
 
+TEST_F(HttpExposerTest, CustomMetricsPathIsLiteral) {
+  HttpExposerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  options.metrics_path = "/v1.metrics";  // '.' must not act as a regex wildcard
+  auto exposer = HttpExposer::Start(&registry_, options);
+  ASSERT_TRUE(exposer.ok()) << exposer.status();
+  httplib::Client client("127.0.0.1", (*exposer)->port());
+  client.set_connection_timeout(5);
+  struct Case {
+    const char* path;
+    int status;
+  };
+  for (const Case& c : {Case{"/v1.metrics", 200}, Case{"/v1xmetrics", 404}, Case{"/metrics", 404},
+                        Case{"/health", 200}}) {
+    auto res = client.Get(c.path);
+    ASSERT_TRUE(res) << c.path;
+    EXPECT_EQ(res->status, c.status) << c.path;
+  }
+}
+
+TEST_F(HttpExposerTest, BadMetricsPathIsInvalidArgument) {
+  for (const char* path : {"", "metrics", "/health", "/ready"}) {
+    HttpExposerOptions options;
+    options.address = "127.0.0.1";
+    options.port = 0;
+    options.metrics_path = path;
+    auto exposer = HttpExposer::Start(&registry_, options);
+    ASSERT_FALSE(exposer.ok()) << path;
+    EXPECT_EQ(exposer.status().code(), absl::StatusCode::kInvalidArgument) << path;
+  }
+}
+
 TEST_F(HttpExposerTest, BindFailureNamesTheAddress) {
   HttpExposerOptions options;
   options.address = "127.0.0.1";

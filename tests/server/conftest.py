@@ -48,6 +48,11 @@ class Server:
     def __init__(self, args=(), env=None, ready_timeout=120):
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
+        # The metrics endpoint on its own free loopback port (env, so tests can override it).
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
+        env = {"HEARTH_METRICS_PORT": str(self.metrics_port),
+               "HEARTH_METRICS_LISTEN_ADDRESS": "127.0.0.1", **(env or {})}
         cmd = [HEARTH, "serve", f"--listen-address=127.0.0.1:{self.port}", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      env=clean_env(env), text=True, bufsize=1)
