@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "engine/backend_info.h"
+#include "server/cli/bench_serve_command.h"
+#include "server/cli/client_command.h"
 #include "server/cli/generate_command.h"
 #include "server/cli/serve_command.h"
 #include "server/version.h"
@@ -18,6 +20,8 @@ int PrintUsage(FILE* out) {
                "commands:\n"
                "  serve       serve the gRPC API (--config FILE, --help for every setting)\n"
                "  generate    stream a completion or an interactive chat (--prompt, --chat)\n"
+               "  client      call a running server (generate, tokenize, models, info, health)\n"
+               "  bench-serve load-test a running server (closed or open loop, TTFT/ITL)\n"
                "  version     print the version\n"
                "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
   return out == stderr ? 2 : 0;
@@ -35,6 +39,8 @@ int main(int argc, char** argv) {
   }
   if (command == "serve") return hearth::server::RunServe(argc - 1, argv + 1);
   if (command == "generate") return hearth::server::RunGenerate(argc - 1, argv + 1);
+  if (command == "client") return hearth::server::RunClient(argc - 1, argv + 1);
+  if (command == "bench-serve") return hearth::server::RunBenchServe(argc - 1, argv + 1);
   if (command == "devices") {
     std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
     return 0;

@@ -1,0 +1,210 @@
+#include "server/cli/bench_serve_command.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/engine.h"
+#include "server/cli/bench/args.h"
+#include "server/cli/bench/grpc_util.h"
+#include "server/cli/bench/report.h"
+#include "server/cli/bench/runner.h"
+#include "server/cli/bench/targets.h"
+#include "server/cli/bench/workload.h"
+#include "server/cli/model_path.h"
+#include "server/config/server_config.h"
+
+extern char** environ;
+
+namespace hearth::server {
+namespace {
+
+using cli::FlagSpec;
+using cli::ParsedArgs;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+const std::vector<FlagSpec>& Specs() {
+  static const auto* specs = new std::vector<FlagSpec>{
+      {"address", true, "HOST:PORT  the server (default 127.0.0.1:50051)"},
+      {"model", true, "NAME  model name (default: the served model)"},
+      {"concurrency", true, "N  closed loop: streams in flight (default 1)"},
+      {"rate", true, "R  open loop: Poisson arrivals at R requests/s (instead of --concurrency)"},
+      {"num_requests", true, "M  requests to send (default 64)"},
+      {"prompt_len", true, "MIN:MAX  prompt tokens, uniform (default 64)"},
+      {"output_len", true, "MIN:MAX  output tokens, uniform, exact (default 128)"},
+      {"seed", true, "N  seeds prompts, lengths and arrivals (default 0)"},
+      {"temperature", true, "T  sampling temperature (default 0, greedy)"},
+      {"deadline_ms", true, "N  per-request deadline (default none)"},
+      {"json", true, "FILE  write the report and every request's timings as JSON"},
+      {"offline", false, "run on the engine in process; `hearth serve` flags follow `--`"},
+      {"help", false, "this message"},
+  };
+  return *specs;
+}
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "hearth bench-serve: %s\n(hearth bench-serve --help for usage)\n",
+               message.c_str());
+  return kExitUsage;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "hearth bench-serve: %s\n", message.c_str());
+  return kExitFailed;
+}
+
+// The EngineConfig `hearth serve` builds from `serve_flags` (plus HEARTH_* env), and the model
+// path. Mirrors serve_command.cc, max_model_len cap included.
+struct OfflineSetup {
+  std::string model_path;
+  engine::EngineConfig engine_config;
+};
+absl::StatusOr<OfflineSetup> ServeEquivalentConfig(const std::vector<std::string>& serve_flags) {
+  ASSIGN_OR_RETURN(ServeArgs args, ParseServeArgs(serve_flags));
+  ConfigSources sources;
+  if (!args.config_file.empty()) {
+    std::ifstream in(args.config_file);
+    if (!in) return absl::InvalidArgumentError("cannot read " + args.config_file);
+    sources.yaml_name = args.config_file;
+    sources.yaml_text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string kv = *e;
+    const size_t eq = kv.find('=');
+    if (kv.rfind("HEARTH_", 0) == 0 && eq != std::string::npos) {
+      sources.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+  }
+  sources.flags = args.flags;
+  ASSIGN_OR_RETURN(LoadedConfig loaded, LoadServerConfig(sources));
+  OfflineSetup setup;
+  setup.model_path = loaded.config.model.empty() ? DefaultModelPath() : loaded.config.model;
+  setup.engine_config = loaded.config.ToEngineConfig();
+  return setup;
+}
+
+// serve_command.cc's CapMaxModelLen: with a sized KV cache and max_model_len 0, contexts the
+// cache can hold whole.
+void CapMaxModelLen(const engine::ModelConfig& mc, engine::EngineConfig& ec) {
+  if (ec.max_model_len != 0 || ec.kv_cache_bytes <= 0) return;
+  const int64_t bytes_per_token =
+      2ll * mc.num_layers * mc.kv_dim() * static_cast<int64_t>(sizeof(float));
+  const int64_t cache_tokens = ec.kv_cache_bytes / bytes_per_token / ec.block_size * ec.block_size;
+  if (mc.context_length > 0 && mc.context_length <= cache_tokens) return;
+  ec.max_model_len = static_cast<int32_t>(std::max<int64_t>(ec.block_size, cache_tokens));
+}
+
+absl::Status ParseWorkload(const ParsedArgs& args, cli::WorkloadSpec& spec, int32_t& concurrency) {
+  ASSIGN_OR_RETURN(int64_t n, args.GetInt("num_requests", 64));
+  ASSIGN_OR_RETURN(int64_t c, args.GetInt("concurrency", 1));
+  ASSIGN_OR_RETURN(double rate, args.GetDouble("rate", 0));
+  ASSIGN_OR_RETURN(int64_t seed, args.GetInt("seed", 0));
+  ASSIGN_OR_RETURN(auto prompt, cli::ParseRange("prompt_len", args.GetString("prompt_len", "64")));
+  ASSIGN_OR_RETURN(auto output, cli::ParseRange("output_len", args.GetString("output_len", "128")));
+  if (n < 1 || n > 1000000) return absl::InvalidArgumentError("--num_requests must be >= 1");
+  if (c < 1 || c > 1024) return absl::InvalidArgumentError("--concurrency must be in [1, 1024]");
+  if (rate < 0 || !(rate < 1e9)) return absl::InvalidArgumentError("--rate must be > 0");
+  if (args.Has("rate") && args.Has("concurrency")) {
+    return absl::InvalidArgumentError("give --concurrency (closed loop) or --rate (open loop)");
+  }
+  if (args.Has("rate") && rate == 0) return absl::InvalidArgumentError("--rate must be > 0");
+  spec.num_requests = static_cast<int32_t>(n);
+  spec.rate = rate;
+  spec.seed = static_cast<uint64_t>(seed);
+  spec.prompt_len_min = prompt.first;
+  spec.prompt_len_max = prompt.second;
+  spec.output_len_min = output.first;
+  spec.output_len_max = output.second;
+  concurrency = rate > 0 ? 0 : static_cast<int32_t>(c);
+  return absl::OkStatus();
+}
+
+// Ordinary token ids: above the special tokens at the bottom of the vocabulary.
+void SetTokenRange(int32_t vocab_size, cli::WorkloadSpec& spec) {
+  spec.token_min = std::min(100, vocab_size - 1);
+  spec.token_max = std::max(spec.token_min, std::min(vocab_size - 1, 30000));
+}
+
+}  // namespace
+
+int RunBenchServe(int argc, char** argv) {
+  auto args = ParsedArgs::Parse(Specs(), std::vector<std::string>(argv + 1, argv + argc));
+  if (!args.ok()) return UsageError(std::string(args.status().message()));
+  if (args->GetBool("help")) {
+    std::printf("usage: hearth bench-serve [flags] [--offline -- SERVE_FLAGS]\n\nflags:\n%s",
+                cli::FormatFlags(Specs()).c_str());
+    return kExitOk;
+  }
+  if (!args->positional().empty()) {
+    return UsageError(absl::StrCat("unexpected argument '", args->positional()[0], "'"));
+  }
+  const bool offline = args->GetBool("offline");
+  if (!offline && !args->rest().empty()) return UsageError("serve flags after -- need --offline");
+  cli::WorkloadSpec spec;
+  int32_t concurrency = 0;
+  if (absl::Status st = ParseWorkload(*args, spec, concurrency); !st.ok()) {
+    return UsageError(std::string(st.message()));
+  }
+  auto temperature = args->GetDouble("temperature", 0);
+  auto deadline = args->GetInt("deadline_ms", 0);
+  if (!temperature.ok()) return UsageError(std::string(temperature.status().message()));
+  if (!deadline.ok()) return UsageError(std::string(deadline.status().message()));
+  const std::string address = args->GetString("address", "127.0.0.1:50051");
+
+  // The target and its vocabulary; the engine (offline) lives until the run ends.
+  std::unique_ptr<engine::LoadedModel> model;
+  std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<cli::BenchTarget> target;
+  if (offline) {
+    auto setup = ServeEquivalentConfig(args->rest());
+    if (!setup.ok()) return UsageError(std::string(setup.status().message()));
+    auto opened = engine::LoadedModel::Open(setup->model_path);
+    if (!opened.ok()) return Fail(std::string(opened.status().message()));
+    model = *std::move(opened);
+    CapMaxModelLen(model->config(), setup->engine_config);
+    auto created = engine::Engine::Create(*model, setup->engine_config);
+    if (!created.ok()) return Fail(std::string(created.status().message()));
+    engine = *std::move(created);
+    SetTokenRange(engine->tokenizer().vocab_size(), spec);
+    target = std::make_unique<cli::EngineTarget>(*engine, static_cast<float>(*temperature));
+  } else {
+    std::shared_ptr<grpc::Channel> channel = cli::MakeChannel(address);
+    v1::Hearth::Stub stub(channel);
+    grpc::ClientContext context;
+    cli::SetDeadlineMs(context, 10000);
+    v1::ModelInfoRequest req;
+    req.set_model(args->GetString("model"));
+    v1::ModelInfoResponse info;
+    if (grpc::Status st = stub.ModelInfo(&context, req, &info); !st.ok()) {
+      return Fail(absl::StrCat("ModelInfo on ", address, " failed: ", cli::FormatStatus(st)));
+    }
+    SetTokenRange(info.vocab_size(), spec);
+    target = std::make_unique<cli::GrpcTarget>(channel, args->GetString("model"),
+                                               static_cast<float>(*temperature), *deadline);
+  }
+
+  const std::vector<cli::WorkItem> items = cli::MakeWorkload(spec);
+  cli::RunResult run = concurrency > 0 ? cli::RunClosedLoop(*target, items, concurrency)
+                                       : cli::RunOpenLoop(*target, items);
+  cli::BenchReport report = cli::MakeReport(std::move(run.records), run.duration);
+  report.mode = offline ? "offline" : "grpc";
+  report.concurrency = concurrency;
+  report.rate = spec.rate;
+  std::fputs(cli::FormatReport(report).c_str(), stdout);
+  std::fflush(stdout);
+  if (args->Has("json")) {
+    std::ofstream out(args->GetString("json"));
+    out << cli::ReportJson(report);
+    if (!out) return Fail("cannot write " + args->GetString("json"));
+  }
+  return report.failed == 0 ? kExitOk : kExitFailed;
+}
+
+}  // namespace hearth::server
