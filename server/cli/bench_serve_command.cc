@@ -1,5 +1,6 @@
 #include "server/cli/bench_serve_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -42,6 +43,7 @@ const std::vector<FlagSpec>& Specs() {
       {"seed", true, "N  seeds prompts, lengths and arrivals (default 0)"},
       {"temperature", true, "T  sampling temperature (default 0, greedy)"},
       {"deadline_ms", true, "N  per-request deadline (default none)"},
+      {"warmup", true, "N  untimed requests (output 16) before the run (default 0)"},
       {"json", true, "FILE  write the report and every request's timings as JSON"},
       {"offline", false, "run on the engine in process; `hearth serve` flags follow `--`"},
       {"help", false, "this message"},
@@ -190,6 +192,16 @@ int RunBenchServe(int argc, char** argv) {
                                                static_cast<float>(*temperature), *deadline);
   }
 
+  auto warmup = args->GetInt("warmup", 0);
+  if (!warmup.ok()) return UsageError(std::string(warmup.status().message()));
+  if (*warmup > 0) {  // pages the weights in and warms caches; not measured
+    cli::WorkloadSpec warm = spec;
+    warm.num_requests = static_cast<int32_t>(*warmup);
+    warm.seed = spec.seed + 1000003;
+    warm.rate = 0;
+    warm.output_len_min = warm.output_len_max = std::min(16, spec.output_len_max);
+    cli::RunClosedLoop(*target, cli::MakeWorkload(warm), std::max(1, concurrency));
+  }
   const std::vector<cli::WorkItem> items = cli::MakeWorkload(spec);
   cli::RunResult run = concurrency > 0 ? cli::RunClosedLoop(*target, items, concurrency)
                                        : cli::RunOpenLoop(*target, items);
