@@ -167,9 +167,11 @@ int RunServe(int argc, char** argv) {
     }
   }
   auto service = std::make_unique<HearthService>(**engine, std::move(served), facts);
-  auto server = GrpcServer::Start(
-      config.listen_address, service.get(),
-      metrics ? metrics->serving().NewFailureInterceptors() : InterceptorFactories{});
+  if (metrics) {
+    service->SetGenerateFailureObserver(
+        [serving = &metrics->serving()](grpc::StatusCode code) { serving->CountFailure(code); });
+  }
+  auto server = GrpcServer::Start(config.listen_address, service.get());
   if (!server.ok()) {
     if (metrics) metrics->Stop();  // its scrape callbacks read the engine
     return Fail(kExitStartFailed, std::string(server.status().message()));

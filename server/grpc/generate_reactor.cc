@@ -106,6 +106,9 @@ void GenerateReactor::FinishLocked(const grpc::Status& status) {
   if (finish_called_) return;
   finish_called_ = true;
   queue_.clear();
+  if (!status.ok() && service_->on_generate_failure_) {
+    service_->on_generate_failure_(status.error_code());
+  }
   Finish(status);
 }
 

@@ -8,11 +8,9 @@
 #pragma once
 
 #include <grpcpp/server.h>
-#include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -22,13 +20,10 @@ namespace hearth::server {
 
 class GrpcServer {
  public:
-  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving, with
-  // `interceptors` (e.g. metrics; may be empty). Unavailable naming the address when it
-  // cannot be bound.
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const std::string& address, HearthService* service,
-      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-          interceptors = {});
+  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving.
+  // Unavailable naming the address when it cannot be bound.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const std::string& address,
+                                                           HearthService* service);
   ~GrpcServer();
 
   // The bound port.

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -54,6 +55,11 @@ class HearthService final : public v1::Hearth::CallbackService {
   // Ends every stream in flight (see above). Later Generate calls are refused as draining.
   void AbortAll();
   int active_streams() const;
+  // Called with the status code of every Generate call that ends non-OK (metrics), on the
+  // thread finishing the call. REQUIRES: set before the server starts; thread-safe and quick.
+  void SetGenerateFailureObserver(std::function<void(grpc::StatusCode)> observer) {
+    on_generate_failure_ = std::move(observer);
+  }
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
@@ -81,6 +87,7 @@ class HearthService final : public v1::Hearth::CallbackService {
   engine::Engine& engine_;
   const ServedModel model_;
   const ModelFacts facts_;
+  std::function<void(grpc::StatusCode)> on_generate_failure_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_set<GenerateReactor*> active_ ABSL_GUARDED_BY(mu_);

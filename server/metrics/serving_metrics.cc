@@ -1,7 +1,5 @@
 #include "server/metrics/serving_metrics.h"
 
-#include <grpcpp/support/interceptor.h>
-
 #include <string_view>
 #include <utility>
 
@@ -19,40 +17,7 @@ constexpr std::array<const char*, 17> kCodeNames = {
     "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
     "DATA_LOSS", "UNAUTHENTICATED"};
 
-constexpr char kGenerateMethod[] = "/hearth.v1.Hearth/Generate";
-
 std::string Name(absl::string_view suffix) { return absl::StrCat(kMetricPrefix, suffix); }
-
-// Counts the final non-OK status of one Generate call.
-class FailureInterceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit FailureInterceptor(ServingMetrics* metrics) : metrics_(metrics) {}
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
-      if (!status.ok()) metrics_->CountFailure(status.error_code());
-    }
-    methods->Proceed();
-  }
-
- private:
-  ServingMetrics* const metrics_;
-};
-
-class FailureInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit FailureInterceptorFactory(ServingMetrics* metrics) : metrics_(metrics) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    if (std::string_view(info->method()) != kGenerateMethod) return nullptr;
-    return new FailureInterceptor(metrics_);
-  }
-
- private:
-  ServingMetrics* const metrics_;
-};
 
 }  // namespace
 
@@ -166,12 +131,6 @@ void ServingMetrics::ObserveFinished(const engine::RequestOutput& out) {
 void ServingMetrics::CountFailure(grpc::StatusCode code) {
   const int i = static_cast<int>(code);
   if (i > 0 && i < kNumCodes) failure_[i]->Inc();
-}
-
-InterceptorFactories ServingMetrics::NewFailureInterceptors() {
-  InterceptorFactories out;
-  out.push_back(std::make_unique<FailureInterceptorFactory>(this));
-  return out;
 }
 
 absl::Status ServingMetrics::AttachEngine(const engine::Engine* engine, const ServingInfo& info) {

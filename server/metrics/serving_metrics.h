@@ -5,7 +5,8 @@
 //   ASSIGN_OR_RETURN(auto serving, ServingMetrics::Create(&registry, "smollm2"));
 //   ASSIGN_OR_RETURN(auto engine, Engine::Create(model, config, serving->Hooks()));
 //   RETURN_IF_ERROR(serving->AttachEngine(engine.get(), info));
-//   ... GrpcServer::Start(address, service, serving->NewFailureInterceptors()) ...
+//   service->SetGenerateFailureObserver(
+//       [s = serving.get()](grpc::StatusCode code) { s->CountFailure(code); });
 //
 // Where each value comes from:
 //   engine thread (Hooks, observed as it happens, with cached series pointers, lock-free):
@@ -13,17 +14,17 @@
 //     token), iteration_tokens, and at each sample's finish e2e_request_latency_seconds,
 //     request_{queue,prefill,decode}_time_seconds, request_{prompt,generation}_tokens;
 //     counters prompt_tokens_total, generation_tokens_total, request_success_total.
-//   gRPC threads (the interceptor): request_failure_total{code} per failed Generate call.
+//   gRPC threads (HearthService's failure observer): request_failure_total{code} per failed
+//     Generate call (one branch at the end of a call; nothing per streamed message).
 //   scrape time (callbacks reading Engine::Stats()): num_requests_{running,waiting,swapped},
 //     kv_cache_usage_perc, num_preemptions_total, prefix_cache_{queries,hits}_total.
 //
 // Ownership: the Registry must outlive this object; this object must outlive the Engine whose
-// hooks it serves and the gRPC server whose interceptors it made. After AttachEngine, the
+// hooks it serves and the service it observes. After AttachEngine, the
 // Engine must outlive every scrape of the Registry (stop the HTTP exposer first).
 // Thread-safety: thread-safe after Create; the observe methods are lock-free.
 #pragma once
 
-#include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/support/status_code_enum.h>
 
 #include <array>
@@ -41,9 +42,6 @@ namespace hearth::server {
 
 // The metric name prefix (vLLM uses "vllm:"; colons are legal in the text format).
 inline constexpr char kMetricPrefix[] = "hearth:";
-
-using InterceptorFactories =
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>;
 
 // Static facts for hearth:build_info.
 struct ServingInfo {
@@ -68,8 +66,6 @@ class ServingMetrics {
   // Registers the scrape-time metrics reading `engine`'s stats and the build_info metric.
   // Call once. REQUIRES: `engine` outlives every later scrape of the registry.
   absl::Status AttachEngine(const engine::Engine* engine, const ServingInfo& info);
-  // One gRPC server interceptor factory counting failed Generate calls by status code.
-  InterceptorFactories NewFailureInterceptors();
 
   void ObserveStep(const engine::StepMetrics& step);
   // A sample's final output: success (by finish reason) and the per-request histograms. Samples
