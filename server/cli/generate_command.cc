@@ -29,6 +29,8 @@ ABSL_FLAG(double, repetition_penalty, 1.0, "HF-style repetition penalty (1: off)
 ABSL_FLAG(int64_t, seed, -1, "random seed (-1: random)");
 ABSL_FLAG(std::vector<std::string>, stop, {}, "comma-separated stop strings");
 ABSL_FLAG(int32_t, threads, 2, "compute threads");
+ABSL_FLAG(std::string, cpu_precision, "q8",
+          "CPU matmul activations: q8 (fast) or f32 (matches a float reference)");
 ABSL_FLAG(int64_t, kv_cache_mb, 512, "KV cache size in MiB");
 ABSL_FLAG(bool, stats, false, "print tokens/s and time to first token to stderr after each reply");
 
@@ -101,6 +103,7 @@ int RunGenerate(int argc, char** argv) {
   }
   engine::EngineConfig config;
   config.num_threads = absl::GetFlag(FLAGS_threads);
+  config.cpu_precision = absl::GetFlag(FLAGS_cpu_precision);
   config.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;
   config.swap_space_bytes = 0;
   config.max_num_seqs = 4;

@@ -2,7 +2,7 @@
 // compare against the NumPy reference.
 //
 //   forward_dump --model M.gguf --prompts P.txt --out DIR [--threads 2] [--new 64] [--chunk 0]
-//                [--block-size 16]
+//                [--block-size 16] [--precision q8|f32]
 //
 // P.txt: one prompt per line, token ids separated by spaces. All prompts run together in each
 // step's batch: prefill in chunks of --chunk tokens (0: whole prompts), with logits for every
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ namespace {
 struct Args {
   std::string model, prompts, out;
   int threads = 2, num_new = 64, chunk = 0, block_size = 16;
+  std::string precision = "q8";  // CPU matmul activation precision
 };
 
 absl::Status WriteNpy(const std::string& path, const std::vector<float>& data, int64_t rows,
@@ -60,7 +62,10 @@ absl::Status Run(const Args& args) {
   if (prompts.empty()) return absl::InvalidArgumentError("no prompts in " + args.prompts);
 
   ASSIGN_OR_RETURN(auto model, LoadedModel::Open(args.model));
-  ASSIGN_OR_RETURN(auto backend, cpu::CpuBackend::Create(*model, args.threads));
+  const std::optional<cpu::ActPrecision> precision = cpu::ParseActPrecision(args.precision);
+  if (!precision) return absl::InvalidArgumentError("--precision must be q8 or f32");
+  ASSIGN_OR_RETURN(auto backend,
+                   cpu::CpuBackend::Create(*model, args.threads, {.precision = *precision}));
   const int32_t vocab = backend->vocab_size();
   int32_t max_len = 0;
   for (const auto& p : prompts) max_len = std::max<int32_t>(max_len, p.size());
@@ -137,6 +142,8 @@ int main(int argc, char** argv) {
       args.num_new = std::stoi(value);
     else if (flag == "--chunk")
       args.chunk = std::stoi(value);
+    else if (flag == "--precision")
+      args.precision = value;
     else if (flag == "--block-size")
       args.block_size = std::stoi(value);
     else {
@@ -146,7 +153,7 @@ int main(int argc, char** argv) {
   }
   if (args.model.empty() || args.prompts.empty() || args.out.empty()) {
     std::cerr << "usage: forward_dump --model M --prompts P --out DIR [--threads N] [--new N]"
-                 " [--chunk N] [--block-size N]\n";
+                 " [--chunk N] [--block-size N] [--precision q8|f32]\n";
     return 2;
   }
   const absl::Status status = hearth::engine::Run(args);
