@@ -1,10 +1,12 @@
 // hearth_engine_bench: CPU forward-pass throughput on a real model.
 //
 //   hearth_engine_bench --model models/SmolLM2-135M-Instruct.Q4_1.gguf --threads 2
-//       [--prompt 512] [--decode 32] [--context 128] [--batches 1,4,16,32,64] [--steps 8]
+//       [--prompt 512[,4000...]] [--decode 32] [--context 128] [--batches 1,4,16,32,64]
+//       [--steps 8]
 //
-// Prints: prefill tokens/s (one --prompt token prompt, one chunk), single-stream decode
-// tokens/s (--decode steps after that prompt), aggregate decode tokens/s for each batch size
+// Prints: prefill tokens/s for each --prompt length (one prompt, one chunk), single-stream
+// decode tokens/s (--decode steps after the first prompt), aggregate decode tokens/s for each
+// batch size
 // (every sequence holding --context tokens of K/V, forked from one prefill with CopyBlocks,
 // then --steps decode steps of the whole batch), the machine's read bandwidth (measured here:
 // a multi-threaded sum over 1 GiB) and single-stream decode as a fraction of the roofline
@@ -38,7 +40,8 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 
 struct Args {
   std::string model;
-  int threads = 2, prompt = 512, decode = 32, context = 128, steps = 8;
+  int threads = 2, decode = 32, context = 128, steps = 8;
+  std::vector<int> prompts = {512};
   std::vector<int> batches = {1, 4, 16, 32, 64};
 };
 
@@ -87,20 +90,23 @@ absl::Status Run(const Args& args) {
   const int32_t bs = 16;
   std::vector<float> logits;
 
-  // Prefill + single-stream decode.
-  double prefill_tps = 0, decode_tps = 0;
-  {
+  // Prefill of each prompt length; single-stream decode after the first.
+  std::vector<std::pair<int, double>> prefill;
+  double decode_tps = 0;
+  for (size_t i = 0; i < args.prompts.size(); ++i) {
+    const int prompt = args.prompts[i];
     SequenceRunner runner(backend.get(), bs);
-    RETURN_IF_ERROR(runner.Init(2, args.prompt + args.decode + 8));
+    RETURN_IF_ERROR(runner.Init(2, prompt + args.decode + 32));
     // Warm-up (page in the weights, size the buffers).
     const int32_t warm = runner.Add(RandomTokens(32, vocab, 1));
     ASSIGN_OR_RETURN(Batch wb, runner.MakeBatch({{warm, 32}}));
     RETURN_IF_ERROR(backend->Forward(wb, &logits));
-    const int32_t id = runner.Add(RandomTokens(args.prompt, vocab, 2));
-    ASSIGN_OR_RETURN(Batch batch, runner.MakeBatch({{id, args.prompt}}));
+    const int32_t id = runner.Add(RandomTokens(prompt, vocab, 2));
+    ASSIGN_OR_RETURN(Batch batch, runner.MakeBatch({{id, prompt}}));
     auto t0 = Clock::now();
     RETURN_IF_ERROR(backend->Forward(batch, &logits));
-    prefill_tps = args.prompt / Seconds(t0, Clock::now());
+    prefill.push_back({prompt, prompt / Seconds(t0, Clock::now())});
+    if (i > 0) continue;
     runner.Commit(batch);
     t0 = Clock::now();
     for (int s = 0; s < args.decode; ++s) {
@@ -151,10 +157,12 @@ absl::Status Run(const Args& args) {
   std::printf("model %s, %d threads, kernel path %s\n", args.model.c_str(), args.threads,
               std::string(cpu::CpuKernelPathName(cpu::ActiveCpuKernelPath())).c_str());
   std::printf("%-44s %12s\n", "measurement", "tokens/s");
-  std::printf("%-44s %12.1f\n", ("prefill (" + std::to_string(args.prompt) + " tokens)").c_str(),
-              prefill_tps);
+  for (const auto& [len, tps] : prefill) {
+    std::printf("%-44s %12.1f\n", ("prefill (" + std::to_string(len) + " tokens)").c_str(), tps);
+  }
   std::printf("%-44s %12.1f\n",
-              ("decode, 1 stream (after " + std::to_string(args.prompt) + ")").c_str(), decode_tps);
+              ("decode, 1 stream (after " + std::to_string(args.prompts[0]) + ")").c_str(),
+              decode_tps);
   for (const auto& [b, tps] : batched) {
     std::printf("%-44s %12.1f\n",
                 ("decode, batch " + std::to_string(b) + " (ctx " + std::to_string(args.context) +
@@ -188,7 +196,7 @@ int main(int argc, char** argv) {
     else if (flag == "--threads")
       args.threads = std::stoi(v);
     else if (flag == "--prompt")
-      args.prompt = std::stoi(v);
+      args.prompts = hearth::engine::ParseList(v);
     else if (flag == "--decode")
       args.decode = std::stoi(v);
     else if (flag == "--context")
@@ -203,7 +211,7 @@ int main(int argc, char** argv) {
     }
   }
   if (args.model.empty()) {
-    std::cerr << "usage: hearth_engine_bench --model M.gguf [--threads 2] [--prompt 512] "
+    std::cerr << "usage: hearth_engine_bench --model M.gguf [--threads 2] [--prompt 512,4000] "
                  "[--decode 32] [--context 128] [--batches 1,4,16,32,64] [--steps 8]\n";
     return 2;
   }

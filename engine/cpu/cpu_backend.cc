@@ -2,11 +2,10 @@
 
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/cpu/kernels/vec.h"
+#include "engine/cpu/attention.h"
 
 namespace hearth::engine::cpu {
 
@@ -39,7 +38,7 @@ CpuBackend::CpuBackend(const LoadedModel& model, int num_threads)
       weights_(model.weights()),
       pool_(num_threads),
       rope_(model.config(), model.weights().rope_freq_factors),
-      kv_(model.config().num_layers, model.config().kv_dim()) {
+      kv_(model.config().num_layers, model.config().num_kv_heads, model.config().head_dim) {
   for (const LayerWeights& l : weights_.layers) {
     layers_.push_back({Matrix(*l.wq), Matrix(*l.wk), Matrix(*l.wv), Matrix(*l.wo),
                        Matrix(*l.w_gate), Matrix(*l.w_up), Matrix(*l.w_down)});
@@ -135,20 +134,24 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
   out_.resize(n * c.dim);
   gate_.resize(n * c.ffn_dim);
   up_.resize(n * c.ffn_dim);
+  rope_cs_.resize(n * rope_.table_width());
+  rope_.CosSin(batch.positions.data(), n, rope_cs_.data(), &pool_);  // shared by all layers
 
   // Token embeddings: dequantize one row of token_embd per token.
   const GgufTensor& embd = *weights_.token_embd;
   const int64_t embd_row_bytes = embd.traits->RowBytes(c.dim);
-  for (int64_t t = 0; t < n; ++t) {
-    embd.traits->dequantize(embd.data + batch.tokens[t] * embd_row_bytes, &x_[t * c.dim], c.dim);
-  }
+  ParallelRows(n, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      embd.traits->dequantize(embd.data + batch.tokens[t] * embd_row_bytes, &x_[t * c.dim], c.dim);
+    }
+  });
 
   for (int32_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = weights_.layers[l];
     const LayerMatrices& m = layers_[l];
 
     // Attention block.
-    RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data());
+    RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for Q, K and V
       MatMul(m.wq, xq, q_.data(), &pool_);            // [n, q_dim]
@@ -160,25 +163,35 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
       AddBias(k_.data(), w.bk.data(), n, c.kv_dim());
       AddBias(v_.data(), w.bv.data(), n, c.kv_dim());
     }
-    for (int64_t t = 0; t < n; ++t) {
-      rope_.Apply(&q_[t * c.q_dim()], c.num_heads, batch.positions[t]);
-      rope_.Apply(&k_[t * c.kv_dim()], c.num_kv_heads, batch.positions[t]);
-    }
+    ParallelRows(n, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        const float* cs = &rope_cs_[t * rope_.table_width()];
+        rope_.Apply(&q_[t * c.q_dim()], c.num_heads, cs);
+        rope_.Apply(&k_[t * c.kv_dim()], c.num_kv_heads, cs);
+      }
+    });
     StoreKv(batch, l);
-    Attention(batch, l);                                // att_ [n, q_dim]
+    PagedAttention(batch,
+                   {.q = q_.data(),
+                    .out = att_.data(),
+                    .num_heads = c.num_heads,
+                    .num_kv_heads = c.num_kv_heads,
+                    .head_dim = c.head_dim,
+                    .layer = l},
+                   kv_, &pool_);                        // att_ [n, q_dim]
     MatMul(m.wo, att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
-    for (int64_t i = 0; i < n * c.dim; ++i) x_[i] += out_[i];
+    AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
 
     // Feed-forward block (SwiGLU).
-    RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data());
+    RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for gate and up
       MatMul(m.gate, xq, gate_.data(), &pool_);       // [n, ffn_dim]
       MatMul(m.up, xq, up_.data(), &pool_);           // [n, ffn_dim]
     }
-    SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data());
+    SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data(), &pool_);
     MatMul(m.down, gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
-    for (int64_t i = 0; i < n * c.dim; ++i) x_[i] += out_[i];
+    AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
   }
 
   // Final norm and LM head for the requested rows only: logits [rows, vocab].
@@ -186,10 +199,18 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(&xb_[r * c.dim], &x_[int64_t{logit_rows[r]} * c.dim], c.dim * sizeof(float));
   }
-  RmsNorm(xb_.data(), weights_.output_norm.data(), rows, c.dim, c.rms_eps, xb_.data());
+  RmsNorm(xb_.data(), weights_.output_norm.data(), rows, c.dim, c.rms_eps, xb_.data(), &pool_);
   logits->resize(rows * c.vocab_size);
   if (rows > 0) MatMul(lm_head_, xb_.data(), rows, logits->data(), &pool_, precision_);
   return absl::OkStatus();
+}
+
+void CpuBackend::ParallelRows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n < 8) {
+    fn(0, n);
+  } else {
+    pool_.ParallelFor(n, fn);
+  }
 }
 
 void CpuBackend::StoreKv(const Batch& batch, int32_t layer) {
@@ -199,59 +220,9 @@ void CpuBackend::StoreKv(const Batch& batch, int32_t layer) {
     for (int32_t j = 0; j < s.num_tokens; ++j) {
       const int64_t t = s.token_begin + j;
       const int32_t pos = batch.positions[t];
-      const int32_t block = s.block_table[pos / bs];
-      const int64_t offset = int64_t{pos % bs} * kv_dim;
-      std::memcpy(kv_.Rows(block, layer, 0) + offset, &k_[t * kv_dim], kv_dim * sizeof(float));
-      std::memcpy(kv_.Rows(block, layer, 1) + offset, &v_[t * kv_dim], kv_dim * sizeof(float));
+      kv_.Write(s.block_table[pos / bs], pos % bs, layer, &k_[t * kv_dim], &v_[t * kv_dim]);
     }
   }
-}
-
-void CpuBackend::Attention(const Batch& batch, int32_t layer) {
-  const ModelConfig& c = config_;
-  const int32_t hd = c.head_dim;
-  const int32_t kv_dim = c.kv_dim();
-  const int32_t group = c.num_heads / c.num_kv_heads;  // query heads per K/V head
-  const int32_t bs = kv_.block_size();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t num_tasks = static_cast<int64_t>(batch.sequences.size()) * c.num_heads;
-
-  // One task per (sequence, head); each writes only its own head's slice of att_.
-  pool_.ParallelFor(num_tasks, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores;  // [context_len]
-    for (int64_t task = begin; task < end; ++task) {
-      const BatchSequence& s = batch.sequences[task / c.num_heads];
-      const int32_t h = static_cast<int32_t>(task % c.num_heads);
-      const int32_t kv_offset = (h / group) * hd;
-      scores.resize(s.context_len);
-      for (int32_t j = 0; j < s.num_tokens; ++j) {
-        const int64_t t = s.token_begin + j;
-        const int32_t pos = batch.positions[t];  // attends to positions [0, pos]
-        const float* q = &q_[t * c.q_dim() + int64_t{h} * hd];
-        float max_score = -std::numeric_limits<float>::infinity();
-        for (int32_t p = 0; p <= pos; ++p) {
-          const float* k =
-              kv_.Rows(s.block_table[p / bs], layer, 0) + int64_t{p % bs} * kv_dim + kv_offset;
-          scores[p] = DotF32(q, k, hd) * scale;
-          max_score = std::max(max_score, scores[p]);
-        }
-        float sum = 0.0f;
-        for (int32_t p = 0; p <= pos; ++p) {
-          scores[p] = std::exp(scores[p] - max_score);
-          sum += scores[p];
-        }
-        float* out = &att_[t * c.q_dim() + int64_t{h} * hd];
-        std::fill(out, out + hd, 0.0f);
-        for (int32_t p = 0; p <= pos; ++p) {
-          const float* v =
-              kv_.Rows(s.block_table[p / bs], layer, 1) + int64_t{p % bs} * kv_dim + kv_offset;
-          Axpy(hd, scores[p], v, out);
-        }
-        const float inv_sum = 1.0f / sum;
-        for (int32_t d = 0; d < hd; ++d) out[d] *= inv_sum;
-      }
-    }
-  });
 }
 
 }  // namespace hearth::engine::cpu

@@ -12,14 +12,16 @@
 //
 // Batch invariance: a sequence's logits are bitwise identical whatever else shares the batch
 // and however its prompt is split into chunks: every row is computed in a fixed order
-// (MatMul's contract, ops.h), attention reads only the sequence's own K/V in position order,
-// and nothing reduces across rows.
+// (MatMul's contract, ops.h), attention reads only the sequence's own K/V block by block in
+// position order with block boundaries at absolute positions (attention.h), and nothing
+// reduces across rows.
 //
 // Ownership: borrows the LoadedModel, which must outlive the backend.
 // Thread-safety: not thread-safe (one engine loop calls it); it runs its own worker threads.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -87,8 +89,8 @@ class CpuBackend final : public Backend {
                    std::vector<float>* logits);
   // Writes the batch's new K/V rows (k_, v_) of `layer` into their slots.
   void StoreKv(const Batch& batch, int32_t layer);
-  // att_[n, q_dim] = softmax(Q K^T / sqrt(head_dim)) V per sequence and head.
-  void Attention(const Batch& batch, int32_t layer);
+  // fn over [0, n) rows: on the pool, or on the calling thread when n is small.
+  void ParallelRows(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
   static WeightMatrix Matrix(const GgufTensor& t);
 
@@ -106,15 +108,16 @@ class CpuBackend final : public Backend {
   WeightMatrix lm_head_;
 
   // Activations, resized per Forward. n = batch tokens.
-  std::vector<float> x_;     // [n, dim] residual stream
-  std::vector<float> xb_;    // [n, dim] normed input of a block
-  std::vector<float> q_;     // [n, q_dim]
-  std::vector<float> k_;     // [n, kv_dim]
-  std::vector<float> v_;     // [n, kv_dim]
-  std::vector<float> att_;   // [n, q_dim]
-  std::vector<float> out_;   // [n, dim]
-  std::vector<float> gate_;  // [n, ffn_dim]
-  std::vector<float> up_;    // [n, ffn_dim]
+  std::vector<float> x_;        // [n, dim] residual stream
+  std::vector<float> xb_;       // [n, dim] normed input of a block
+  std::vector<float> q_;        // [n, q_dim]
+  std::vector<float> k_;        // [n, kv_dim]
+  std::vector<float> v_;        // [n, kv_dim]
+  std::vector<float> att_;      // [n, q_dim]
+  std::vector<float> out_;      // [n, dim]
+  std::vector<float> gate_;     // [n, ffn_dim]
+  std::vector<float> up_;       // [n, ffn_dim]
+  std::vector<float> rope_cs_;  // [n, rope_.table_width()] RoPE cos/sin of each token
 };
 
 }  // namespace hearth::engine::cpu

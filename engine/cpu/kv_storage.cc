@@ -46,6 +46,17 @@ absl::Status KvStorage::Init(int32_t num_blocks, int32_t num_host_blocks, int32_
   return absl::OkStatus();
 }
 
+void KvStorage::Write(int32_t block, int32_t slot, int32_t layer, const float* k, const float* v) {
+  float* base = device_.get() + BlockFloats() * block;
+  for (int32_t h = 0; h < num_kv_heads_; ++h) {
+    float* kt = base + TileOffset(layer, 0, h) + slot;  // column `slot` of [head_dim][block_size]
+    const float* kh = k + int64_t{h} * head_dim_;
+    for (int32_t d = 0; d < head_dim_; ++d) kt[int64_t{d} * block_size_] = kh[d];
+    std::memcpy(base + TileOffset(layer, 1, h) + int64_t{slot} * head_dim_,
+                v + int64_t{h} * head_dim_, head_dim_ * sizeof(float));
+  }
+}
+
 absl::Status KvStorage::Move(const std::vector<std::pair<int32_t, int32_t>>& pairs,
                              const float* src, int32_t src_count, float* dst, int32_t dst_count,
                              const char* what) {

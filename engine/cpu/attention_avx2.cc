@@ -1,0 +1,230 @@
+// The AVX2+FMA tile kernel of attention.h (compiled with -mavx2 -mfma; called only when the
+// CPU has them), and the AVX2 SiLU of ops.cc, which shares its exp2.
+//
+// Scores: K tiles are [head_dim][block_size], so RB query rows x 16 key slots take 2 * RB
+// accumulator registers and one FMA chain per score over d = 0 .. head_dim - 1; the chain is
+// the same for every RB, so a row's scores do not depend on which rows share its tile.
+// V sum: per row, [head_dim] accumulators in registers, one FMA per (key, 8 dims) in key order.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "engine/cpu/attention.h"
+
+namespace hearth::engine::cpu::internal {
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+// 2^x for x in [-126, 126] (clamped outside; NaN becomes -126), relative error ~2e-7:
+// 2^x = 2^n * e^(f ln 2) with n = round(x), |f| <= 1/2, e^y by its degree-7 Taylor polynomial.
+inline __m256 Exp2(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-126.0f));
+  x = _mm256_min_ps(x, _mm256_set1_ps(126.0f));
+  const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 y = _mm256_mul_ps(_mm256_sub_ps(x, n), _mm256_set1_ps(0.6931471805599453f));
+  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+  p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 720.0f));
+  p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 120.0f));
+  p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 24.0f));
+  p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 6.0f));
+  p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f));
+  const __m256i bits =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+// Lanes [0, count) set (count clamped to [0, 8]).
+inline __m256i LaneMask(int32_t count) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), idx);
+}
+
+inline float HorizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+// e[r * e_stride + p] = q_r . k_p for RB rows (q rows hd apart) and key slots p in [p0, p0 + 16)
+// of a K tile kt [hd][bs]; slots >= bs read as 0.
+template <int RB>
+inline void Scores16(const float* q, int32_t hd, const float* kt, int32_t bs, int32_t p0, float* e,
+                     int32_t e_stride) {
+  __m256 acc[RB][2];
+  for (int r = 0; r < RB; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  const float* k = kt + p0;
+  if (bs - p0 >= 16) {
+    for (int32_t d = 0; d < hd; ++d, k += bs) {
+      const __m256 k0 = _mm256_loadu_ps(k);
+      const __m256 k1 = _mm256_loadu_ps(k + 8);
+      for (int r = 0; r < RB; ++r) {
+        const __m256 qd = _mm256_broadcast_ss(q + int64_t{r} * hd + d);
+        acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(qd, k1, acc[r][1]);
+      }
+    }
+  } else {
+    const __m256i m0 = LaneMask(bs - p0);
+    const __m256i m1 = LaneMask(bs - p0 - 8);
+    for (int32_t d = 0; d < hd; ++d, k += bs) {
+      const __m256 k0 = _mm256_maskload_ps(k, m0);
+      const __m256 k1 = _mm256_maskload_ps(k + 8, m1);
+      for (int r = 0; r < RB; ++r) {
+        const __m256 qd = _mm256_broadcast_ss(q + int64_t{r} * hd + d);
+        acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(qd, k1, acc[r][1]);
+      }
+    }
+  }
+  for (int r = 0; r < RB; ++r) {
+    _mm256_storeu_ps(e + int64_t{r} * e_stride + p0, acc[r][0]);
+    _mm256_storeu_ps(e + int64_t{r} * e_stride + p0 + 8, acc[r][1]);
+  }
+}
+
+// Scores of rows [r0, rows) against all slots of one block.
+void BlockScores(const float* q, int32_t hd, int32_t r0, int32_t rows, const float* kt, int32_t bs,
+                 float* e, int32_t e_stride) {
+  for (int32_t p0 = 0; p0 < bs; p0 += 16) {
+    int32_t r = r0;
+    for (; r + 4 <= rows; r += 4) {
+      Scores16<4>(q + int64_t{r} * hd, hd, kt, bs, p0, e + int64_t{r} * e_stride, e_stride);
+    }
+    const float* qr = q + int64_t{r} * hd;
+    float* er = e + int64_t{r} * e_stride;
+    switch (rows - r) {
+      case 3:
+        Scores16<3>(qr, hd, kt, bs, p0, er, e_stride);
+        break;
+      case 2:
+        Scores16<2>(qr, hd, kt, bs, p0, er, e_stride);
+        break;
+      case 1:
+        Scores16<1>(qr, hd, kt, bs, p0, er, e_stride);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// acc[0, hd) = acc * 1 + sum_{p < valid} e[p] * v[p] (v rows hd apart), NV vectors of dims
+// starting at d0.
+template <int NV>
+inline void AccumulateV(const float* e, int32_t valid, const float* v, int32_t hd, int32_t d0,
+                        float* acc) {
+  __m256 a[NV];
+  for (int i = 0; i < NV; ++i) a[i] = _mm256_loadu_ps(acc + d0 + 8 * i);
+  const float* vp = v + d0;
+  for (int32_t p = 0; p < valid; ++p, vp += hd) {
+    const __m256 w = _mm256_broadcast_ss(e + p);
+    for (int i = 0; i < NV; ++i) a[i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 8 * i), a[i]);
+  }
+  for (int i = 0; i < NV; ++i) _mm256_storeu_ps(acc + d0 + 8 * i, a[i]);
+}
+
+}  // namespace
+
+void AttendTileAvx2(const AttentionTile& t, AttentionScratch* s) {
+  const int32_t hd = t.head_dim;
+  const int32_t bs = t.block_size;
+  const int32_t e_stride = (bs + 15) / 16 * 16;
+  const int32_t rows = t.num_tokens * t.num_heads;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  s->q.resize(int64_t{rows} * hd);
+  s->acc.assign(int64_t{rows} * hd, 0.0f);
+  s->e.resize(int64_t{rows} * e_stride);
+  s->m.assign(rows, neg_inf);
+  s->l.assign(rows, 0.0f);
+  const __m256 q_scale = _mm256_set1_ps(t.scale * kLog2e);
+  for (int32_t r = 0; r < rows; ++r) {
+    const float* src = t.q + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
+    float* dst = &s->q[int64_t{r} * hd];
+    for (int32_t d = 0; d < hd; d += 8) {
+      _mm256_storeu_ps(dst + d, _mm256_mul_ps(_mm256_loadu_ps(src + d), q_scale));
+    }
+  }
+  const int32_t last_pos = t.first_pos + t.num_tokens - 1;
+  for (int32_t b = 0; b <= last_pos / bs; ++b) {
+    const int32_t start = b * bs;
+    const float* kt = t.k0 + t.block_stride * t.block_table[b];  // [hd][bs]
+    const float* v = t.v0 + t.block_stride * t.block_table[b];   // [bs][hd]
+    const int32_t r0 = std::max(0, start - t.first_pos) * t.num_heads;
+    BlockScores(s->q.data(), hd, r0, rows, kt, bs, s->e.data(), e_stride);
+    for (int32_t r = r0; r < rows; ++r) {
+      const int32_t valid = std::min(bs, t.first_pos + r / t.num_heads - start + 1);
+      float* e = &s->e[int64_t{r} * e_stride];
+      // Block max over the valid slots (max is exact, so lane order does not matter).
+      __m256 mx = _mm256_set1_ps(neg_inf);
+      for (int32_t p = 0; p < valid; p += 8) {
+        const __m256 keep = _mm256_castsi256_ps(LaneMask(valid - p));
+        mx = _mm256_max_ps(mx,
+                           _mm256_blendv_ps(_mm256_set1_ps(neg_inf), _mm256_loadu_ps(e + p), keep));
+      }
+      const float m_old = s->m[r];
+      const float m_new = std::max(m_old, HorizontalMax(mx));
+      float corr = 0.0f;
+      if (m_old != neg_inf)
+        _mm_store_ss(&corr, _mm256_castps256_ps128(Exp2(_mm256_set1_ps(m_old - m_new))));
+      if (m_old == m_new) corr = 1.0f;
+      s->m[r] = m_new;
+      const __m256 mv = _mm256_set1_ps(m_new);
+      for (int32_t p = 0; p < valid; p += 8) {
+        const __m256 keep = _mm256_castsi256_ps(LaneMask(valid - p));
+        const __m256 x = Exp2(_mm256_sub_ps(_mm256_loadu_ps(e + p), mv));
+        _mm256_storeu_ps(e + p, _mm256_blendv_ps(_mm256_setzero_ps(), x, keep));
+      }
+      float l = s->l[r] * corr;
+      for (int32_t p = 0; p < valid; ++p) l += e[p];
+      s->l[r] = l;
+      float* acc = &s->acc[int64_t{r} * hd];
+      if (corr != 1.0f) {
+        const __m256 c = _mm256_set1_ps(corr);
+        for (int32_t d = 0; d < hd; d += 8) {
+          _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), c));
+        }
+      }
+      int32_t d0 = 0;
+      for (; d0 + 64 <= hd; d0 += 64) AccumulateV<8>(e, valid, v, hd, d0, acc);
+      for (; d0 < hd; d0 += 8) AccumulateV<1>(e, valid, v, hd, d0, acc);
+    }
+  }
+  for (int32_t r = 0; r < rows; ++r) {
+    float* out = t.out + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
+    const __m256 inv_l = _mm256_set1_ps(1.0f / s->l[r]);
+    for (int32_t d = 0; d < hd; d += 8) {
+      _mm256_storeu_ps(out + d,
+                       _mm256_mul_ps(_mm256_loadu_ps(&s->acc[int64_t{r} * hd + d]), inv_l));
+    }
+  }
+}
+
+void SiluMulAvx2(const float* gate, const float* up, int64_t count, float* h) {
+  // Every element, the tail included, goes through the same vector code (the tail through an
+  // 8-float buffer), so an element's result never depends on its index or on `count`.
+  const __m256 neg_log2e = _mm256_set1_ps(-kLog2e);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  auto silu_mul = [&](__m256 g, __m256 u) {
+    const __m256 t = Exp2(_mm256_mul_ps(g, neg_log2e));  // e^-g
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, t)), u);
+  };
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    _mm256_storeu_ps(h + i, silu_mul(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  }
+  if (i < count) {
+    float g[8] = {}, u[8] = {}, r[8];
+    std::memcpy(g, gate + i, (count - i) * sizeof(float));
+    std::memcpy(u, up + i, (count - i) * sizeof(float));
+    _mm256_storeu_ps(r, silu_mul(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+    std::memcpy(h + i, r, (count - i) * sizeof(float));
+  }
+}
+
+}  // namespace hearth::engine::cpu::internal

@@ -1,0 +1,335 @@
+// Tests of engine/cpu/attention.h: both tile kernels against a float64 softmax reference, row
+// independence (bitwise) whatever the tile grouping and thread count, stale slots never leaking
+// into results, the K/V storage layout, and the AVX2 SiLU against std::exp.
+#include "engine/cpu/attention.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "engine/cpu/kernels/matmul.h"
+#include "engine/cpu/kernels/thread_pool.h"
+#include "engine/cpu/kv_storage.h"
+#include "engine/cpu/ops.h"
+#include "gtest/gtest.h"
+
+namespace hearth::engine::cpu {
+namespace {
+
+using Kernel = void (*)(const AttentionTile&, AttentionScratch*);
+
+bool HaveAvx2() { return CpuKernelPathSupported(CpuKernelPath::kAvx2); }
+
+// A sequence's paged K/V for one K/V head, in the layout of kv_storage.h, with shuffled block
+// ids and one unused block between used ones.
+struct PagedKv {
+  int32_t head_dim, block_size;
+  std::vector<int32_t> table;
+  std::vector<float> storage;  // [num_ids][2][block_size * head_dim]
+  std::vector<float> k, v;     // [context, head_dim] plain copies for the reference
+
+  PagedKv(int32_t hd, int32_t bs, int32_t context, std::mt19937* rng)
+      : head_dim(hd), block_size(bs) {
+    const int32_t blocks = (context + bs - 1) / bs;
+    const int32_t ids = 2 * blocks + 1;
+    // Stale slots are NaN: a kernel that reads them into a result fails every comparison.
+    storage.assign(int64_t{ids} * stride(), std::numeric_limits<float>::quiet_NaN());
+    for (int32_t b = 0; b < blocks; ++b) table.push_back(ids - 1 - 2 * b);  // descending
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    k.resize(int64_t{context} * hd);
+    v.resize(int64_t{context} * hd);
+    for (int32_t p = 0; p < context; ++p) {
+      float* kt = storage.data() + stride() * table[p / bs];
+      float* vt = kt + int64_t{bs} * hd;
+      for (int32_t d = 0; d < hd; ++d) {
+        k[int64_t{p} * hd + d] = kt[int64_t{d} * bs + p % bs] = 2.0f * dist(*rng);
+        v[int64_t{p} * hd + d] = vt[int64_t{p % bs} * hd + d] = dist(*rng);
+      }
+    }
+  }
+  int64_t stride() const { return int64_t{2} * block_size * head_dim; }
+};
+
+struct TileCase {
+  int32_t head_dim, block_size, num_heads, num_tokens, first_pos;
+};
+
+AttentionTile MakeTile(const TileCase& c, const PagedKv& kv, const float* q, float* out) {
+  AttentionTile t;
+  t.q = q;
+  t.out = out;
+  t.row_stride = int64_t{c.num_heads} * c.head_dim;
+  t.num_tokens = c.num_tokens;
+  t.num_heads = c.num_heads;
+  t.first_pos = c.first_pos;
+  t.head_dim = c.head_dim;
+  t.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  t.block_table = kv.table.data();
+  t.k0 = kv.storage.data();
+  t.v0 = kv.storage.data() + int64_t{c.block_size} * c.head_dim;
+  t.block_stride = kv.stride();
+  t.block_size = c.block_size;
+  return t;
+}
+
+// float64 softmax(q k^T * scale) v for one row at position pos.
+std::vector<double> Reference(const float* q, const PagedKv& kv, int32_t pos, float scale) {
+  const int32_t hd = kv.head_dim;
+  std::vector<double> s(pos + 1), out(hd, 0.0);
+  double mx = -1e300, sum = 0.0;
+  for (int32_t p = 0; p <= pos; ++p) {
+    double dot = 0.0;
+    for (int32_t d = 0; d < hd; ++d) dot += double{q[d]} * kv.k[int64_t{p} * hd + d];
+    s[p] = dot * scale;
+    mx = std::max(mx, s[p]);
+  }
+  for (int32_t p = 0; p <= pos; ++p) sum += s[p] = std::exp(s[p] - mx);
+  for (int32_t p = 0; p <= pos; ++p) {
+    for (int32_t d = 0; d < hd; ++d) out[d] += s[p] / sum * kv.v[int64_t{p} * hd + d];
+  }
+  return out;
+}
+
+const TileCase kCases[] = {
+    // head_dim, block_size, heads, tokens, first_pos
+    {64, 16, 3, 16, 0},  {64, 16, 3, 1, 300}, {64, 16, 1, 5, 31},  {64, 4, 3, 7, 9},
+    {128, 16, 2, 9, 70}, {64, 32, 3, 16, 45}, {64, 17, 3, 12, 20}, {64, 1, 2, 3, 5},
+    {24, 16, 3, 6, 40},  {8, 5, 4, 16, 11},   {12, 16, 2, 4, 19},  {64, 16, 9, 2, 1000},
+};
+
+// The AVX2 kernel requires head_dim % 8 == 0 (AttendTile sends other shapes to the scalar one).
+bool Runs(Kernel kernel, const TileCase& c) {
+  return kernel != internal::AttendTileAvx2 || c.head_dim % 8 == 0;
+}
+
+void CheckAgainstReference(Kernel kernel, const char* name) {
+  std::mt19937 rng(7);
+  for (const TileCase& c : kCases) {
+    if (!Runs(kernel, c)) continue;
+    SCOPED_TRACE(testing::Message()
+                 << name << " hd " << c.head_dim << " bs " << c.block_size << " heads "
+                 << c.num_heads << " tokens " << c.num_tokens << " first_pos " << c.first_pos);
+    // The tile's later tokens are keys its earlier rows must not see; unused slots are NaN.
+    PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
+    std::vector<float> q(c.num_tokens * row_floats), out(q.size(), -7.0f);
+    for (float& x : q) x = dist(rng);
+    AttentionScratch scratch;
+    kernel(MakeTile(c, kv, q.data(), out.data()), &scratch);
+    double worst = 0.0;
+    for (int32_t j = 0; j < c.num_tokens; ++j) {
+      for (int32_t g = 0; g < c.num_heads; ++g) {
+        const int64_t off = j * row_floats + int64_t{g} * c.head_dim;
+        const std::vector<double> ref =
+            Reference(&q[off], kv, c.first_pos + j, 1.0f / std::sqrt(float(c.head_dim)));
+        for (int32_t d = 0; d < c.head_dim; ++d) {
+          ASSERT_TRUE(std::isfinite(out[off + d])) << "row " << j << "," << g << " dim " << d;
+          worst = std::max(worst, std::abs(out[off + d] - ref[d]));
+        }
+      }
+    }
+    EXPECT_LT(worst, 2e-5);
+  }
+}
+
+TEST(AttentionTest, ScalarMatchesFloat64Reference) {
+  CheckAgainstReference(internal::AttendTileScalar, "scalar");
+}
+
+TEST(AttentionTest, Avx2MatchesFloat64Reference) {
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2/FMA";
+  CheckAgainstReference(internal::AttendTileAvx2, "avx2");
+}
+
+// Every row's output is bitwise the same when it is computed alone (one token, one head) or in
+// the whole tile: what the backend's batch and chunking invariance needs.
+TEST(AttentionTest, RowResultDoesNotDependOnTileGrouping) {
+  std::vector<std::pair<Kernel, const char*>> kernels = {{internal::AttendTileScalar, "scalar"}};
+  if (HaveAvx2()) kernels.push_back({internal::AttendTileAvx2, "avx2"});
+  std::mt19937 rng(11);
+  for (const auto& [kernel, name] : kernels) {
+    for (const TileCase& c : kCases) {
+      if (!Runs(kernel, c)) continue;
+      SCOPED_TRACE(testing::Message() << name << " hd " << c.head_dim << " bs " << c.block_size
+                                      << " tokens " << c.num_tokens);
+      PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng);
+      std::normal_distribution<float> dist(0.0f, 1.0f);
+      const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
+      std::vector<float> q(c.num_tokens * row_floats), whole(q.size()), alone(q.size());
+      for (float& x : q) x = dist(rng);
+      AttentionScratch scratch;
+      kernel(MakeTile(c, kv, q.data(), whole.data()), &scratch);
+      for (int32_t j = 0; j < c.num_tokens; ++j) {
+        for (int32_t g = 0; g < c.num_heads; ++g) {
+          const TileCase one{c.head_dim, c.block_size, 1, 1, c.first_pos + j};
+          const int64_t off = j * row_floats + int64_t{g} * c.head_dim;
+          kernel(MakeTile(one, kv, &q[off], &alone[off]), &scratch);
+        }
+      }
+      EXPECT_EQ(std::memcmp(whole.data(), alone.data(), whole.size() * sizeof(float)), 0);
+    }
+  }
+}
+
+// PagedAttention over a KvStorage and a Batch of three sequences: the same bits with 1, 2 and
+// 3 threads, and each sequence's rows the same as when it is the batch's only sequence.
+TEST(AttentionTest, PagedAttentionIsThreadAndBatchInvariant) {
+  const int32_t layers = 2, kv_heads = 2, heads = 6, hd = 64, bs = 8, layer = 1;
+  KvStorage kv(layers, kv_heads, hd);
+  ASSERT_TRUE(kv.Init(/*num_blocks=*/64, 0, bs).ok());
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  // (context_len, num_tokens) per sequence; each owns blocks 20 * i + b.
+  const std::vector<std::pair<int32_t, int32_t>> shapes = {{37, 37}, {120, 1}, {50, 19}};
+  Batch batch;
+  for (int32_t i = 0; i < 3; ++i) {
+    BatchSequence s;
+    s.token_begin = batch.num_tokens();
+    s.context_len = shapes[i].first;
+    s.num_tokens = shapes[i].second;
+    for (int32_t b = 0; b < (s.context_len + bs - 1) / bs; ++b) s.block_table.push_back(20 * i + b);
+    std::vector<float> k(kv_heads * hd), v(kv_heads * hd);
+    for (int32_t p = 0; p < s.context_len; ++p) {
+      for (float& x : k) x = dist(rng);
+      for (float& x : v) x = dist(rng);
+      kv.Write(s.block_table[p / bs], p % bs, layer, k.data(), v.data());
+    }
+    for (int32_t j = 0; j < s.num_tokens; ++j) {
+      batch.tokens.push_back(0);
+      batch.positions.push_back(s.context_len - s.num_tokens + j);
+    }
+    batch.sequences.push_back(s);
+  }
+  const int64_t q_dim = int64_t{heads} * hd;
+  std::vector<float> q(batch.num_tokens() * q_dim);
+  for (float& x : q) x = dist(rng);
+  auto run = [&](const Batch& b, const float* qb, int threads) {
+    std::vector<float> out(b.num_tokens() * q_dim);
+    ThreadPool pool(threads);
+    PagedAttention(b, {qb, out.data(), heads, kv_heads, hd, layer}, kv, &pool);
+    return out;
+  };
+  const std::vector<float> one = run(batch, q.data(), 1);
+  for (int threads : {2, 3}) {
+    EXPECT_EQ(
+        std::memcmp(one.data(), run(batch, q.data(), threads).data(), one.size() * sizeof(float)),
+        0)
+        << threads << " threads";
+  }
+  for (const BatchSequence& s : batch.sequences) {
+    Batch alone;
+    alone.sequences = {s};
+    alone.sequences[0].token_begin = 0;
+    alone.tokens.assign(s.num_tokens, 0);
+    alone.positions.assign(batch.positions.begin() + s.token_begin,
+                           batch.positions.begin() + s.token_begin + s.num_tokens);
+    const std::vector<float> out = run(alone, &q[s.token_begin * q_dim], 2);
+    EXPECT_EQ(std::memcmp(out.data(), &one[s.token_begin * q_dim], out.size() * sizeof(float)), 0);
+  }
+  // And the values are right: head 5 (K/V head 1) of sequence 2's last token vs float64.
+  const BatchSequence& s = batch.sequences[2];
+  PagedKv plain(hd, bs, 0, &rng);
+  for (int32_t p = 0; p < s.context_len; ++p) {
+    const float* kt = kv.Tile0(layer, 0, 1) + kv.BlockFloats() * s.block_table[p / bs];
+    const float* vt = kv.Tile0(layer, 1, 1) + kv.BlockFloats() * s.block_table[p / bs];
+    for (int32_t d = 0; d < hd; ++d) plain.k.push_back(kt[d * bs + p % bs]);
+    plain.v.insert(plain.v.end(), vt + (p % bs) * hd, vt + (p % bs + 1) * hd);
+  }
+  const int64_t row = (s.token_begin + s.num_tokens - 1) * q_dim + 5 * hd;
+  const std::vector<double> ref =
+      Reference(&q[row], plain, s.context_len - 1, 1.0f / std::sqrt(float(hd)));
+  for (int32_t d = 0; d < hd; ++d) EXPECT_NEAR(one[row + d], ref[d], 2e-5) << d;
+}
+
+TEST(KvStorageTest, WriteLaysOutTransposedKeysAndValues) {
+  const int32_t layers = 3, kv_heads = 2, hd = 4, bs = 5;
+  KvStorage kv(layers, kv_heads, hd);
+  ASSERT_TRUE(kv.Init(4, 2, bs).ok());
+  EXPECT_EQ(kv.BytesPerBlock(bs), int64_t{layers} * 2 * bs * kv_heads * hd * 4);
+  std::vector<float> k(kv_heads * hd), v(kv_heads * hd);
+  for (int32_t i = 0; i < kv_heads * hd; ++i) {
+    k[i] = 100.0f + i;
+    v[i] = 200.0f + i;
+  }
+  kv.Write(/*block=*/2, /*slot=*/3, /*layer=*/1, k.data(), v.data());
+  for (int32_t h = 0; h < kv_heads; ++h) {
+    const float* kt = kv.Tile0(1, 0, h) + 2 * kv.BlockFloats();
+    const float* vt = kv.Tile0(1, 1, h) + 2 * kv.BlockFloats();
+    for (int32_t d = 0; d < hd; ++d) {
+      EXPECT_EQ(kt[d * bs + 3], k[h * hd + d]) << h << " " << d;
+      EXPECT_EQ(vt[3 * hd + d], v[h * hd + d]) << h << " " << d;
+    }
+  }
+  // Copy and a swap round trip move the whole block.
+  ASSERT_TRUE(kv.Copy({{2, 0}}).ok());
+  ASSERT_TRUE(kv.SwapOut({{0, 1}}).ok());
+  ASSERT_TRUE(kv.SwapIn({{1, 3}}).ok());
+  EXPECT_EQ((kv.Tile0(1, 0, 1) + 3 * kv.BlockFloats())[2 * bs + 3], k[hd + 2]);
+  EXPECT_EQ((kv.Tile0(1, 1, 0) + 3 * kv.BlockFloats())[3 * hd + 1], v[1]);
+}
+
+TEST(OpsTest, SiluMulMatchesStdExpAndIsPositionIndependent) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> dist(-30.0f, 30.0f);
+  std::vector<float> g(1003), u(1003);
+  for (float& x : g) x = dist(rng);
+  for (float& x : u) x = dist(rng) / 10.0f;
+  g[0] = 0.0f;
+  g[1] = -100.0f;
+  g[2] = 100.0f;
+  std::vector<float> h(g.size());
+  ThreadPool pool(2);
+  SiluMul(g.data(), u.data(), g.size(), h.data(), &pool);
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double want = g[i] / (1.0 + std::exp(-double{g[i]})) * u[i];
+    EXPECT_NEAR(h[i], want, 2e-6 * std::abs(want) + 1e-30) << i << " g " << g[i];
+  }
+  if (HaveAvx2()) {
+    // Each element's bits are the same at any offset and in any count (tails included).
+    for (int64_t off : {1, 5, 13}) {
+      std::vector<float> part(7);
+      internal::SiluMulAvx2(&g[off], &u[off], 7, part.data());
+      std::vector<float> full(g.size());
+      internal::SiluMulAvx2(g.data(), u.data(), g.size(), full.data());
+      EXPECT_EQ(std::memcmp(part.data(), &full[off], 7 * sizeof(float)), 0) << off;
+    }
+  }
+}
+
+TEST(OpsTest, RopeTableMatchesDirectAngles) {
+  ModelConfig c;
+  c.head_dim = 8;
+  c.rope_dims = 8;
+  c.rope_base = 10000.0f;
+  c.rope_linear_scale = 1.0f;
+  for (RopeStyle style : {RopeStyle::kNormal, RopeStyle::kNeox}) {
+    c.rope_style = style;
+    Rope rope(c, {});
+    const std::vector<int32_t> positions = {0, 1, 7, 4095};
+    std::vector<float> table(positions.size() * rope.table_width());
+    rope.CosSin(positions.data(), positions.size(), table.data());
+    for (size_t t = 0; t < positions.size(); ++t) {
+      std::vector<float> x(16), y(16);
+      for (int i = 0; i < 16; ++i) x[i] = y[i] = 0.25f * i - 1.0f;
+      rope.Apply(x.data(), 2, &table[t * rope.table_width()]);
+      // Independent: rotate pair (a, b) by pos * base^(-2i/d) in float64 (the frequency
+      // rounded to float, as the model's inv_freq table is).
+      for (int h = 0; h < 2; ++h) {
+        for (int i = 0; i < 4; ++i) {
+          const int a = h * 8 + (style == RopeStyle::kNormal ? 2 * i : i);
+          const int b = h * 8 + (style == RopeStyle::kNormal ? 2 * i + 1 : i + 4);
+          const double ang =
+              positions[t] * double{static_cast<float>(std::pow(10000.0, -2.0 * i / 8))};
+          EXPECT_NEAR(x[a], y[a] * std::cos(ang) - y[b] * std::sin(ang), 2e-6);
+          EXPECT_NEAR(x[b], y[a] * std::sin(ang) + y[b] * std::cos(ang), 2e-6);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hearth::engine::cpu
