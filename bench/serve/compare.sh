@@ -17,6 +17,7 @@ ROUNDS=${ROUNDS:-2}
 SWEEP=${SWEEP-1 8 32 64}
 OUT=${OUT:-$BUILD/bench_serve_out}
 mkdir -p "$OUT"
+rm -f "$OUT/rounds.txt"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -53,15 +54,32 @@ tokps() { python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]
 
 echo "== service layer vs offline engine: $NUM_REQUESTS requests, prompt 64, output 128, concurrency 32, max_num_seqs 32"
 # shellcheck disable=SC2086
-for r in $(seq "$ROUNDS"); do
-  "$HEARTH" bench-serve --offline $WORKLOAD --json "$OUT/offline_$r.json" -- $(engine_flags 32) \
-    >"$OUT/offline_$r.txt"
+run_offline() {
+  "$HEARTH" bench-serve --offline $WORKLOAD --json "$OUT/offline_$1.json" -- $(engine_flags 32) \
+    >"$OUT/offline_$1.txt"
+}
+run_served() {
   start_server $(engine_flags 32)
-  "$HEARTH" bench-serve --address "$ADDRESS" $WORKLOAD --json "$OUT/grpc_$r.json" >"$OUT/grpc_$r.txt"
+  "$HEARTH" bench-serve --address "$ADDRESS" $WORKLOAD --json "$OUT/grpc_$1.json" >"$OUT/grpc_$1.txt"
   stop_server
+}
+# Odd rounds run offline first, even rounds served first, so drift in the machine's load does
+# not favour one side.
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then run_offline "$r"; run_served "$r"; else run_served "$r"; run_offline "$r"; fi
   off=$(tokps "$OUT/offline_$r.json"); srv=$(tokps "$OUT/grpc_$r.json")
   python3 -c "import sys; o,s=map(float,sys.argv[1:]); print(f'round $r: offline {o:.1f} output tok/s, served {s:.1f} output tok/s, served/offline {s/o:.3f} (cost {100*(1-s/o):+.1f}%)')" "$off" "$srv"
+  echo "$off $srv" >>"$OUT/rounds.txt"
 done
+python3 - "$OUT/rounds.txt" <<'PY'
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+ratios = [s / o for o, s in rows]
+o, s = (sum(c) / len(rows) for c in zip(*rows))
+print(f"{len(rows)} rounds: median served/offline {statistics.median(ratios):.3f}, "
+      f"geometric mean {statistics.geometric_mean(ratios):.3f}, "
+      f"mean tok/s offline {o:.1f} served {s:.1f}")
+PY
 
 if [ -n "$SWEEP" ]; then
   echo "== served concurrency sweep (max_num_seqs 64; requests = max(4, 2 x concurrency), prompt 64, output 128)"
