@@ -49,9 +49,10 @@ bool BitwiseEqual(const float* a, const float* b, int64_t n) {
 std::vector<std::vector<float>> RunAlone(const LoadedModel& model, int threads,
                                          const std::vector<int32_t>& prompt,
                                          const std::vector<int32_t>& decode, int chunk,
-                                         std::vector<int32_t> block_table = {}) {
+                                         std::vector<int32_t> block_table = {},
+                                         int32_t block_size = kBlockSize) {
   auto backend = *CpuBackend::Create(model, threads);
-  SequenceRunner runner(backend.get(), kBlockSize);
+  SequenceRunner runner(backend.get(), block_size);
   EXPECT_TRUE(runner.Init(/*max_seqs=*/8, /*max_len=*/64).ok());
   const int32_t id = runner.Add(prompt, block_table);
   std::vector<std::vector<float>> out;
@@ -139,6 +140,25 @@ TEST(CpuBackendTest, ChunkedPrefillIsBitwiseEqual) {
       for (size_t i = 0; i < whole.size(); ++i) {
         EXPECT_TRUE(BitwiseEqual(chunked[i].data(), whole[i].data(), whole[i].size()))
             << "chunk " << chunk << " step " << i;
+      }
+    }
+  }
+}
+
+// Block size 16 (the engine's; full-vector attention kernels) and a prompt of three attention
+// tiles: chunking and the thread count never change a bit.
+TEST(CpuBackendTest, ChunkedPrefillIsBitwiseEqualWithBlock16) {
+  auto model = TinyModel();
+  const std::vector<int32_t> prompt = RandomTokens(41, 8);
+  const std::vector<int32_t> decode = RandomTokens(5, 9);
+  const auto whole = RunAlone(*model, 1, prompt, decode, /*chunk=*/64, {}, /*block_size=*/16);
+  for (int chunk : {1, 7, 16, 33}) {
+    for (int threads : {2, 3}) {
+      const auto chunked = RunAlone(*model, threads, prompt, decode, chunk, {}, 16);
+      ASSERT_EQ(chunked.size(), whole.size());
+      for (size_t i = 0; i < whole.size(); ++i) {
+        EXPECT_TRUE(BitwiseEqual(chunked[i].data(), whole[i].data(), whole[i].size()))
+            << "chunk " << chunk << " threads " << threads << " step " << i;
       }
     }
   }
