@@ -18,6 +18,7 @@ SWEEP=${SWEEP-1 8 32 64}
 OUT=${OUT:-$BUILD/bench_serve_out}
 mkdir -p "$OUT"
 rm -f "$OUT/rounds.txt"
+touch "$OUT/rounds.txt"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -74,6 +75,8 @@ done
 python3 - "$OUT/rounds.txt" <<'PY'
 import statistics, sys
 rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+if not rows:
+    sys.exit(0)
 ratios = [s / o for o, s in rows]
 o, s = (sum(c) / len(rows) for c in zip(*rows))
 print(f"{len(rows)} rounds: median served/offline {statistics.median(ratios):.3f}, "
