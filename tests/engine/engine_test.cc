@@ -32,45 +32,39 @@ std::vector<Request> MixedRequests() {
   return requests;
 }
 
-struct BatchingCase {
-  bool prefix_caching;
-  bool chunked_prefill;
-};
-
-class EngineConsistencyTest : public ::testing::TestWithParam<BatchingCase> {};
-
-TEST_P(EngineConsistencyTest, ConcurrentGreedyEqualsSolo) {
-  static const std::vector<Request> requests = MixedRequests();
-  static const std::vector<std::vector<int32_t>> alone = RunAlone(requests, TestConfig());
-
-  EngineConfig config = TestConfig();
-  config.enable_prefix_caching = GetParam().prefix_caching;
-  config.enable_chunked_prefill = GetParam().chunked_prefill;
-  config.max_num_batched_tokens = GetParam().chunked_prefill ? 512 : 2048;
-  auto engine = Engine::Create(DefaultModel(), config);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  auto result = (*engine)->Generate(requests);
-  ASSERT_TRUE(result.ok()) << result.status();
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const SampleResult& r = (*result)[i][0];
-    ASSERT_TRUE(r.status.ok()) << r.status;
-    EXPECT_EQ(r.token_ids, alone[i])
-        << "request " << i << " (prompt " << requests[i].prompt_tokens.size() << " tokens)";
-  }
-  EngineStats stats = (*engine)->Stats();
-  EXPECT_EQ(stats.scheduler.num_running + stats.scheduler.num_waiting, 0);
-  if (GetParam().prefix_caching) {
-    EXPECT_GT(stats.scheduler.prefix_cache_hit_tokens, 0);
+// Prefix caching on/off x chunked prefill on/off. One test so the solo baseline (the slow
+// part) runs once per process.
+TEST(EngineConsistency, ConcurrentGreedyEqualsSoloInEveryBatchingMode) {
+  const std::vector<Request> requests = MixedRequests();
+  const std::vector<std::vector<int32_t>> alone = RunAlone(requests, TestConfig());
+  for (bool prefix_caching : {true, false}) {
+    for (bool chunked_prefill : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "prefix caching " << prefix_caching
+                                        << ", chunked prefill " << chunked_prefill);
+      EngineConfig config = TestConfig();
+      config.enable_prefix_caching = prefix_caching;
+      config.enable_chunked_prefill = chunked_prefill;
+      config.max_num_batched_tokens = chunked_prefill ? 512 : 2048;
+      auto engine = Engine::Create(DefaultModel(), config);
+      ASSERT_TRUE(engine.ok()) << engine.status();
+      auto result = (*engine)->Generate(requests);
+      ASSERT_TRUE(result.ok()) << result.status();
+      for (size_t i = 0; i < requests.size(); ++i) {
+        const SampleResult& r = (*result)[i][0];
+        ASSERT_TRUE(r.status.ok()) << r.status;
+        EXPECT_EQ(r.token_ids, alone[i])
+            << "request " << i << " (prompt " << requests[i].prompt_tokens.size() << " tokens)";
+      }
+      const EngineStats stats = (*engine)->Stats();
+      EXPECT_EQ(stats.scheduler.num_running + stats.scheduler.num_waiting, 0);
+      if (prefix_caching) {
+        EXPECT_GT(stats.scheduler.prefix_cache_hit_tokens, 0);
+      } else {
+        EXPECT_EQ(stats.scheduler.prefix_cache_hit_tokens, 0);
+      }
+    }
   }
 }
-
-INSTANTIATE_TEST_SUITE_P(Batching, EngineConsistencyTest,
-                         ::testing::Values(BatchingCase{true, true}, BatchingCase{false, true},
-                                           BatchingCase{true, false}, BatchingCase{false, false}),
-                         [](const auto& info) {
-                           return std::string(info.param.prefix_caching ? "Prefix" : "NoPrefix") +
-                                  (info.param.chunked_prefill ? "Chunked" : "Whole");
-                         });
 
 // A seeded, sampled request returns bitwise the same tokens and logprobs alone or among 31
 // other requests.
