@@ -9,9 +9,9 @@
 #define HEARTH_STATUS_CONCAT(a, b) HEARTH_STATUS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::absl::Status hearth_status_ = (expr);        \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status hearth_status_ = (expr);          \
     if (!hearth_status_.ok()) return hearth_status_; \
   } while (0)
 
@@ -19,7 +19,7 @@
 #define ASSIGN_OR_RETURN(lhs, expr) \
   HEARTH_ASSIGN_OR_RETURN_IMPL(HEARTH_STATUS_CONCAT(hearth_statusor_, __LINE__), lhs, expr)
 
-#define HEARTH_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
-  auto statusor = (expr);                                 \
+#define HEARTH_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr)  \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()

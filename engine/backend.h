@@ -28,7 +28,7 @@ struct BatchSequence {
   // at positions [context_len - num_tokens, context_len).
   int32_t context_len = 0;
   std::vector<int32_t> block_table;  // block ids covering positions [0, context_len)
-  bool sample = false;  // return logits for this sequence's last new token
+  bool sample = false;               // return logits for this sequence's last new token
 };
 
 struct Batch {

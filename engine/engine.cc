@@ -89,8 +89,8 @@ absl::Status Engine::Init() {
     return absl::InvalidArgumentError(
         absl::StrCat("cpu_precision must be q8 or f32, got '", config_.cpu_precision, "'"));
   }
-  ASSIGN_OR_RETURN(auto cpu, cpu::CpuBackend::Create(model_, config_.num_threads,
-                                                     {.precision = *precision}));
+  ASSIGN_OR_RETURN(auto cpu,
+                   cpu::CpuBackend::Create(model_, config_.num_threads, {.precision = *precision}));
   backend_ = std::move(cpu);
 
   const ModelConfig& mc = model_.config();

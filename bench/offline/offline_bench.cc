@@ -28,8 +28,7 @@ namespace hearth::engine {
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::vector<int32_t> RandomTokens(std::mt19937& rng, int32_t n) {
@@ -114,10 +113,11 @@ void Throughput(const LoadedModel& model) {
   }
   const size_t n = requests.size();
   RunResult r = Run(model, BaseConfig(), std::move(requests));
-  std::printf("throughput: %zu requests in %.1f s: %.1f total tokens/s, %.1f output tokens/s, "
-              "mean KV slot waste %.2f%%\n",
-              n, r.seconds, (r.prompt_tokens + r.output_tokens) / r.seconds,
-              r.output_tokens / r.seconds, 100 * r.mean_waste);
+  std::printf(
+      "throughput: %zu requests in %.1f s: %.1f total tokens/s, %.1f output tokens/s, "
+      "mean KV slot waste %.2f%%\n",
+      n, r.seconds, (r.prompt_tokens + r.output_tokens) / r.seconds, r.output_tokens / r.seconds,
+      100 * r.mean_waste);
 }
 
 void Scaling(const LoadedModel& model) {
@@ -151,9 +151,10 @@ void SharedPrefix(const LoadedModel& model) {
     EngineConfig config = BaseConfig();
     config.enable_prefix_caching = caching;
     RunResult r = Run(model, config, requests);
-    std::printf("shared 1000-token prefix, 50 requests, prefix cache %-3s: %.1f s, mean TTFT "
-                "%.2f s\n",
-                caching ? "on" : "off", r.seconds, r.mean_ttft);
+    std::printf(
+        "shared 1000-token prefix, 50 requests, prefix cache %-3s: %.1f s, mean TTFT "
+        "%.2f s\n",
+        caching ? "on" : "off", r.seconds, r.mean_ttft);
   }
 }
 

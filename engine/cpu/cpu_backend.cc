@@ -154,9 +154,9 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for Q, K and V
-      MatMul(m.wq, xq, q_.data(), &pool_);            // [n, q_dim]
-      MatMul(m.wk, xq, k_.data(), &pool_);            // [n, kv_dim]
-      MatMul(m.wv, xq, v_.data(), &pool_);            // [n, kv_dim]
+      MatMul(m.wq, xq, q_.data(), &pool_);                        // [n, q_dim]
+      MatMul(m.wk, xq, k_.data(), &pool_);                        // [n, kv_dim]
+      MatMul(m.wv, xq, v_.data(), &pool_);                        // [n, kv_dim]
     }
     if (c.has_qkv_bias) {
       AddBias(q_.data(), w.bq.data(), n, c.q_dim());
@@ -178,7 +178,7 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
                     .num_kv_heads = c.num_kv_heads,
                     .head_dim = c.head_dim,
                     .layer = l},
-                   kv_, &pool_);                        // att_ [n, q_dim]
+                   kv_, &pool_);                                    // att_ [n, q_dim]
     MatMul(m.wo, att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
 
@@ -186,8 +186,8 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for gate and up
-      MatMul(m.gate, xq, gate_.data(), &pool_);       // [n, ffn_dim]
-      MatMul(m.up, xq, up_.data(), &pool_);           // [n, ffn_dim]
+      MatMul(m.gate, xq, gate_.data(), &pool_);                   // [n, ffn_dim]
+      MatMul(m.up, xq, up_.data(), &pool_);                       // [n, ffn_dim]
     }
     SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data(), &pool_);
     MatMul(m.down, gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]

@@ -275,7 +275,8 @@ const std::vector<Case>& Cases() {
        [] {
          return WithTensor({"x", {8}, kTypeF32, "", int64_t{1} << 20});
        },
-       C::kDataLoss, "tensor 'x' data [offset 1048896, 32 bytes] runs past end of file (size 1048896)"},
+       C::kDataLoss,
+       "tensor 'x' data [offset 1048896, 32 bytes] runs past end of file (size 1048896)"},
       {"offset near 2^64",
        [] {
          return WithTensor({"x", {8}, kTypeF32, "", -64 & ~int64_t{0} >> 1});
