@@ -1,7 +1,7 @@
 // `hearth bench-serve`: a load generator for a running `hearth serve` (gRPC), measuring what a
 // client sees, in the manner of vLLM's benchmark_serving:
 //
-//   hearth bench-serve --address HOST:PORT --concurrency 32 --num_requests 128 \
+//   hearth bench-serve --address HOST:PORT --concurrency 32 --num_requests 128
 //       --prompt_len 64 --output_len 128 [--json out.json]         closed loop
 //   hearth bench-serve --rate 4 --num_requests 100 --seed 1 ...    open loop, Poisson arrivals
 //   hearth bench-serve --offline ... -- [hearth serve flags]       the same workload run on the
