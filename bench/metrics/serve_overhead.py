@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Served throughput with metrics on vs off: starts `hearth serve` twice (metrics.enabled true and
 false, same settings otherwise), then drives the same load at each in alternating rounds
-(on, off, on, off, ...) so that drift of the machine cancels out. One round: STREAMS concurrent
+(on, off, on, off, ...) so that drift of the machine cancels out. With --fresh, every round
+starts its own server and stops it afterwards, so only one server is alive at a time (two live
+servers on two cores showed a steady few-percent offset between the processes). One round: STREAMS concurrent
 greedy Generate streams over grpc.aio, each exactly TOKENS tokens (ignore_eos). Prints output
 tokens/s per round and the medians, and the relative difference.
 
@@ -81,7 +83,11 @@ def main():
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fresh", action="store_true",
+                    help="a new server for every round (one alive at a time)")
     args = ap.parse_args()
+    if args.fresh:
+        return fresh_rounds(args)
 
     servers = {on: start(args.binary, args.model, on, args.threads) for on in (True, False)}
     results = {True: [], False: []}
@@ -99,6 +105,26 @@ def main():
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(60)
+    on, off = statistics.median(results[True]), statistics.median(results[False])
+    print(f"median on {on:.1f} tok/s, off {off:.1f} tok/s, on/off - 1 = {100 * (on / off - 1):+.2f}%")
+    print(f"mean   on {statistics.mean(results[True]):.1f} tok/s, "
+          f"off {statistics.mean(results[False]):.1f} tok/s")
+
+
+def fresh_rounds(args):
+    results = {True: [], False: []}
+    for r in range(args.rounds):
+        for on in ((True, False) if r % 2 == 0 else (False, True)):
+            proc, target = start(args.binary, args.model, on, args.threads)
+            try:
+                asyncio.run(one_round(target, args.streams, 8))  # warm-up, not counted
+                tps = asyncio.run(one_round(target, args.streams, args.tokens))
+            finally:
+                proc.terminate()
+                proc.wait(60)
+            results[on].append(tps)
+            print(f"round {r} metrics {'on ' if on else 'off'}: {tps:8.1f} output tokens/s",
+                  flush=True)
     on, off = statistics.median(results[True]), statistics.median(results[False])
     print(f"median on {on:.1f} tok/s, off {off:.1f} tok/s, on/off - 1 = {100 * (on / off - 1):+.2f}%")
     print(f"mean   on {statistics.mean(results[True]):.1f} tok/s, "
