@@ -8,8 +8,17 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace hearth::engine::quant_internal {
+
+// Copies block `i` out of an unaligned source.
+template <typename Block>
+Block LoadBlock(const void* src, int64_t i) {
+  Block b;
+  std::memcpy(&b, static_cast<const uint8_t*>(src) + i * sizeof(Block), sizeof(Block));
+  return b;
+}
 
 void DequantizeF32(const void* src, float* dst, int64_t n);
 void DequantizeF16(const void* src, float* dst, int64_t n);

@@ -9,14 +9,6 @@
 namespace hearth::engine::quant_internal {
 namespace {
 
-// Copies block `i` out of an unaligned source.
-template <typename Block>
-Block LoadBlock(const void* src, int64_t i) {
-  Block b;
-  std::memcpy(&b, static_cast<const uint8_t*>(src) + i * sizeof(Block), sizeof(Block));
-  return b;
-}
-
 // The 4-bit value of element j (0..31) of a 32-element block: low nibbles first.
 inline int Nibble(const uint8_t* qs, int j) { return j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4; }
 

@@ -7,16 +7,7 @@
 #include "engine/quant/fp16.h"
 
 namespace hearth::engine::quant_internal {
-namespace {
-
-template <typename Block>
-Block LoadBlock(const void* src, int64_t i) {
-  Block b;
-  std::memcpy(&b, static_cast<const uint8_t*>(src) + i * sizeof(Block), sizeof(Block));
-  return b;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void DequantizeQ2_K(const void* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i) {
