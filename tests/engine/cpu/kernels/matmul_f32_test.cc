@@ -13,32 +13,16 @@
 namespace hearth::engine::cpu {
 namespace {
 
+using testing::IsFloat;
+using testing::IsK;
+using testing::kAllTypes;
+using testing::Name;
 using testing::RandomActivations;
 using testing::RandomWeights;
+using testing::SupportedPaths;
 using testing::TestWeights;
 
 constexpr ActPrecision kF32 = ActPrecision::kF32;
-
-const GgmlType kAllTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16,
-                              GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0,
-                              GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
-
-bool IsK(GgmlType t) {
-  return t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K;
-}
-bool IsFloat(GgmlType t) {
-  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16;
-}
-std::string Name(GgmlType t) { return std::string(GetTypeTraits(t).name); }
-
-std::vector<CpuKernelPath> SupportedPaths() {
-  std::vector<CpuKernelPath> paths;
-  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni,
-                          CpuKernelPath::kAvx512}) {
-    if (CpuKernelPathSupported(p)) paths.push_back(p);
-  }
-  return paths;
-}
 
 std::vector<int64_t> ColsFor(GgmlType t) {
   if (IsK(t)) return {256, 768};

@@ -98,4 +98,23 @@ std::vector<float> RandomActivations(int64_t n, int64_t cols, std::mt19937& rng)
   return x;
 }
 
+bool IsK(GgmlType t) {
+  return t == GgmlType::kQ4_K || t == GgmlType::kQ5_K || t == GgmlType::kQ6_K;
+}
+
+bool IsFloat(GgmlType t) {
+  return t == GgmlType::kF32 || t == GgmlType::kF16 || t == GgmlType::kBF16;
+}
+
+std::string Name(GgmlType t) { return std::string(GetTypeTraits(t).name); }
+
+std::vector<CpuKernelPath> SupportedPaths() {
+  std::vector<CpuKernelPath> paths;
+  for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni,
+                          CpuKernelPath::kAvx512}) {
+    if (CpuKernelPathSupported(p)) paths.push_back(p);
+  }
+  return paths;
+}
+
 }  // namespace hearth::engine::cpu::testing

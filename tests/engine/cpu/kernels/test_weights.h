@@ -3,11 +3,23 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/cpu/kernels/matmul.h"
 
 namespace hearth::engine::cpu::testing {
+
+// Every weight type MatMul supports.
+inline constexpr GgmlType kAllTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16,
+                                         GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0,
+                                         GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+
+bool IsK(GgmlType t);      // 256-element K-quant blocks
+bool IsFloat(GgmlType t);  // F32, F16, BF16
+std::string Name(GgmlType t);
+// The kernel paths this CPU can run (scalar always).
+std::vector<CpuKernelPath> SupportedPaths();
 
 // A weight matrix with owned storage: random quant bytes, finite scales of moderate size.
 struct TestWeights {
