@@ -52,10 +52,12 @@ double SecondsPerCall(CpuKernelPath path, const std::vector<WeightMatrix>& copie
   return best;
 }
 
-// Streaming copies of one random weight matrix (so n = 1 reads W from DRAM, as at decode).
+// Streaming copies of one random weight matrix (so n = 1 reads W from DRAM, as at decode),
+// each repacked the way the engine repacks its weights at load (PackedMatrix).
 struct WeightCopies {
   testing::TestWeights tw;
   std::vector<uint8_t> store;
+  std::vector<PackedMatrix> packed;
   std::vector<WeightMatrix> copies;
 };
 void MakeCopies(GgmlType type, const Shape& s, std::mt19937& rng, WeightCopies* wc) {
@@ -63,10 +65,12 @@ void MakeCopies(GgmlType type, const Shape& s, std::mt19937& rng, WeightCopies* 
   const size_t bytes = wc->tw.bytes.size();
   const size_t ncopies = std::max<size_t>(1, kStreamBytes / bytes);
   wc->store.assign(ncopies * bytes, 0);
-  wc->copies.assign(ncopies, wc->tw.w);
   for (size_t c = 0; c < ncopies; ++c) {
     std::memcpy(wc->store.data() + c * bytes, wc->tw.bytes.data(), bytes);
-    wc->copies[c].data = wc->store.data() + c * bytes;
+    WeightMatrix w = wc->tw.w;
+    w.data = wc->store.data() + c * bytes;
+    wc->packed.push_back(PackedMatrix::Pack(w, nullptr));
+    wc->copies.push_back(wc->packed.back().matrix());
   }
 }
 
@@ -115,8 +119,8 @@ int Main(int argc, char** argv) {
   std::printf("read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n", bw1, bwn, threads);
   std::printf("kernel path: %s, threads: %d\n\n", std::string(CpuKernelPathName(path)).c_str(),
               threads);
-  std::printf("%-5s %-14s %5s %10s %9s %8s %11s\n", "type", "rows x cols", "n", "us/call", "W GB/s",
-              "%bw", "n32 speedup");
+  std::printf("%-5s %-14s %5s %10s %9s %8s %11s %7s\n", "type", "rows x cols", "n", "us/call",
+              "W GB/s", "%bw", "n32 speedup", "GMAC/s");
 
   ThreadPool pool(threads);
   std::mt19937 rng(42);
@@ -133,23 +137,20 @@ int Main(int argc, char** argv) {
     const TypeTraits& traits = GetTypeTraits(type);
     for (const Shape& s : shapes) {
       if (s.cols % traits.block_size != 0) continue;  // K-quants need cols % 256 == 0
-      testing::TestWeights tw = testing::RandomWeights(type, s.rows, s.cols, rng);
-      const size_t bytes = tw.bytes.size();
-      const size_t ncopies = std::max<size_t>(1, kStreamBytes / bytes);
-      std::vector<uint8_t> store(ncopies * bytes);
-      std::vector<WeightMatrix> copies(ncopies, tw.w);
-      for (size_t c = 0; c < ncopies; ++c) {
-        std::memcpy(store.data() + c * bytes, tw.bytes.data(), bytes);
-        copies[c].data = store.data() + c * bytes;
-      }
+      WeightCopies wc;
+      MakeCopies(type, s, rng, &wc);
+      const size_t bytes = wc.tw.bytes.size();
       double t1 = 0.0;
       for (int64_t n : ns) {
-        const double t = SecondsPerCall(path, copies, x.data(), n, y.data(), &pool);
+        const double t = SecondsPerCall(path, wc.copies, x.data(), n, y.data(), &pool);
         if (n == 1) t1 = t;
         const double gbs = bytes / t / 1e9;
+        const double gmacs = static_cast<double>(n) * s.rows * s.cols / t / 1e9;
         char extra[64] = "";
         if (n == 1) std::snprintf(extra, sizeof(extra), "%7.0f%%", 100.0 * gbs / bwn);
-        if (n == 32) std::snprintf(extra, sizeof(extra), "%8s %10.1fx", "", 32.0 * t1 / t);
+        if (n == 32) {
+          std::snprintf(extra, sizeof(extra), "%8s %10.1fx %7.0f", "", 32.0 * t1 / t, gmacs);
+        }
         std::printf("%-5s %6lld x %-5lld %5lld %10.1f %9.2f %s\n", std::string(traits.name).c_str(),
                     static_cast<long long>(s.rows), static_cast<long long>(s.cols),
                     static_cast<long long>(n), t * 1e6, gbs, extra);

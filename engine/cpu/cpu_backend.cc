@@ -28,13 +28,12 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
                                                      ", which the CPU matmul does not support"));
     }
   }
-  auto backend = std::unique_ptr<CpuBackend>(new CpuBackend(model, num_threads));
-  backend->precision_ = options.precision;
-  return backend;
+  return std::unique_ptr<CpuBackend>(new CpuBackend(model, num_threads, options));
 }
 
-CpuBackend::CpuBackend(const LoadedModel& model, int num_threads)
+CpuBackend::CpuBackend(const LoadedModel& model, int num_threads, const CpuBackendOptions& options)
     : config_(model.config()),
+      precision_(options.precision),
       weights_(model.weights()),
       pool_(num_threads),
       rope_(model.config(), model.weights().rope_freq_factors),
@@ -46,8 +45,9 @@ CpuBackend::CpuBackend(const LoadedModel& model, int num_threads)
   lm_head_ = Matrix(*weights_.output);
 }
 
-WeightMatrix CpuBackend::Matrix(const GgufTensor& t) {
-  return WeightMatrix{t.type, t.data, t.rows(), t.cols(), t.traits->RowBytes(t.cols())};
+PackedMatrix CpuBackend::Matrix(const GgufTensor& t) {
+  const WeightMatrix w{t.type, t.data, t.rows(), t.cols(), t.traits->RowBytes(t.cols())};
+  return precision_ == ActPrecision::kF32 ? PackedMatrix::AsIs(w) : PackedMatrix::Pack(w, &pool_);
 }
 
 absl::Status CpuBackend::Forward(const Batch& batch, std::vector<float>* logits) {
@@ -154,9 +154,9 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for Q, K and V
-      MatMul(m.wq, xq, q_.data(), &pool_);                        // [n, q_dim]
-      MatMul(m.wk, xq, k_.data(), &pool_);                        // [n, kv_dim]
-      MatMul(m.wv, xq, v_.data(), &pool_);                        // [n, kv_dim]
+      MatMul(m.wq.matrix(), xq, q_.data(), &pool_);               // [n, q_dim]
+      MatMul(m.wk.matrix(), xq, k_.data(), &pool_);               // [n, kv_dim]
+      MatMul(m.wv.matrix(), xq, v_.data(), &pool_);               // [n, kv_dim]
     }
     if (c.has_qkv_bias) {
       AddBias(q_.data(), w.bq.data(), n, c.q_dim());
@@ -178,19 +178,19 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
                     .num_kv_heads = c.num_kv_heads,
                     .head_dim = c.head_dim,
                     .layer = l},
-                   kv_, &pool_);                                    // att_ [n, q_dim]
-    MatMul(m.wo, att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
+                   kv_, &pool_);                                             // att_ [n, q_dim]
+    MatMul(m.wo.matrix(), att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
 
     // Feed-forward block (SwiGLU).
     RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for gate and up
-      MatMul(m.gate, xq, gate_.data(), &pool_);                   // [n, ffn_dim]
-      MatMul(m.up, xq, up_.data(), &pool_);                       // [n, ffn_dim]
+      MatMul(m.gate.matrix(), xq, gate_.data(), &pool_);          // [n, ffn_dim]
+      MatMul(m.up.matrix(), xq, up_.data(), &pool_);              // [n, ffn_dim]
     }
     SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data(), &pool_);
-    MatMul(m.down, gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
+    MatMul(m.down.matrix(), gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
   }
 
@@ -201,7 +201,7 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
   }
   RmsNorm(xb_.data(), weights_.output_norm.data(), rows, c.dim, c.rms_eps, xb_.data(), &pool_);
   logits->resize(rows * c.vocab_size);
-  if (rows > 0) MatMul(lm_head_, xb_.data(), rows, logits->data(), &pool_, precision_);
+  if (rows > 0) MatMul(lm_head_.matrix(), xb_.data(), rows, logits->data(), &pool_, precision_);
   return absl::OkStatus();
 }
 

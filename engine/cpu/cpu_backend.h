@@ -80,7 +80,7 @@ class CpuBackend final : public Backend {
   int num_threads() const { return pool_.num_threads(); }
 
  private:
-  CpuBackend(const LoadedModel& model, int num_threads);
+  CpuBackend(const LoadedModel& model, int num_threads, const CpuBackendOptions& options);
 
   // InvalidArgument / FailedPrecondition when the batch breaks backend.h's contract.
   absl::Status CheckBatch(const Batch& batch) const;
@@ -92,7 +92,8 @@ class CpuBackend final : public Backend {
   // fn over [0, n) rows: on the pool, or on the calling thread when n is small.
   void ParallelRows(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
-  static WeightMatrix Matrix(const GgufTensor& t);
+  // The kernels' view of `t`, repacked if the precision and kernel path read strips.
+  PackedMatrix Matrix(const GgufTensor& t);
 
   const ModelConfig& config_;
   ActPrecision precision_ = ActPrecision::kQ8;
@@ -101,11 +102,12 @@ class CpuBackend final : public Backend {
   Rope rope_;
   KvStorage kv_;
 
+  // The matrices, repacked for the int8 kernels in q8 precision (f32 reads the GGUF rows).
   struct LayerMatrices {
-    WeightMatrix wq, wk, wv, wo, gate, up, down;
+    PackedMatrix wq, wk, wv, wo, gate, up, down;
   };
   std::vector<LayerMatrices> layers_;
-  WeightMatrix lm_head_;
+  PackedMatrix lm_head_;
 
   // Activations, resized per Forward. n = batch tokens.
   std::vector<float> x_;        // [n, dim] residual stream

@@ -62,9 +62,14 @@ static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 
 // Activations for the 32-element weight types: x[i] ~= d * q[i], |q| <= 127, s = d * sum(q).
+// The two integer offsets start the int8 dot products where the weights are shifted to
+// unsigned: (q_w - 8) . q = q_w . q - 8 sum(q) (Q4_0), and (w + 128) . q - 128 sum(q) (Q8_0 on
+// the dot-product instructions that take unsigned weights).
 struct ActQ8 {
   float d;
   float s;
+  int32_t neg8_sum;    // -8 * sum(q)
+  int32_t neg128_sum;  // -128 * sum(q)
   int8_t q[kQK];
 };
 // Activations for the K-quants: x[i] ~= d * q[i], bsums[j] = sum of q over [16j, 16j + 16).
@@ -73,7 +78,7 @@ struct ActQ8K {
   int8_t q[kQKK];
   int16_t bsums[kQKK / 16];
 };
-static_assert(sizeof(ActQ8) == 40);
+static_assert(sizeof(ActQ8) == 48);
 static_assert(sizeof(ActQ8K) == 292);
 
 // (scale, min) of sub-block j (0..7) of a Q4_K / Q5_K block.

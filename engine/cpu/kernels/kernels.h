@@ -11,8 +11,11 @@ namespace hearth::engine::cpu::kern {
 
 // Operands of one matmul y[n, rows] = x[n, cols] * W[rows, cols]^T.
 struct MatArgs {
-  const uint8_t* w = nullptr;  // [rows] rows of w_row_bytes bytes each
+  // [rows] rows of w_row_bytes bytes each, or, where KernelTable::strips is set and the type
+  // is a strip type (strips.h), StripCount(rows) strips of w_strip_bytes bytes each.
+  const uint8_t* w = nullptr;
   int64_t w_row_bytes = 0;
+  int64_t w_strip_bytes = 0;
   int64_t cols = 0;
   // [n] rows of x_row_bytes bytes: floats for F32/F16/BF16 weights, ActQ8 blocks for the
   // 32-element types, ActQ8K blocks for the K-quants (see ActFormatFor).
@@ -27,6 +30,9 @@ struct MatArgs {
 using RangeFn = void (*)(const MatArgs& a, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
 
 struct KernelTable {
+  // Whether q4_0, q4_1 and q8_0 read the strip layout (strips.h; r0 a multiple of kStripRows)
+  // instead of GGUF rows. Both compute the per-block sequence of strips.h, so the same bits.
+  bool strips = false;
   RangeFn f32 = nullptr, f16 = nullptr, bf16 = nullptr;
   RangeFn q4_0 = nullptr, q4_1 = nullptr, q8_0 = nullptr;
   RangeFn q4_k = nullptr, q5_k = nullptr, q6_k = nullptr;
@@ -54,9 +60,20 @@ ActFormat ActFormatFor(GgmlType type);
 // Bytes of one quantized activation row of `cols` elements.
 int64_t ActRowBytes(ActFormat format, int64_t cols);
 
+// Blocks whose largest |x| is below this quantize to zero (d = 0).
+constexpr float kMinAmax = 1e-30f;
+
 // REQUIRES: cols % 32 == 0 (Q8) or cols % 256 == 0 (Q8K). Deterministic, one code path for
 // every kernel set, so all sets see identical activations.
 void QuantizeRowQ8(const float* x, int64_t cols, ActQ8* out);
 void QuantizeRowQ8K(const float* x, int64_t cols, ActQ8K* out);
+
+// The two implementations behind those (same bytes; tests compare them).
+namespace internal {
+void QuantizeRowQ8Scalar(const float* x, int64_t cols, ActQ8* out);
+void QuantizeRowQ8KScalar(const float* x, int64_t cols, ActQ8K* out);
+void QuantizeRowQ8Avx2(const float* x, int64_t cols, ActQ8* out);    // REQUIRES: AVX2, FMA
+void QuantizeRowQ8KAvx2(const float* x, int64_t cols, ActQ8K* out);  // REQUIRES: AVX2, FMA
+}  // namespace internal
 
 }  // namespace hearth::engine::cpu::kern

@@ -1,6 +1,8 @@
 // Scalar kernels: the reference twins of the SIMD kernels, and the path for CPUs without AVX2.
 // Each output is an independent plain loop over blocks in order.
+#include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "engine/cpu/kernels/kernels.h"
 
@@ -43,47 +45,30 @@ float DotBf16(const uint8_t* w, const uint8_t* x, int64_t cols) {
   return sum;
 }
 
-float DotQ4_0(const uint8_t* w, const uint8_t* x, int64_t cols) {
-  const auto* wb = reinterpret_cast<const BlockQ4_0*>(w);
+// The 32-element types repeat the strip kernels' per-block sequence (strips.h) exactly:
+// p = exact int32 dot, acc = fma(float(p), d_w * d_x, acc) [, acc = fma(m_w, s_x, acc)].
+template <typename Block>
+float Dot32(const uint8_t* w, const uint8_t* x, int64_t cols) {
+  const auto* wb = reinterpret_cast<const Block*>(w);
   const auto* xb = reinterpret_cast<const ActQ8*>(x);
-  float sum = 0.0f;
+  float acc = 0.0f;
   for (int64_t b = 0; b < cols / kQK; ++b) {
-    int32_t isum = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      isum += ((wb[b].qs[j] & 0xF) - 8) * xb[b].q[j];
-      isum += ((wb[b].qs[j] >> 4) - 8) * xb[b].q[j + kQK / 2];
+    int32_t p = 0;
+    for (int e = 0; e < kQK; ++e) {
+      int32_t q;
+      if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+        q = wb[b].qs[e];
+      } else {
+        q = e < kQK / 2 ? (wb[b].qs[e] & 0xF) : (wb[b].qs[e - kQK / 2] >> 4);
+        if constexpr (std::is_same_v<Block, BlockQ4_0>) q -= 8;
+      }
+      p += q * xb[b].q[e];
     }
-    sum += HalfToFloat(wb[b].d) * xb[b].d * static_cast<float>(isum);
+    acc = std::fma(static_cast<float>(p), HalfToFloat(wb[b].d) * xb[b].d, acc);
+    if constexpr (std::is_same_v<Block, BlockQ4_1>)
+      acc = std::fma(HalfToFloat(wb[b].m), xb[b].s, acc);
   }
-  return sum;
-}
-
-float DotQ4_1(const uint8_t* w, const uint8_t* x, int64_t cols) {
-  const auto* wb = reinterpret_cast<const BlockQ4_1*>(w);
-  const auto* xb = reinterpret_cast<const ActQ8*>(x);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < cols / kQK; ++b) {
-    int32_t isum = 0;
-    for (int j = 0; j < kQK / 2; ++j) {
-      isum += (wb[b].qs[j] & 0xF) * xb[b].q[j];
-      isum += (wb[b].qs[j] >> 4) * xb[b].q[j + kQK / 2];
-    }
-    sum +=
-        HalfToFloat(wb[b].d) * xb[b].d * static_cast<float>(isum) + HalfToFloat(wb[b].m) * xb[b].s;
-  }
-  return sum;
-}
-
-float DotQ8_0(const uint8_t* w, const uint8_t* x, int64_t cols) {
-  const auto* wb = reinterpret_cast<const BlockQ8_0*>(w);
-  const auto* xb = reinterpret_cast<const ActQ8*>(x);
-  float sum = 0.0f;
-  for (int64_t b = 0; b < cols / kQK; ++b) {
-    int32_t isum = 0;
-    for (int j = 0; j < kQK; ++j) isum += wb[b].qs[j] * xb[b].q[j];
-    sum += HalfToFloat(wb[b].d) * xb[b].d * static_cast<float>(isum);
-  }
-  return sum;
+  return acc;
 }
 
 // Shared by Q4_K and Q5_K: q(j, l) is the unsigned quant of element l of sub-block j.
@@ -159,9 +144,9 @@ const KernelTable& ScalarKernels() {
       .f32 = Range<DotF32>,
       .f16 = Range<DotF16>,
       .bf16 = Range<DotBf16>,
-      .q4_0 = Range<DotQ4_0>,
-      .q4_1 = Range<DotQ4_1>,
-      .q8_0 = Range<DotQ8_0>,
+      .q4_0 = Range<Dot32<BlockQ4_0>>,
+      .q4_1 = Range<Dot32<BlockQ4_1>>,
+      .q8_0 = Range<Dot32<BlockQ8_0>>,
       .q4_k = Range<DotQ4_K>,
       .q5_k = Range<DotQ5_K>,
       .q6_k = Range<DotQ6_K>,

@@ -5,7 +5,7 @@
 // Every output y[c][r] is computed by the same operation sequence whatever tile it falls in
 // (float weights and K-quants: per block, in order, p = exact int32x8 lane sums, then
 // acc = fma(float(p), d_w * d_x, acc) [+ a scalar min term]; y = HSum(acc) in a fixed lane
-// order; the 32-element types: see kernels_x86_32.h).
+// order; the 32-element types: see kernels_x86_strip.h).
 // The integer products are exact on both variants (maddubs never saturates for these operand
 // ranges: |pair| <= 2 * 128 * 127 < 32768), so avx2 and avxvnni agree bit for bit.
 #pragma once
@@ -31,24 +31,6 @@ inline float HSum(__m256 v) {
 
 inline __m256i Load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// Lane l = sum over bytes 4l..4l+3 of u * s (u unsigned, s signed), plus `acc`.
-template <bool kVnni>
-inline __m256i DotU8S8(__m256i acc, __m256i u, __m256i s) {
-  if constexpr (kVnni) {
-    return _mm256_dpbusd_avx_epi32(acc, u, s);
-  } else {
-    return _mm256_add_epi32(acc,
-                            _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-  }
-}
-
-// 32 nibbles of qs[16] as bytes: [0, 16) low nibbles, [16, 32) high nibbles.
-inline __m256i Nibbles(const uint8_t* qs) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-  return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
-}
-
 // Recursively picks the <R, C> instantiation for a partial tile.
 template <class K, int NR, int NC, class... Args>
 void TileDispatch(int nr, int nc, const Args&... args) {
@@ -71,56 +53,6 @@ void RangeT(const MatArgs& a, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
     }
   }
 }
-
-// ---- 32-element block types -------------------------------------------------------------
-
-// Per-type hooks: Unpack (weight bytes as the u8 operand), Prep (per x block: the accumulator
-// start value that folds in the weight offset), Min (scalar per-block term, Q4_1 only).
-template <bool kVnni>
-struct Q4_0Ops {
-  using Block = BlockQ4_0;
-  static constexpr bool kHasMin = false;
-  static __m256i Unpack(const Block& b) { return Nibbles(b.qs); }
-  // (q - 8) . x = q . x - 8 * sum(x): start from -8 * lane sums of x.
-  static __m256i Prep(__m256i x) {
-    return _mm256_sub_epi32(_mm256_setzero_si256(),
-                            DotU8S8<kVnni>(_mm256_setzero_si256(), _mm256_set1_epi8(8), x));
-  }
-  static __m256i Dot(__m256i w, __m256i x, __m256i prep) { return DotU8S8<kVnni>(prep, w, x); }
-};
-
-template <bool kVnni>
-struct Q4_1Ops {
-  using Block = BlockQ4_1;
-  static constexpr bool kHasMin = true;
-  static __m256i Unpack(const Block& b) { return Nibbles(b.qs); }
-  static __m256i Prep(__m256i) { return _mm256_setzero_si256(); }
-  static __m256i Dot(__m256i w, __m256i x, __m256i prep) { return DotU8S8<kVnni>(prep, w, x); }
-};
-
-template <bool kVnni>
-struct Q8_0Ops {
-  using Block = BlockQ8_0;
-  static constexpr bool kHasMin = false;
-  // vnni: w + 128 as u8 (w ^ 0x80), started from -128 * lane sums of x. avx2: raw w, sign trick.
-  static __m256i Unpack(const Block& b) {
-    const __m256i w = Load(b.qs);
-    if constexpr (kVnni) return _mm256_xor_si256(w, _mm256_set1_epi8(static_cast<char>(0x80)));
-    return w;
-  }
-  static __m256i Prep(__m256i x) {
-    if constexpr (kVnni) {
-      return _mm256_sub_epi32(
-          _mm256_setzero_si256(),
-          DotU8S8<true>(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)), x));
-    }
-    return _mm256_setzero_si256();
-  }
-  static __m256i Dot(__m256i w, __m256i x, __m256i prep) {
-    if constexpr (kVnni) return DotU8S8<true>(prep, w, x);
-    return DotU8S8<false>(prep, _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  }
-};
 
 // ---- Float weights ----------------------------------------------------------------------
 

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "engine/cpu/kernels/kernels_x86.h"
-#include "engine/cpu/kernels/kernels_x86_32.h"
+#include "engine/cpu/kernels/kernels_x86_strip.h"
 
 namespace hearth::engine::cpu::kern {
 namespace {
@@ -161,17 +161,18 @@ struct KernelQ6K {
   }
 };
 
-// The table for one variant. Tile shapes: 4 weight rows x 2 x rows for the 32-element types
-// (16 accumulators would spill), 2 x 2 for the K-quants (int and float accumulators).
-template <bool kVnni>
+// The table for one variant: kVnni selects the dot product of the K-quant kernels, Lanes the
+// vector width of the strip kernels. K-quant tiles are 2 x 2 (int and float accumulators).
+template <bool kVnni, class Lanes>
 KernelTable MakeX86Table() {
   KernelTable t;
+  t.strips = true;
   t.f32 = RangeT<KernelFloat<F32Load, 4, 2>>;
   t.f16 = RangeT<KernelFloat<F16Load, 4, 2>>;
   t.bf16 = RangeT<KernelFloat<Bf16Load, 4, 2>>;
-  t.q4_0 = Kernel32<Q4_0Ops<kVnni>, 4, 2>::Range;
-  t.q4_1 = Kernel32<Q4_1Ops<kVnni>, 4, 2>::Range;
-  t.q8_0 = Kernel32<Q8_0Ops<kVnni>, 4, 2>::Range;
+  t.q4_0 = StripKernel<Lanes, StripQ4_0>::Range;
+  t.q4_1 = StripKernel<Lanes, StripQ4_1>::Range;
+  t.q8_0 = StripKernel<Lanes, StripQ8_0>::Range;
   t.q4_k = RangeT<KernelK4<BlockQ4_K, false, 2, 2>>;
   t.q5_k = RangeT<KernelK4<BlockQ5_K, true, 2, 2>>;
   t.q6_k = RangeT<KernelQ6K<2, 2>>;

@@ -98,6 +98,10 @@ void QuantizeRows(ActFormat format, const float* x, int64_t n, int64_t cols, uin
   }
 }
 
+bool ReadsStrips(const kern::KernelTable& table, GgmlType type) {
+  return table.strips && kern::IsStripType(type);
+}
+
 // y = W x over prepared activation rows `xa` (format matching w.type).
 void Run(const kern::KernelTable& table, const WeightMatrix& w, const uint8_t* xa,
          int64_t x_row_bytes, int64_t n, float* y, ThreadPool* pool) {
@@ -111,10 +115,18 @@ void Run(const kern::KernelTable& table, const WeightMatrix& w, const uint8_t* x
   args.x_row_bytes = x_row_bytes;
   args.y = y;
   args.y_stride = w.rows;
-  const int64_t groups = (w.rows + kRowGroup - 1) / kRowGroup;
+  int64_t row_group = kRowGroup;
+  PackedMatrix temporary;
+  if (ReadsStrips(table, w.type)) {
+    if (w.strips == nullptr) temporary = PackedMatrix::ToStrips(w, pool);
+    args.w = w.strips != nullptr ? w.strips : temporary.matrix().strips;
+    args.w_strip_bytes = kern::StripBytes(w.type, w.cols);
+    row_group = kern::kStripRows;
+  }
+  const int64_t groups = (w.rows + row_group - 1) / row_group;
   auto body = [&](int64_t g0, int64_t g1) {
-    const int64_t r0 = g0 * kRowGroup;
-    const int64_t r1 = std::min(w.rows, g1 * kRowGroup);
+    const int64_t r0 = g0 * row_group;
+    const int64_t r1 = std::min(w.rows, g1 * row_group);
     for (int64_t c0 = 0; c0 < n; c0 += kColChunk) fn(args, r0, r1, c0, std::min(n, c0 + kColChunk));
   };
   if (pool != nullptr && groups > 1) {
@@ -148,6 +160,37 @@ void MatMulImpl(CpuKernelPath path, const WeightMatrix& w, QuantizedActivations&
 }
 
 }  // namespace
+
+PackedMatrix PackedMatrix::AsIs(const WeightMatrix& w) {
+  PackedMatrix unpacked;
+  unpacked.matrix_ = w;
+  return unpacked;
+}
+
+PackedMatrix PackedMatrix::Pack(const WeightMatrix& w, ThreadPool* pool) {
+  if (!ReadsStrips(TableFor(ActiveCpuKernelPath()), w.type)) return AsIs(w);
+  return ToStrips(w, pool);
+}
+
+PackedMatrix PackedMatrix::ToStrips(const WeightMatrix& w, ThreadPool* pool) {
+  PackedMatrix packed;
+  packed.matrix_ = w;
+  if (!kern::IsStripType(w.type) || w.rows <= 0) return packed;
+  const int64_t strips = kern::StripCount(w.rows);
+  packed.packed_bytes_ = strips * kern::StripBytes(w.type, w.cols);
+  packed.data_ = kern::AllocateAligned(packed.packed_bytes_);
+  auto pack = [&](int64_t s0, int64_t s1) {
+    kern::PackStrips(w.type, static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, s0,
+                     s1, packed.data_.get());
+  };
+  if (pool != nullptr) {
+    pool->ParallelFor(strips, pack);
+  } else {
+    pack(0, strips);
+  }
+  packed.matrix_.strips = packed.data_.get();
+  return packed;
+}
 
 const uint8_t* QuantizedActivations::Q8Rows(ThreadPool* pool) {
   if (q8_.empty() && n_ > 0) {

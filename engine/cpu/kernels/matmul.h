@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/cpu/kernels/strips.h"
 #include "engine/cpu/kernels/thread_pool.h"
 #include "engine/quant/ggml_type.h"
 
@@ -45,6 +46,31 @@ struct WeightMatrix {
   int64_t rows = 0;            // output features
   int64_t cols = 0;            // input features (multiple of the type's block size)
   int64_t row_bytes = 0;
+  // Optional: the same weights in the strip layout the SIMD int8 kernels read for Q4_0, Q4_1
+  // and Q8_0 (kernels/strips.h), made by PackedMatrix. Without it those paths repack the
+  // weights on every call: right, but slow (fine for tests).
+  const uint8_t* strips = nullptr;
+};
+
+// Owns the strip copy of one matrix (made once at load; same size as the GGUF data).
+class PackedMatrix {
+ public:
+  PackedMatrix() = default;
+  // Repacks `w` when the active kernel path reads strips for its type; otherwise holds nothing
+  // and matrix() is `w`. `pool` may be null.
+  static PackedMatrix Pack(const WeightMatrix& w, ThreadPool* pool);
+  // Holds `w` unpacked (kF32 precision, which reads GGUF rows).
+  static PackedMatrix AsIs(const WeightMatrix& w);
+  // Repacks `w` if its type has a strip layout, whatever the kernel path.
+  static PackedMatrix ToStrips(const WeightMatrix& w, ThreadPool* pool);
+
+  const WeightMatrix& matrix() const { return matrix_; }  // `w`, with strips set if packed
+  int64_t packed_bytes() const { return packed_bytes_; }
+
+ private:
+  WeightMatrix matrix_;
+  kern::AlignedBytes data_;
+  int64_t packed_bytes_ = 0;
 };
 
 // REQUIRES: x has n * w.cols floats, y room for n * w.rows floats; pool may be null (runs on

@@ -13,6 +13,7 @@
 namespace hearth::engine::cpu {
 namespace {
 
+using kern::IsStripType;
 using testing::IsFloat;
 using testing::IsK;
 using testing::kAllTypes;
@@ -48,8 +49,9 @@ std::vector<double> AbsDot(const std::vector<float>& wd, const std::vector<float
   return out;
 }
 
-// Every SIMD path agrees with the scalar twin up to float rounding order: the integer block
-// dots are exact on both; they differ only in how the per-block float products are summed
+// Every SIMD path agrees with the scalar twin. Q4_0, Q4_1 and Q8_0 (strip layout on SIMD paths,
+// GGUF rows on scalar) run the same per-block float sequence: equal bit for bit, which also
+// checks the repacking. The others differ only in how the per-block float products are summed
 // (8 lanes + fixed tree vs one running sum), |diff| <= ~nblocks * 2^-24 * sum|w x|.
 TEST(MatMulTest, SimdMatchesScalarTwin) {
   std::mt19937 rng(1);
@@ -64,6 +66,12 @@ TEST(MatMulTest, SimdMatchesScalarTwin) {
         for (CpuKernelPath path : SupportedPaths()) {
           if (path == CpuKernelPath::kScalar) continue;
           MatMulOnPath(path, tw.w, x.data(), s.n, got.data(), nullptr);
+          if (IsStripType(type)) {
+            ASSERT_EQ(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)), 0)
+                << Name(type) << " " << CpuKernelPathName(path) << " cols=" << cols << " n=" << s.n
+                << " rows=" << s.rows;
+            continue;
+          }
           for (int64_t i = 0; i < s.n * s.rows; ++i) {
             ASSERT_NEAR(got[i], ref[i], 1e-5 * scale[i] + 1e-30)
                 << Name(type) << " " << CpuKernelPathName(path) << " cols=" << cols << " n=" << s.n
@@ -208,6 +216,31 @@ TEST(MatMulTest, PreQuantizedMatchesMatMul) {
     MatMul(tw.w, x.data(), n, a.data(), &pool);
     MatMul(tw.w, xq, b.data(), &pool);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << Name(type);
+  }
+}
+
+// Weights repacked once (PackedMatrix, what the engine does at load) give the same bits as the
+// per-call repacking, on every path and for rows that leave a partial last strip.
+TEST(MatMulTest, PrePackedMatchesUnpacked) {
+  std::mt19937 rng(7);
+  ThreadPool pool(2);
+  const int64_t n = 11, cols = 96;
+  for (GgmlType type : kAllTypes) {
+    const int64_t type_cols = IsK(type) ? 256 : cols;
+    const std::vector<float> xt = RandomActivations(n, type_cols, rng);
+    for (int64_t rows : {1, 16, 45}) {
+      TestWeights tw = RandomWeights(type, rows, type_cols, rng);
+      const PackedMatrix packed = PackedMatrix::Pack(tw.w, &pool);
+      EXPECT_EQ(packed.matrix().strips != nullptr,
+                IsStripType(type) && ActiveCpuKernelPath() != CpuKernelPath::kScalar);
+      for (CpuKernelPath path : SupportedPaths()) {
+        std::vector<float> a(n * rows), b(n * rows);
+        MatMulOnPath(path, tw.w, xt.data(), n, a.data(), &pool);
+        MatMulOnPath(path, packed.matrix(), xt.data(), n, b.data(), &pool);
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+            << Name(type) << " " << CpuKernelPathName(path) << " rows=" << rows;
+      }
+    }
   }
 }
 
