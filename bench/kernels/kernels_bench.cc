@@ -102,11 +102,13 @@ void PrecisionTable(CpuKernelPath path, ThreadPool* pool, const Shape* shapes, i
 int Main(int argc, char** argv) {
   int threads = 2;
   bool precision_only = false;
+  std::string only;
   CpuKernelPath path = ActiveCpuKernelPath();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--threads=", 0) == 0) threads = std::stoi(a.substr(10));
     if (a == "--precision_only") precision_only = true;
+    if (a.rfind("--only=", 0) == 0) only = a.substr(7);  // one type, e.g. Q4_1 (no precision table)
     if (a.rfind("--path=", 0) == 0) {
       for (CpuKernelPath p : {CpuKernelPath::kScalar, CpuKernelPath::kAvx2, CpuKernelPath::kAvxVnni,
                               CpuKernelPath::kAvx512}) {
@@ -116,7 +118,8 @@ int Main(int argc, char** argv) {
   }
   const double bw1 = hearth::bench::MeasureReadBandwidthGBs(1);
   const double bwn = hearth::bench::MeasureReadBandwidthGBs(threads);
-  std::printf("read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n", bw1, bwn, threads);
+  std::printf("DRAM read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n", bw1, bwn,
+              threads);
   std::printf("kernel path: %s, threads: %d\n\n", std::string(CpuKernelPathName(path)).c_str(),
               threads);
   std::printf("%-5s %-14s %5s %10s %9s %8s %11s %7s\n", "type", "rows x cols", "n", "us/call",
@@ -135,6 +138,7 @@ int Main(int argc, char** argv) {
   std::vector<float> y(64 * 49152);
   for (GgmlType type : precision_only ? std::span<const GgmlType>() : std::span(types)) {
     const TypeTraits& traits = GetTypeTraits(type);
+    if (!only.empty() && only != traits.name) continue;
     for (const Shape& s : shapes) {
       if (s.cols % traits.block_size != 0) continue;  // K-quants need cols % 256 == 0
       WeightCopies wc;
@@ -157,6 +161,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  if (!only.empty()) return 0;
   PrecisionTable(path, &pool, shapes, static_cast<int>(std::size(shapes)), rng, x.data(), y.data());
   return 0;
 }

@@ -25,7 +25,7 @@ template <bool kVnni_>
 struct Lanes8 {
   static constexpr int kLanes = 8;
   static constexpr bool kVnni = kVnni_;
-  static constexpr int kTileCols = 4;  // 8 weight vectors + 4 accumulators + temps in 16 regs
+  static constexpr int kTileCols = 5;  // 5 int + 5 float accumulators + temps in 16 regs
   using I = __m256i;
   using F = __m256;
 
@@ -69,7 +69,7 @@ struct Lanes8 {
 struct Lanes16 {
   static constexpr int kLanes = 16;
   static constexpr bool kVnni = true;
-  static constexpr int kTileCols = 8;  // 8 weight vectors + 8 accumulators + temps in 32 regs
+  static constexpr int kTileCols = 12;  // 12 int + 12 float accumulators + temps in 32 regs
   using I = __m512i;
   using F = __m512;
 
@@ -80,7 +80,12 @@ struct Lanes16 {
     return _mm512_set1_epi32(v);
   }
   static I Bcast(const int32_t* p) { return _mm512_set1_epi32(*p); }
-  static I Zero() { return _mm512_setzero_si512(); }
+  // A zeroing idiom per use (GCC would otherwise copy one zero register: a real uop each).
+  static I Zero() {
+    I z;
+    __asm__("vpxord %0, %0, %0" : "=v"(z));
+    return z;
+  }
   static I Low4(I v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0F)); }
   static I High4(I v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)); }
   static I FlipSign(I v) { return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80))); }
@@ -100,18 +105,18 @@ struct Lanes16 {
 };
 #endif
 
-// Per-type hooks. Unpack: one block's quants (this lane group's bytes of each 64-byte chunk)
-// as 8 vectors; Start: the int32 accumulator's start for an x block; Dot: one 4-byte group.
+// Per-type hooks. Pair(q, i): vectors i and Second(i) of a block's quants (i = 0..3; this lane
+// group's bytes of the 64-byte chunks), i.e. the weights that meet the x bytes 4i..4i+3 and
+// 4 Second(i)..; Start: the int32 accumulator's start for an x block; Dot: one 4-byte group.
 struct StripQ4_0 {
   static constexpr GgmlType kType = GgmlType::kQ4_0;
   static constexpr bool kHasMin = false;
+  static constexpr int Second(int i) { return i + 4; }  // one chunk holds vectors i and i + 4
   template <class V>
-  static void Unpack(const uint8_t* q, typename V::I w[8]) {
-    for (int c = 0; c < 4; ++c) {
-      const typename V::I raw = V::Load(q + 64 * c);
-      w[c] = V::Low4(raw);
-      w[c + 4] = V::High4(raw);
-    }
+  static void Pair(const uint8_t* q, int i, typename V::I* a, typename V::I* b) {
+    const typename V::I raw = V::Load(q + 64 * i);
+    *a = V::Low4(raw);
+    *b = V::High4(raw);
   }
   template <class V>
   static typename V::I Start(const ActQ8& x) {
@@ -136,11 +141,14 @@ struct StripQ8_0 {
   static constexpr GgmlType kType = GgmlType::kQ8_0;
   static constexpr bool kHasMin = false;
   // VNNI takes unsigned weights: w + 128, and the accumulator starts at -128 sum(x).
+  static constexpr int Second(int i) { return i + 4; }
   template <class V>
-  static void Unpack(const uint8_t* q, typename V::I w[8]) {
-    for (int v = 0; v < 8; ++v) {
-      w[v] = V::Load(q + 64 * v);
-      if constexpr (V::kVnni) w[v] = V::FlipSign(w[v]);
+  static void Pair(const uint8_t* q, int i, typename V::I* a, typename V::I* b) {
+    *a = V::Load(q + 64 * i);
+    *b = V::Load(q + 64 * Second(i));
+    if constexpr (V::kVnni) {
+      *a = V::FlipSign(*a);
+      *b = V::FlipSign(*b);
     }
   }
   template <class V>
@@ -170,23 +178,44 @@ struct StripKernel {
     const uint16_t* d = reinterpret_cast<const uint16_t*>(base + nb * qbytes) + group * V::kLanes;
     const uint16_t* m = d + nb * kStripRows;
     const ActQ8* x[NC];
-    for (int j = 0; j < NC; ++j) x[j] = reinterpret_cast<const ActQ8*>(a.x + (c + j) * a.x_row_bytes);
+    for (int j = 0; j < NC; ++j)
+      x[j] = reinterpret_cast<const ActQ8*>(a.x + (c + j) * a.x_row_bytes);
     F acc[NC];
     for (int j = 0; j < NC; ++j) acc[j] = V::ZeroF();
+    const int64_t next_strip = a.w_strip_bytes;  // weights stream from DRAM: prefetch ahead
     for (int64_t b = 0; b < nb; ++b) {
-      I w[8];
-      Ops::template Unpack<V>(quants + b * qbytes, w);
+      const uint8_t* q = quants + b * qbytes;
+      for (int64_t off = 0; off < qbytes; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(q + next_strip + off), _MM_HINT_T0);
+      }
+      _mm_prefetch(reinterpret_cast<const char*>(d + b * kStripRows) + next_strip, _MM_HINT_T0);
+      if constexpr (Ops::kHasMin) {
+        _mm_prefetch(reinterpret_cast<const char*>(m + b * kStripRows) + next_strip, _MM_HINT_T0);
+      }
+      // Two weight vectors live at a time; NC independent dot-product chains advance together.
+      I p[NC];
+#pragma GCC unroll 16
+      for (int j = 0; j < NC; ++j) p[j] = Ops::template Start<V>(x[j][b]);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        I w0, w1;
+        Ops::template Pair<V>(q, i, &w0, &w1);
+#pragma GCC unroll 16
+        for (int j = 0; j < NC; ++j)
+          p[j] = Ops::template Dot<V>(p[j], w0, V::Bcast(x[j][b].q + 4 * i));
+        const int i1 = Ops::Second(i);
+#pragma GCC unroll 16
+        for (int j = 0; j < NC; ++j)
+          p[j] = Ops::template Dot<V>(p[j], w1, V::Bcast(x[j][b].q + 4 * i1));
+      }
       const F wd = V::Halves(d + b * kStripRows);
-      F wm = V::ZeroF();
-      if constexpr (Ops::kHasMin) wm = V::Halves(m + b * kStripRows);
-#pragma GCC unroll 8
-      for (int j = 0; j < NC; ++j) {
-        const ActQ8& xb = x[j][b];
-        I p = Ops::template Start<V>(xb);
-#pragma GCC unroll 8
-        for (int v = 0; v < 8; ++v) p = Ops::template Dot<V>(p, w[v], V::Bcast(xb.q + 4 * v));
-        acc[j] = V::Fma(V::ToFloat(p), V::Mul(wd, V::Set1(xb.d)), acc[j]);
-        if constexpr (Ops::kHasMin) acc[j] = V::Fma(wm, V::Set1(xb.s), acc[j]);
+#pragma GCC unroll 16
+      for (int j = 0; j < NC; ++j)
+        acc[j] = V::Fma(V::ToFloat(p[j]), V::Mul(wd, V::Set1(x[j][b].d)), acc[j]);
+      if constexpr (Ops::kHasMin) {
+        const F wm = V::Halves(m + b * kStripRows);
+#pragma GCC unroll 16
+        for (int j = 0; j < NC; ++j) acc[j] = V::Fma(wm, V::Set1(x[j][b].s), acc[j]);
       }
     }
     const int64_t row0 = strip * kStripRows + group * V::kLanes;
