@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "engine/cpu/kernels/matmul.h"
+#include "engine/quant/fp16.h"
 
 namespace hearth::engine::cpu {
 namespace {
@@ -38,17 +39,12 @@ std::vector<std::vector<int32_t>> Balance(const std::vector<TileTask>& tasks, in
   return lists;
 }
 
-}  // namespace
+// One K/V element as float: exact for both storage types.
+inline float LoadKv(const float* p) { return *p; }
+inline float LoadKv(const uint16_t* p) { return HalfToFloat(*p); }
 
-namespace internal {
-
-bool AttentionUsesAvx2(int32_t head_dim) {
-  static const bool avx2 = ActiveCpuKernelPath() != CpuKernelPath::kScalar &&
-                           CpuKernelPathSupported(CpuKernelPath::kAvx2);
-  return avx2 && head_dim % 8 == 0;
-}
-
-void AttendTileScalar(const AttentionTile& t, AttentionScratch* s) {
+template <typename T>
+void AttendTileScalarTyped(const AttentionTile& t, AttentionScratch* s) {
   const int32_t hd = t.head_dim;
   const int32_t bs = t.block_size;
   const int32_t rows = t.num_tokens * t.num_heads;
@@ -65,8 +61,8 @@ void AttendTileScalar(const AttentionTile& t, AttentionScratch* s) {
   const int32_t last_pos = t.first_pos + t.num_tokens - 1;
   for (int32_t b = 0; b <= last_pos / bs; ++b) {
     const int32_t start = b * bs;
-    const float* kt = t.k0 + t.block_stride * t.block_table[b];  // [hd][bs]
-    const float* v = t.v0 + t.block_stride * t.block_table[b];   // [bs][hd]
+    const T* kt = static_cast<const T*>(t.k0) + t.block_stride * t.block_table[b];  // [hd][bs]
+    const T* v = static_cast<const T*>(t.v0) + t.block_stride * t.block_table[b];   // [bs][hd]
     // Rows whose position reaches this block: tokens j >= start - first_pos.
     for (int32_t r = std::max(0, start - t.first_pos) * t.num_heads; r < rows; ++r) {
       const int32_t valid = std::min(bs, t.first_pos + r / t.num_heads - start + 1);
@@ -74,7 +70,7 @@ void AttendTileScalar(const AttentionTile& t, AttentionScratch* s) {
       float* e = s->e.data();
       for (int32_t p = 0; p < valid; ++p) e[p] = 0.0f;
       for (int32_t d = 0; d < hd; ++d) {
-        for (int32_t p = 0; p < valid; ++p) e[p] += q[d] * kt[int64_t{d} * bs + p];
+        for (int32_t p = 0; p < valid; ++p) e[p] += q[d] * LoadKv(&kt[int64_t{d} * bs + p]);
       }
       float m_new = s->m[r];
       for (int32_t p = 0; p < valid; ++p) m_new = std::max(m_new, e[p]);
@@ -92,8 +88,8 @@ void AttendTileScalar(const AttentionTile& t, AttentionScratch* s) {
         for (int32_t d = 0; d < hd; ++d) acc[d] *= corr;
       }
       for (int32_t p = 0; p < valid; ++p) {
-        const float* vp = v + int64_t{p} * hd;
-        for (int32_t d = 0; d < hd; ++d) acc[d] += e[p] * vp[d];
+        const T* vp = v + int64_t{p} * hd;
+        for (int32_t d = 0; d < hd; ++d) acc[d] += e[p] * LoadKv(&vp[d]);
       }
     }
   }
@@ -101,6 +97,25 @@ void AttendTileScalar(const AttentionTile& t, AttentionScratch* s) {
     float* out = t.out + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
     const float inv_l = 1.0f / s->l[r];
     for (int32_t d = 0; d < hd; ++d) out[d] = s->acc[int64_t{r} * hd + d] * inv_l;
+  }
+}
+
+}  // namespace
+
+namespace internal {
+
+bool AttentionUsesAvx2(int32_t head_dim) {
+  // The kAvx2 path requires F16C too, which the fp16 K/V loads use.
+  static const bool avx2 = ActiveCpuKernelPath() != CpuKernelPath::kScalar &&
+                           CpuKernelPathSupported(CpuKernelPath::kAvx2);
+  return avx2 && head_dim % 8 == 0;
+}
+
+void AttendTileScalar(const AttentionTile& tile, AttentionScratch* scratch) {
+  if (tile.kv_dtype == KvDtype::kF16) {
+    AttendTileScalarTyped<uint16_t>(tile, scratch);
+  } else {
+    AttendTileScalarTyped<float>(tile, scratch);
   }
 }
 
@@ -152,7 +167,8 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& p, const KvS
         tile.block_table = seq.block_table.data();
         tile.k0 = kv.Tile0(p.layer, 0, task.kv_head);
         tile.v0 = kv.Tile0(p.layer, 1, task.kv_head);
-        tile.block_stride = kv.BlockFloats();
+        tile.kv_dtype = kv.dtype();
+        tile.block_stride = kv.BlockElements();
         tile.block_size = kv.block_size();
         AttendTile(tile, &scratch);
       }

@@ -23,7 +23,10 @@
 //
 // Two implementations of the tile kernel, chosen once per process from ActiveCpuKernelPath():
 // AVX2+FMA (vectorized over key slots for scores and over head_dim for the V sum, polynomial
-// exp2) and its scalar twin (plain loops, std::exp2). They differ only by float rounding.
+// exp2) and its scalar twin (plain loops, std::exp2). They differ only by float rounding. Both
+// are templates on the K/V element type: float, or fp16 bits widened to float exactly as they
+// are loaded (F16C in the AVX2 kernel, HalfToFloat in the scalar twin), so a row's arithmetic
+// after the load is the same for either storage type and the invariants above hold for both.
 #pragma once
 
 #include <cstdint>
@@ -52,12 +55,14 @@ struct AttentionTile {
   float scale = 0.0f;  // usually 1 / sqrt(head_dim)
   // The sequence's block b (positions [b * block_size, (b + 1) * block_size)) has id
   // block_table[b]; its K tile [head_dim][block_size] is at k0 + id * block_stride and its V
-  // tile [block_size][head_dim] at v0 + id * block_stride.
+  // tile [block_size][head_dim] at v0 + id * block_stride (elements of kv_dtype: float, or
+  // uint16_t fp16 bits).
   // REQUIRES: block_table covers positions [0, first_pos + num_tokens).
   const int32_t* block_table = nullptr;
-  const float* k0 = nullptr;
-  const float* v0 = nullptr;
-  int64_t block_stride = 0;
+  const void* k0 = nullptr;
+  const void* v0 = nullptr;
+  KvDtype kv_dtype = KvDtype::kF32;
+  int64_t block_stride = 0;  // elements
   int32_t block_size = 0;
 };
 
@@ -91,7 +96,7 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& params, cons
 
 namespace internal {
 void AttendTileScalar(const AttentionTile& tile, AttentionScratch* scratch);
-// REQUIRES: AVX2 and FMA; tile.head_dim % 8 == 0.
+// REQUIRES: AVX2, FMA and F16C; tile.head_dim % 8 == 0.
 void AttendTileAvx2(const AttentionTile& tile, AttentionScratch* scratch);
 // Whether the active path runs the AVX2 kernel for this head_dim.
 bool AttentionUsesAvx2(int32_t head_dim);

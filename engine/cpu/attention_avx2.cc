@@ -1,10 +1,12 @@
-// The AVX2+FMA tile kernel of attention.h (compiled with -mavx2 -mfma; called only when the
-// CPU has them), and the AVX2 SiLU of ops.cc, which shares its exp2.
+// The AVX2+FMA tile kernel of attention.h (compiled with -mavx2 -mfma -mf16c; called only when
+// the CPU has them), and the AVX2 SiLU of ops.cc, which shares its exp2.
 //
 // Scores: K tiles are [head_dim][block_size], so RB query rows x 16 key slots take 2 * RB
 // accumulator registers and one FMA chain per score over d = 0 .. head_dim - 1; the chain is
 // the same for every RB, so a row's scores do not depend on which rows share its tile.
 // V sum: per row, [head_dim] accumulators in registers, one FMA per (key, 8 dims) in key order.
+// K/V elements are float or fp16 (T = uint16_t, widened exactly by vcvtph2ps as loaded); the
+// arithmetic after the load is the same for both.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -44,6 +46,22 @@ inline __m256i LaneMask(int32_t count) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), idx);
 }
 
+// 8 K/V elements as floats.
+inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 Load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Elements [0, count) of p as floats, the other lanes 0; reads nothing at or past p + count.
+inline __m256 LoadPartial8(const float* p, int32_t count) {
+  return _mm256_maskload_ps(p, LaneMask(count));
+}
+inline __m256 LoadPartial8(const uint16_t* p, int32_t count) {
+  uint16_t buf[8] = {};
+  std::memcpy(buf, p, std::clamp(count, 0, 8) * sizeof(uint16_t));
+  return Load8(buf);
+}
+
 inline float HorizontalMax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   m = _mm_max_ps(m, _mm_movehl_ps(m, m));
@@ -53,16 +71,16 @@ inline float HorizontalMax(__m256 v) {
 
 // e[r * e_stride + p] = q_r . k_p for RB rows (q rows hd apart) and key slots p in [p0, p0 + 16)
 // of a K tile kt [hd][bs]; slots >= bs read as 0.
-template <int RB>
-inline void Scores16(const float* q, int32_t hd, const float* kt, int32_t bs, int32_t p0, float* e,
+template <int RB, typename T>
+inline void Scores16(const float* q, int32_t hd, const T* kt, int32_t bs, int32_t p0, float* e,
                      int32_t e_stride) {
   __m256 acc[RB][2];
   for (int r = 0; r < RB; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  const float* k = kt + p0;
+  const T* k = kt + p0;
   if (bs - p0 >= 16) {
     for (int32_t d = 0; d < hd; ++d, k += bs) {
-      const __m256 k0 = _mm256_loadu_ps(k);
-      const __m256 k1 = _mm256_loadu_ps(k + 8);
+      const __m256 k0 = Load8(k);
+      const __m256 k1 = Load8(k + 8);
       for (int r = 0; r < RB; ++r) {
         const __m256 qd = _mm256_broadcast_ss(q + int64_t{r} * hd + d);
         acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
@@ -70,11 +88,9 @@ inline void Scores16(const float* q, int32_t hd, const float* kt, int32_t bs, in
       }
     }
   } else {
-    const __m256i m0 = LaneMask(bs - p0);
-    const __m256i m1 = LaneMask(bs - p0 - 8);
     for (int32_t d = 0; d < hd; ++d, k += bs) {
-      const __m256 k0 = _mm256_maskload_ps(k, m0);
-      const __m256 k1 = _mm256_maskload_ps(k + 8, m1);
+      const __m256 k0 = LoadPartial8(k, bs - p0);
+      const __m256 k1 = LoadPartial8(k + 8, bs - p0 - 8);
       for (int r = 0; r < RB; ++r) {
         const __m256 qd = _mm256_broadcast_ss(q + int64_t{r} * hd + d);
         acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
@@ -89,7 +105,8 @@ inline void Scores16(const float* q, int32_t hd, const float* kt, int32_t bs, in
 }
 
 // Scores of rows [r0, rows) against all slots of one block.
-void BlockScores(const float* q, int32_t hd, int32_t r0, int32_t rows, const float* kt, int32_t bs,
+template <typename T>
+void BlockScores(const float* q, int32_t hd, int32_t r0, int32_t rows, const T* kt, int32_t bs,
                  float* e, int32_t e_stride) {
   for (int32_t p0 = 0; p0 < bs; p0 += 16) {
     int32_t r = r0;
@@ -116,22 +133,21 @@ void BlockScores(const float* q, int32_t hd, int32_t r0, int32_t rows, const flo
 
 // acc[0, hd) = acc * 1 + sum_{p < valid} e[p] * v[p] (v rows hd apart), NV vectors of dims
 // starting at d0.
-template <int NV>
-inline void AccumulateV(const float* e, int32_t valid, const float* v, int32_t hd, int32_t d0,
+template <int NV, typename T>
+inline void AccumulateV(const float* e, int32_t valid, const T* v, int32_t hd, int32_t d0,
                         float* acc) {
   __m256 a[NV];
   for (int i = 0; i < NV; ++i) a[i] = _mm256_loadu_ps(acc + d0 + 8 * i);
-  const float* vp = v + d0;
+  const T* vp = v + d0;
   for (int32_t p = 0; p < valid; ++p, vp += hd) {
     const __m256 w = _mm256_broadcast_ss(e + p);
-    for (int i = 0; i < NV; ++i) a[i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 8 * i), a[i]);
+    for (int i = 0; i < NV; ++i) a[i] = _mm256_fmadd_ps(w, Load8(vp + 8 * i), a[i]);
   }
   for (int i = 0; i < NV; ++i) _mm256_storeu_ps(acc + d0 + 8 * i, a[i]);
 }
 
-}  // namespace
-
-void AttendTileAvx2(const AttentionTile& t, AttentionScratch* s) {
+template <typename T>
+void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
   const int32_t hd = t.head_dim;
   const int32_t bs = t.block_size;
   const int32_t e_stride = (bs + 15) / 16 * 16;
@@ -153,8 +169,8 @@ void AttendTileAvx2(const AttentionTile& t, AttentionScratch* s) {
   const int32_t last_pos = t.first_pos + t.num_tokens - 1;
   for (int32_t b = 0; b <= last_pos / bs; ++b) {
     const int32_t start = b * bs;
-    const float* kt = t.k0 + t.block_stride * t.block_table[b];  // [hd][bs]
-    const float* v = t.v0 + t.block_stride * t.block_table[b];   // [bs][hd]
+    const T* kt = static_cast<const T*>(t.k0) + t.block_stride * t.block_table[b];  // [hd][bs]
+    const T* v = static_cast<const T*>(t.v0) + t.block_stride * t.block_table[b];   // [bs][hd]
     const int32_t r0 = std::max(0, start - t.first_pos) * t.num_heads;
     BlockScores(s->q.data(), hd, r0, rows, kt, bs, s->e.data(), e_stride);
     for (int32_t r = r0; r < rows; ++r) {
@@ -191,8 +207,8 @@ void AttendTileAvx2(const AttentionTile& t, AttentionScratch* s) {
         }
       }
       int32_t d0 = 0;
-      for (; d0 + 64 <= hd; d0 += 64) AccumulateV<8>(e, valid, v, hd, d0, acc);
-      for (; d0 < hd; d0 += 8) AccumulateV<1>(e, valid, v, hd, d0, acc);
+      for (; d0 + 64 <= hd; d0 += 64) AccumulateV<8, T>(e, valid, v, hd, d0, acc);
+      for (; d0 < hd; d0 += 8) AccumulateV<1, T>(e, valid, v, hd, d0, acc);
     }
   }
   for (int32_t r = 0; r < rows; ++r) {
@@ -202,6 +218,16 @@ void AttendTileAvx2(const AttentionTile& t, AttentionScratch* s) {
       _mm256_storeu_ps(out + d,
                        _mm256_mul_ps(_mm256_loadu_ps(&s->acc[int64_t{r} * hd + d]), inv_l));
     }
+  }
+}
+
+}  // namespace
+
+void AttendTileAvx2(const AttentionTile& tile, AttentionScratch* scratch) {
+  if (tile.kv_dtype == KvDtype::kF16) {
+    AttendTileAvx2Typed<uint16_t>(tile, scratch);
+  } else {
+    AttendTileAvx2Typed<float>(tile, scratch);
   }
 }
 

@@ -1,4 +1,5 @@
-// Non-x86 builds: no AVX2 kernels (AttentionUsesAvx2 is false there, so these never run).
+// Non-x86 builds: no AVX2/F16C kernels (AttentionUsesAvx2 is false there and kv_storage.cc
+// converts with the scalar FloatToHalf, so these never run).
 #include <cstdlib>
 
 #include "engine/cpu/attention.h"
@@ -7,5 +8,6 @@ namespace hearth::engine::cpu::internal {
 
 void AttendTileAvx2(const AttentionTile&, AttentionScratch*) { std::abort(); }
 void SiluMulAvx2(const float*, const float*, int64_t, float*) { std::abort(); }
+void FloatToHalfRowF16c(const float*, int64_t, uint16_t*) { std::abort(); }
 
 }  // namespace hearth::engine::cpu::internal

@@ -1,24 +1,49 @@
 #include "engine/cpu/kv_storage.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "engine/cpu/kernels/matmul.h"
+#include "engine/quant/fp16.h"
 
 namespace hearth::engine::cpu {
 namespace {
 
 // nullptr when the allocation fails or the size overflows.
-std::unique_ptr<float[]> TryAllocate(int64_t count) {
+std::unique_ptr<uint8_t[]> TryAllocate(int64_t count, int32_t element_bytes) {
   if (count <= 0) return nullptr;
-  if (count > std::numeric_limits<int64_t>::max() / static_cast<int64_t>(sizeof(float))) {
-    return nullptr;
-  }
-  return std::unique_ptr<float[]>(new (std::nothrow) float[count]);
+  if (count > std::numeric_limits<int64_t>::max() / element_bytes) return nullptr;
+  return std::unique_ptr<uint8_t[]>(new (std::nothrow) uint8_t[count * element_bytes]);
+}
+
+// F16C with the vector kernels (every AVX2+FMA CPU the kernel paths accept has it), the
+// scalar twin on the scalar path; they give the same bits.
+bool UseF16c() {
+  static const bool use = ActiveCpuKernelPath() != CpuKernelPath::kScalar &&
+                          CpuKernelPathSupported(CpuKernelPath::kAvx2);
+  return use;
 }
 
 }  // namespace
+
+const char* KvDtypeName(KvDtype dtype) { return dtype == KvDtype::kF16 ? "f16" : "f32"; }
+
+std::optional<KvDtype> ParseKvDtype(std::string_view name) {
+  if (name == "f32") return KvDtype::kF32;
+  if (name == "f16") return KvDtype::kF16;
+  return std::nullopt;
+}
+
+void FloatToHalfRow(const float* src, int64_t n, uint16_t* dst) {
+  if (UseF16c()) {
+    internal::FloatToHalfRowF16c(src, n, dst);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = FloatToHalf(src[i]);
+  }
+}
 
 absl::Status KvStorage::Init(int32_t num_blocks, int32_t num_host_blocks, int32_t block_size) {
   if (num_blocks <= 0 || block_size <= 0 || num_host_blocks < 0) {
@@ -29,14 +54,15 @@ absl::Status KvStorage::Init(int32_t num_blocks, int32_t num_host_blocks, int32_
   device_.reset();
   host_.reset();
   num_blocks_ = num_host_blocks_ = block_size_ = 0;
-  const int64_t block_floats = int64_t{num_layers_} * 2 * block_size * kv_dim_;
-  std::unique_ptr<float[]> device = TryAllocate(block_floats * num_blocks);
-  std::unique_ptr<float[]> host;
-  if (num_host_blocks > 0) host = TryAllocate(block_floats * num_host_blocks);
+  const int32_t bytes = KvDtypeBytes(dtype_);
+  const int64_t block_elements = int64_t{num_layers_} * 2 * block_size * kv_dim_;
+  std::unique_ptr<uint8_t[]> device = TryAllocate(block_elements * num_blocks, bytes);
+  std::unique_ptr<uint8_t[]> host;
+  if (num_host_blocks > 0) host = TryAllocate(block_elements * num_host_blocks, bytes);
   if (device == nullptr || (num_host_blocks > 0 && host == nullptr)) {
     return absl::ResourceExhaustedError(absl::StrCat("cannot allocate the KV cache: ", num_blocks,
                                                      " + ", num_host_blocks, " blocks of ",
-                                                     block_floats * sizeof(float), " bytes"));
+                                                     block_elements * bytes, " bytes"));
   }
   device_ = std::move(device);
   host_ = std::move(host);
@@ -47,18 +73,38 @@ absl::Status KvStorage::Init(int32_t num_blocks, int32_t num_host_blocks, int32_
 }
 
 void KvStorage::Write(int32_t block, int32_t slot, int32_t layer, const float* k, const float* v) {
-  float* base = device_.get() + BlockFloats() * block;
+  const int64_t block_elements = BlockElements() * block;
+  if (dtype_ == KvDtype::kF32) {
+    float* base = reinterpret_cast<float*>(device_.get()) + block_elements;
+    for (int32_t h = 0; h < num_kv_heads_; ++h) {
+      float* kt = base + TileOffset(layer, 0, h) + slot;  // column `slot` of [head_dim][bs]
+      const float* kh = k + int64_t{h} * head_dim_;
+      for (int32_t d = 0; d < head_dim_; ++d) kt[int64_t{d} * block_size_] = kh[d];
+      std::memcpy(base + TileOffset(layer, 1, h) + int64_t{slot} * head_dim_,
+                  v + int64_t{h} * head_dim_, head_dim_ * sizeof(float));
+    }
+    return;
+  }
+  uint16_t* base = reinterpret_cast<uint16_t*>(device_.get()) + block_elements;
   for (int32_t h = 0; h < num_kv_heads_; ++h) {
-    float* kt = base + TileOffset(layer, 0, h) + slot;  // column `slot` of [head_dim][block_size]
+    // K: convert a contiguous chunk, then scatter it down the column.
+    uint16_t* kt = base + TileOffset(layer, 0, h) + slot;
     const float* kh = k + int64_t{h} * head_dim_;
-    for (int32_t d = 0; d < head_dim_; ++d) kt[int64_t{d} * block_size_] = kh[d];
-    std::memcpy(base + TileOffset(layer, 1, h) + int64_t{slot} * head_dim_,
-                v + int64_t{h} * head_dim_, head_dim_ * sizeof(float));
+    constexpr int32_t kChunk = 256;
+    uint16_t buf[kChunk];
+    for (int32_t d0 = 0; d0 < head_dim_; d0 += kChunk) {
+      const int32_t n = std::min(kChunk, head_dim_ - d0);
+      FloatToHalfRow(kh + d0, n, buf);
+      for (int32_t i = 0; i < n; ++i) kt[int64_t{d0 + i} * block_size_] = buf[i];
+    }
+    // V: the row is contiguous.
+    FloatToHalfRow(v + int64_t{h} * head_dim_, head_dim_,
+                   base + TileOffset(layer, 1, h) + int64_t{slot} * head_dim_);
   }
 }
 
 absl::Status KvStorage::Move(const std::vector<std::pair<int32_t, int32_t>>& pairs,
-                             const float* src, int32_t src_count, float* dst, int32_t dst_count,
+                             const uint8_t* src, int32_t src_count, uint8_t* dst, int32_t dst_count,
                              const char* what) {
   if (!initialized()) return absl::FailedPreconditionError("KV cache is not initialized");
   for (const auto& [s, d] : pairs) {
@@ -67,10 +113,10 @@ absl::Status KvStorage::Move(const std::vector<std::pair<int32_t, int32_t>>& pai
           what, ": block pair (", s, ", ", d, ") out of range (", src_count, ", ", dst_count, ")"));
     }
   }
-  const int64_t n = BlockFloats();
+  const int64_t n = BlockElements() * KvDtypeBytes(dtype_);  // bytes per block
   for (const auto& [s, d] : pairs) {
     if (src + n * s == dst + n * d) continue;
-    std::memcpy(dst + n * d, src + n * s, n * sizeof(float));
+    std::memcpy(dst + n * d, src + n * s, n);
   }
   return absl::OkStatus();
 }

@@ -1,4 +1,5 @@
-// Tests of engine/cpu/attention.h: both tile kernels against a float64 softmax reference, row
+// Tests of engine/cpu/attention.h, for float32 and fp16 K/V: both tile kernels against a float64
+// softmax reference (over the K/V as stored, fp16-rounded for f16) and against each other, row
 // independence (bitwise) whatever the tile grouping and thread count, stale slots never leaking
 // into results, the K/V storage layout, and the AVX2 SiLU against std::exp.
 #include "engine/cpu/attention.h"
@@ -13,6 +14,7 @@
 #include "engine/cpu/kernels/thread_pool.h"
 #include "engine/cpu/kv_storage.h"
 #include "engine/cpu/ops.h"
+#include "engine/quant/fp16.h"
 #include "gtest/gtest.h"
 
 namespace hearth::engine::cpu {
@@ -22,32 +24,49 @@ using Kernel = void (*)(const AttentionTile&, AttentionScratch*);
 
 bool HaveAvx2() { return CpuKernelPathSupported(CpuKernelPath::kAvx2); }
 
+const KvDtype kDtypes[] = {KvDtype::kF32, KvDtype::kF16};
+
 // A sequence's paged K/V for one K/V head, in the layout of kv_storage.h, with shuffled block
 // ids and one unused block between used ones.
 struct PagedKv {
   int32_t head_dim, block_size;
+  KvDtype dtype;
   std::vector<int32_t> table;
-  std::vector<float> storage;  // [num_ids][2][block_size * head_dim]
-  std::vector<float> k, v;     // [context, head_dim] plain copies for the reference
+  std::vector<float> storage;       // kF32: [num_ids][2][block_size * head_dim]
+  std::vector<uint16_t> storage16;  // kF16: the same layout, fp16 bits
+  std::vector<float> k, v;  // [context, head_dim] plain copies of the stored values (reference)
 
-  PagedKv(int32_t hd, int32_t bs, int32_t context, std::mt19937* rng)
-      : head_dim(hd), block_size(bs) {
+  PagedKv(int32_t hd, int32_t bs, int32_t context, std::mt19937* rng, KvDtype dt = KvDtype::kF32)
+      : head_dim(hd), block_size(bs), dtype(dt) {
     const int32_t blocks = (context + bs - 1) / bs;
     const int32_t ids = 2 * blocks + 1;
     // Stale slots are NaN: a kernel that reads them into a result fails every comparison.
-    storage.assign(int64_t{ids} * stride(), std::numeric_limits<float>::quiet_NaN());
+    if (dtype == KvDtype::kF32) {
+      storage.assign(int64_t{ids} * stride(), std::numeric_limits<float>::quiet_NaN());
+    } else {
+      storage16.assign(int64_t{ids} * stride(), uint16_t{0x7E00});  // fp16 quiet NaN
+    }
     for (int32_t b = 0; b < blocks; ++b) table.push_back(ids - 1 - 2 * b);  // descending
     std::normal_distribution<float> dist(0.0f, 1.0f);
     k.resize(int64_t{context} * hd);
     v.resize(int64_t{context} * hd);
     for (int32_t p = 0; p < context; ++p) {
-      float* kt = storage.data() + stride() * table[p / bs];
-      float* vt = kt + int64_t{bs} * hd;
+      const int64_t kt = stride() * table[p / bs];
+      const int64_t vt = kt + int64_t{bs} * hd;
       for (int32_t d = 0; d < hd; ++d) {
-        k[int64_t{p} * hd + d] = kt[int64_t{d} * bs + p % bs] = 2.0f * dist(*rng);
-        v[int64_t{p} * hd + d] = vt[int64_t{p % bs} * hd + d] = dist(*rng);
+        k[int64_t{p} * hd + d] = Store(kt + int64_t{d} * bs + p % bs, 2.0f * dist(*rng));
+        v[int64_t{p} * hd + d] = Store(vt + int64_t{p % bs} * hd + d, dist(*rng));
       }
     }
+  }
+  // Stores x at element i; returns the value as stored (rounded to fp16 for kF16).
+  float Store(int64_t i, float x) {
+    if (dtype == KvDtype::kF32) return storage[i] = x;
+    storage16[i] = FloatToHalf(x);
+    return HalfToFloat(storage16[i]);
+  }
+  const void* data() const {
+    return dtype == KvDtype::kF32 ? static_cast<const void*>(storage.data()) : storage16.data();
   }
   int64_t stride() const { return int64_t{2} * block_size * head_dim; }
 };
@@ -67,8 +86,10 @@ AttentionTile MakeTile(const TileCase& c, const PagedKv& kv, const float* q, flo
   t.head_dim = c.head_dim;
   t.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   t.block_table = kv.table.data();
-  t.k0 = kv.storage.data();
-  t.v0 = kv.storage.data() + int64_t{c.block_size} * c.head_dim;
+  const int64_t v_offset = int64_t{c.block_size} * c.head_dim * KvDtypeBytes(kv.dtype);
+  t.k0 = kv.data();
+  t.v0 = static_cast<const uint8_t*>(kv.data()) + v_offset;
+  t.kv_dtype = kv.dtype;
   t.block_stride = kv.stride();
   t.block_size = c.block_size;
   return t;
@@ -104,15 +125,17 @@ bool Runs(Kernel kernel, const TileCase& c) {
   return kernel != internal::AttendTileAvx2 || c.head_dim % 8 == 0;
 }
 
-void CheckAgainstReference(Kernel kernel, const char* name) {
+// The reference is computed from the K/V as stored (fp16-rounded for kF16), so the bound is the
+// kernel's float arithmetic alone, the same for both types.
+void CheckAgainstReference(Kernel kernel, const char* name, KvDtype dtype) {
   std::mt19937 rng(7);
   for (const TileCase& c : kCases) {
     if (!Runs(kernel, c)) continue;
-    SCOPED_TRACE(testing::Message()
-                 << name << " hd " << c.head_dim << " bs " << c.block_size << " heads "
-                 << c.num_heads << " tokens " << c.num_tokens << " first_pos " << c.first_pos);
+    SCOPED_TRACE(testing::Message() << name << " " << KvDtypeName(dtype) << " hd " << c.head_dim
+                                    << " bs " << c.block_size << " heads " << c.num_heads
+                                    << " tokens " << c.num_tokens << " first_pos " << c.first_pos);
     // The tile's later tokens are keys its earlier rows must not see; unused slots are NaN.
-    PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng);
+    PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
     std::normal_distribution<float> dist(0.0f, 1.0f);
     const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
     std::vector<float> q(c.num_tokens * row_floats), out(q.size(), -7.0f);
@@ -136,12 +159,55 @@ void CheckAgainstReference(Kernel kernel, const char* name) {
 }
 
 TEST(AttentionTest, ScalarMatchesFloat64Reference) {
-  CheckAgainstReference(internal::AttendTileScalar, "scalar");
+  for (KvDtype dtype : kDtypes) CheckAgainstReference(internal::AttendTileScalar, "scalar", dtype);
 }
 
 TEST(AttentionTest, Avx2MatchesFloat64Reference) {
   if (!HaveAvx2()) GTEST_SKIP() << "no AVX2/FMA";
-  CheckAgainstReference(internal::AttendTileAvx2, "avx2");
+  for (KvDtype dtype : kDtypes) CheckAgainstReference(internal::AttendTileAvx2, "avx2", dtype);
+}
+
+// The AVX2 kernel and its scalar twin read the same K/V (fp16 widened exactly by both) and
+// differ only by float rounding.
+TEST(AttentionTest, Avx2MatchesScalarTwin) {
+  if (!HaveAvx2()) GTEST_SKIP() << "no AVX2/FMA";
+  std::mt19937 rng(13);
+  for (KvDtype dtype : kDtypes) {
+    for (const TileCase& c : kCases) {
+      if (c.head_dim % 8 != 0) continue;
+      SCOPED_TRACE(testing::Message() << KvDtypeName(dtype) << " hd " << c.head_dim << " bs "
+                                      << c.block_size << " tokens " << c.num_tokens);
+      PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
+      std::normal_distribution<float> dist(0.0f, 1.0f);
+      const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
+      std::vector<float> q(c.num_tokens * row_floats), avx(q.size()), scalar(q.size());
+      for (float& x : q) x = dist(rng);
+      AttentionScratch scratch;
+      internal::AttendTileAvx2(MakeTile(c, kv, q.data(), avx.data()), &scratch);
+      internal::AttendTileScalar(MakeTile(c, kv, q.data(), scalar.data()), &scratch);
+      for (size_t i = 0; i < q.size(); ++i) ASSERT_NEAR(avx[i], scalar[i], 2e-5) << i;
+    }
+  }
+}
+
+// fp16 K/V stay within fp16 rounding of the float32 result: the same random K/V stored both
+// ways give outputs a few 1e-4 apart at most (|v| ~ 1, relative rounding 2^-11).
+TEST(AttentionTest, F16IsCloseToF32) {
+  const TileCase c{64, 16, 3, 16, 100};
+  std::mt19937 rng32(17), rng16(17);
+  PagedKv kv32(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng32, KvDtype::kF32);
+  PagedKv kv16(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng16, KvDtype::kF16);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> q(c.num_tokens * c.num_heads * c.head_dim), o32(q.size()), o16(q.size());
+  for (float& x : q) x = dist(rng);
+  AttentionScratch scratch;
+  AttendTile(MakeTile(c, kv32, q.data(), o32.data()), &scratch);
+  AttendTile(MakeTile(c, kv16, q.data(), o16.data()), &scratch);
+  double worst = 0.0;
+  for (size_t i = 0; i < q.size(); ++i) worst = std::max(worst, double{std::abs(o32[i] - o16[i])});
+  EXPECT_GT(worst, 0.0);  // the rounding is really there
+  EXPECT_LT(worst, 3e-3);
 }
 
 // Every row's output is bitwise the same when it is computed alone (one token, one head) or in
@@ -151,34 +217,44 @@ TEST(AttentionTest, RowResultDoesNotDependOnTileGrouping) {
   if (HaveAvx2()) kernels.push_back({internal::AttendTileAvx2, "avx2"});
   std::mt19937 rng(11);
   for (const auto& [kernel, name] : kernels) {
-    for (const TileCase& c : kCases) {
-      if (!Runs(kernel, c)) continue;
-      SCOPED_TRACE(testing::Message() << name << " hd " << c.head_dim << " bs " << c.block_size
-                                      << " tokens " << c.num_tokens);
-      PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng);
-      std::normal_distribution<float> dist(0.0f, 1.0f);
-      const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
-      std::vector<float> q(c.num_tokens * row_floats), whole(q.size()), alone(q.size());
-      for (float& x : q) x = dist(rng);
-      AttentionScratch scratch;
-      kernel(MakeTile(c, kv, q.data(), whole.data()), &scratch);
-      for (int32_t j = 0; j < c.num_tokens; ++j) {
-        for (int32_t g = 0; g < c.num_heads; ++g) {
-          const TileCase one{c.head_dim, c.block_size, 1, 1, c.first_pos + j};
-          const int64_t off = j * row_floats + int64_t{g} * c.head_dim;
-          kernel(MakeTile(one, kv, &q[off], &alone[off]), &scratch);
+    for (KvDtype dtype : kDtypes) {
+      for (const TileCase& c : kCases) {
+        if (!Runs(kernel, c)) continue;
+        SCOPED_TRACE(testing::Message() << name << " " << KvDtypeName(dtype) << " hd " << c.head_dim
+                                        << " bs " << c.block_size << " tokens " << c.num_tokens);
+        PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
+        std::vector<float> q(c.num_tokens * row_floats), whole(q.size()), alone(q.size());
+        for (float& x : q) x = dist(rng);
+        AttentionScratch scratch;
+        kernel(MakeTile(c, kv, q.data(), whole.data()), &scratch);
+        for (int32_t j = 0; j < c.num_tokens; ++j) {
+          for (int32_t g = 0; g < c.num_heads; ++g) {
+            const TileCase one{c.head_dim, c.block_size, 1, 1, c.first_pos + j};
+            const int64_t off = j * row_floats + int64_t{g} * c.head_dim;
+            kernel(MakeTile(one, kv, &q[off], &alone[off]), &scratch);
+          }
         }
+        EXPECT_EQ(std::memcmp(whole.data(), alone.data(), whole.size() * sizeof(float)), 0);
       }
-      EXPECT_EQ(std::memcmp(whole.data(), alone.data(), whole.size() * sizeof(float)), 0);
     }
   }
 }
 
+// One stored K/V element as float.
+float StoredAt(const KvStorage& kv, int32_t layer, int32_t k_or_v, int32_t head, int64_t i) {
+  if (kv.dtype() == KvDtype::kF16) return HalfToFloat(kv.Tile0As<uint16_t>(layer, k_or_v, head)[i]);
+  return kv.Tile0As<float>(layer, k_or_v, head)[i];
+}
+
 // PagedAttention over a KvStorage and a Batch of three sequences: the same bits with 1, 2 and
 // 3 threads, and each sequence's rows the same as when it is the batch's only sequence.
-TEST(AttentionTest, PagedAttentionIsThreadAndBatchInvariant) {
+class PagedAttentionTest : public testing::TestWithParam<KvDtype> {};
+
+TEST_P(PagedAttentionTest, ThreadAndBatchInvariant) {
   const int32_t layers = 2, kv_heads = 2, heads = 6, hd = 64, bs = 8, layer = 1;
-  KvStorage kv(layers, kv_heads, hd);
+  KvStorage kv(layers, kv_heads, hd, GetParam());
   ASSERT_TRUE(kv.Init(/*num_blocks=*/64, 0, bs).ok());
   std::mt19937 rng(5);
   std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -233,10 +309,11 @@ TEST(AttentionTest, PagedAttentionIsThreadAndBatchInvariant) {
   const BatchSequence& s = batch.sequences[2];
   PagedKv plain(hd, bs, 0, &rng);
   for (int32_t p = 0; p < s.context_len; ++p) {
-    const float* kt = kv.Tile0(layer, 0, 1) + kv.BlockFloats() * s.block_table[p / bs];
-    const float* vt = kv.Tile0(layer, 1, 1) + kv.BlockFloats() * s.block_table[p / bs];
-    for (int32_t d = 0; d < hd; ++d) plain.k.push_back(kt[d * bs + p % bs]);
-    plain.v.insert(plain.v.end(), vt + (p % bs) * hd, vt + (p % bs + 1) * hd);
+    const int64_t block = kv.BlockElements() * s.block_table[p / bs];
+    for (int32_t d = 0; d < hd; ++d)
+      plain.k.push_back(StoredAt(kv, layer, 0, 1, block + d * bs + p % bs));
+    for (int32_t d = 0; d < hd; ++d)
+      plain.v.push_back(StoredAt(kv, layer, 1, 1, block + (p % bs) * hd + d));
   }
   const int64_t row = (s.token_begin + s.num_tokens - 1) * q_dim + 5 * hd;
   const std::vector<double> ref =
@@ -244,32 +321,65 @@ TEST(AttentionTest, PagedAttentionIsThreadAndBatchInvariant) {
   for (int32_t d = 0; d < hd; ++d) EXPECT_NEAR(one[row + d], ref[d], 2e-5) << d;
 }
 
-TEST(KvStorageTest, WriteLaysOutTransposedKeysAndValues) {
+INSTANTIATE_TEST_SUITE_P(Dtypes, PagedAttentionTest, testing::ValuesIn(kDtypes),
+                         [](const auto& info) { return std::string(KvDtypeName(info.param)); });
+
+class KvStorageTest : public testing::TestWithParam<KvDtype> {};
+
+// Values 100.. and 200.. are exact in fp16, so both types store them unchanged.
+TEST_P(KvStorageTest, WriteLaysOutTransposedKeysAndValues) {
   const int32_t layers = 3, kv_heads = 2, hd = 4, bs = 5;
-  KvStorage kv(layers, kv_heads, hd);
+  KvStorage kv(layers, kv_heads, hd, GetParam());
   ASSERT_TRUE(kv.Init(4, 2, bs).ok());
-  EXPECT_EQ(kv.BytesPerBlock(bs), int64_t{layers} * 2 * bs * kv_heads * hd * 4);
+  EXPECT_EQ(kv.BytesPerBlock(bs),
+            int64_t{layers} * 2 * bs * kv_heads * hd * (GetParam() == KvDtype::kF16 ? 2 : 4));
   std::vector<float> k(kv_heads * hd), v(kv_heads * hd);
   for (int32_t i = 0; i < kv_heads * hd; ++i) {
     k[i] = 100.0f + i;
     v[i] = 200.0f + i;
   }
   kv.Write(/*block=*/2, /*slot=*/3, /*layer=*/1, k.data(), v.data());
+  const int64_t block2 = 2 * kv.BlockElements(), block3 = 3 * kv.BlockElements();
   for (int32_t h = 0; h < kv_heads; ++h) {
-    const float* kt = kv.Tile0(1, 0, h) + 2 * kv.BlockFloats();
-    const float* vt = kv.Tile0(1, 1, h) + 2 * kv.BlockFloats();
     for (int32_t d = 0; d < hd; ++d) {
-      EXPECT_EQ(kt[d * bs + 3], k[h * hd + d]) << h << " " << d;
-      EXPECT_EQ(vt[3 * hd + d], v[h * hd + d]) << h << " " << d;
+      EXPECT_EQ(StoredAt(kv, 1, 0, h, block2 + d * bs + 3), k[h * hd + d]) << h << " " << d;
+      EXPECT_EQ(StoredAt(kv, 1, 1, h, block2 + 3 * hd + d), v[h * hd + d]) << h << " " << d;
     }
   }
   // Copy and a swap round trip move the whole block.
   ASSERT_TRUE(kv.Copy({{2, 0}}).ok());
   ASSERT_TRUE(kv.SwapOut({{0, 1}}).ok());
   ASSERT_TRUE(kv.SwapIn({{1, 3}}).ok());
-  EXPECT_EQ((kv.Tile0(1, 0, 1) + 3 * kv.BlockFloats())[2 * bs + 3], k[hd + 2]);
-  EXPECT_EQ((kv.Tile0(1, 1, 0) + 3 * kv.BlockFloats())[3 * hd + 1], v[1]);
+  EXPECT_EQ(StoredAt(kv, 1, 0, 1, block3 + 2 * bs + 3), k[hd + 2]);
+  EXPECT_EQ(StoredAt(kv, 1, 1, 0, block3 + 3 * hd + 1), v[1]);
 }
+
+// fp16 storage rounds each value to nearest even, wherever it lands in the tile.
+TEST(KvStorageF16Test, WriteRoundsToNearestEven) {
+  const int32_t kv_heads = 1, hd = 24, bs = 4;  // hd not a multiple of 8: a converter tail
+  KvStorage kv(1, kv_heads, hd, KvDtype::kF16);
+  ASSERT_TRUE(kv.Init(2, 0, bs).ok());
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist(0.0f, 100.0f);
+  std::vector<float> k(hd), v(hd);
+  for (float& x : k) x = dist(rng);
+  for (float& x : v) x = dist(rng);
+  k[0] = 1e6f;                                     // overflow: inf
+  v[1] = std::numeric_limits<float>::quiet_NaN();  // stays NaN
+  kv.Write(1, 2, 0, k.data(), v.data());
+  const uint16_t* kt = kv.Tile0As<uint16_t>(0, 0, 0) + kv.BlockElements();
+  const uint16_t* vt = kv.Tile0As<uint16_t>(0, 1, 0) + kv.BlockElements();
+  for (int32_t d = 0; d < hd; ++d) {
+    EXPECT_EQ(kt[d * bs + 2], FloatToHalf(k[d])) << d;
+    EXPECT_EQ(vt[2 * hd + d], FloatToHalf(v[d])) << d;
+  }
+  EXPECT_EQ(kt[2], 0x7C00);
+  EXPECT_EQ(vt[2 * hd + 1] & 0x7C00, 0x7C00);
+  EXPECT_NE(vt[2 * hd + 1] & 0x3FF, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, KvStorageTest, testing::ValuesIn(kDtypes),
+                         [](const auto& info) { return std::string(KvDtypeName(info.param)); });
 
 TEST(OpsTest, SiluMulMatchesStdExpAndIsPositionIndependent) {
   std::mt19937 rng(3);
