@@ -89,8 +89,14 @@ absl::Status Engine::Init() {
     return absl::InvalidArgumentError(
         absl::StrCat("cpu_precision must be q8 or f32, got '", config_.cpu_precision, "'"));
   }
+  const std::optional<cpu::KvDtype> kv_dtype = cpu::ParseKvDtype(config_.ResolvedKvCacheDtype());
+  if (!kv_dtype.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("kv_cache_dtype must be auto, f16 or f32, got '",
+                                                   config_.kv_cache_dtype, "'"));
+  }
   ASSIGN_OR_RETURN(auto cpu,
-                   cpu::CpuBackend::Create(model_, config_.num_threads, {.precision = *precision}));
+                   cpu::CpuBackend::Create(model_, config_.num_threads,
+                                           {.precision = *precision, .kv_dtype = *kv_dtype}));
   backend_ = std::move(cpu);
 
   const ModelConfig& mc = model_.config();

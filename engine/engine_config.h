@@ -14,6 +14,9 @@ struct EngineConfig {
   // CPU matmul activation precision: "q8" (fast, default) or "f32" (matches a float reference
   // token for token; see engine/cpu/kernels/matmul.h). Anything else fails Engine::Create.
   std::string cpu_precision = "q8";
+  // KV cache element type: "f16" (half the bytes per token), "f32", or "auto": f32 when
+  // cpu_precision is "f32" (the exact mode), else f16. Anything else fails Validate.
+  std::string kv_cache_dtype = "auto";
 
   // KV cache. kv_cache_bytes > 0 sizes the device pool directly; otherwise
   // kv_cache_memory_fraction of the memory available now (MemAvailable on the CPU backend).
@@ -35,6 +38,11 @@ struct EngineConfig {
 
   // InvalidArgument naming the first bad field.
   absl::Status Validate() const;
+
+  // kv_cache_dtype with "auto" resolved: "f16" or "f32" (a bad value is returned as is).
+  std::string ResolvedKvCacheDtype() const;
+  // Bytes of one cached K or V element: 2 for f16, else 4.
+  int64_t KvCacheElementBytes() const { return ResolvedKvCacheDtype() == "f16" ? 2 : 4; }
 };
 
 }  // namespace hearth::engine

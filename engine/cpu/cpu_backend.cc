@@ -37,7 +37,8 @@ CpuBackend::CpuBackend(const LoadedModel& model, int num_threads, const CpuBacke
       weights_(model.weights()),
       pool_(num_threads),
       rope_(model.config(), model.weights().rope_freq_factors),
-      kv_(model.config().num_layers, model.config().num_kv_heads, model.config().head_dim) {
+      kv_(model.config().num_layers, model.config().num_kv_heads, model.config().head_dim,
+          options.kv_dtype.value_or(DefaultKvDtype(options.precision))) {
   for (const LayerWeights& l : weights_.layers) {
     layers_.push_back({Matrix(*l.wq), Matrix(*l.wk), Matrix(*l.wv), Matrix(*l.wo),
                        Matrix(*l.w_gate), Matrix(*l.w_up), Matrix(*l.w_down)});

@@ -1,5 +1,5 @@
 // The CPU backend: the forward pass of a llama / qwen2 model over a flat mixed batch, with
-// paged float32 K/V (see kv_storage.h).
+// paged float32 or fp16 K/V (see kv_storage.h).
 //
 // Per layer, for all n tokens of the batch at once:
 //
@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -40,7 +41,14 @@ struct CpuBackendOptions {
   // How activations meet block-quantized weights: kQ8 (fast) or kF32 (matches a float
   // reference; see engine/cpu/kernels/matmul.h).
   ActPrecision precision = ActPrecision::kQ8;
+  // K/V cache element type; unset: DefaultKvDtype(precision).
+  std::optional<KvDtype> kv_dtype = std::nullopt;
 };
+
+// kF32 for kF32 precision (the exact mode, matching a float reference), else kF16.
+inline KvDtype DefaultKvDtype(ActPrecision precision) {
+  return precision == ActPrecision::kF32 ? KvDtype::kF32 : KvDtype::kF16;
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -77,6 +85,7 @@ class CpuBackend final : public Backend {
   absl::Status ForwardAllTokens(const Batch& batch, std::vector<float>* logits);
 
   const ModelConfig& config() const { return config_; }
+  KvDtype kv_dtype() const { return kv_.dtype(); }
   int num_threads() const { return pool_.num_threads(); }
 
  private:

@@ -96,8 +96,7 @@ absl::StatusOr<OfflineSetup> ServeEquivalentConfig(const std::vector<std::string
 // cache can hold whole.
 void CapMaxModelLen(const engine::ModelConfig& mc, engine::EngineConfig& ec) {
   if (ec.max_model_len != 0 || ec.kv_cache_bytes <= 0) return;
-  const int64_t bytes_per_token =
-      2ll * mc.num_layers * mc.kv_dim() * static_cast<int64_t>(sizeof(float));
+  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() * ec.KvCacheElementBytes();
   const int64_t cache_tokens = ec.kv_cache_bytes / bytes_per_token / ec.block_size * ec.block_size;
   if (mc.context_length > 0 && mc.context_length <= cache_tokens) return;
   ec.max_model_len = static_cast<int32_t>(std::max<int64_t>(ec.block_size, cache_tokens));

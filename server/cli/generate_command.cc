@@ -32,6 +32,8 @@ ABSL_FLAG(int32_t, threads, 2, "compute threads");
 ABSL_FLAG(std::string, cpu_precision, "q8",
           "CPU matmul activations: q8 (fast) or f32 (matches a float reference)");
 ABSL_FLAG(int64_t, kv_cache_mb, 512, "KV cache size in MiB");
+ABSL_FLAG(std::string, kv_cache_dtype, "auto",
+          "KV cache element type: auto (f32 with --cpu_precision f32, else f16), f16 or f32");
 ABSL_FLAG(bool, stats, false, "print tokens/s and time to first token to stderr after each reply");
 
 namespace hearth::server {
@@ -105,11 +107,12 @@ int RunGenerate(int argc, char** argv) {
   config.num_threads = absl::GetFlag(FLAGS_threads);
   config.cpu_precision = absl::GetFlag(FLAGS_cpu_precision);
   config.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;
+  config.kv_cache_dtype = absl::GetFlag(FLAGS_kv_cache_dtype);
   config.swap_space_bytes = 0;
   config.max_num_seqs = 4;
   int32_t ctx = (*model)->config().context_length;
   const int64_t bytes_per_token = 2ll * (*model)->config().num_layers *
-                                  (*model)->config().kv_dim() * static_cast<int64_t>(sizeof(float));
+                                  (*model)->config().kv_dim() * config.KvCacheElementBytes();
   const int64_t cache_tokens = config.kv_cache_bytes / bytes_per_token;
   if (ctx <= 0 || ctx > cache_tokens) ctx = static_cast<int32_t>(cache_tokens / 16 * 16);
   config.max_model_len = ctx;

@@ -70,8 +70,7 @@ std::string FileStem(const std::string& path) {
 // With a sized KV cache and max_model_len 0, serve contexts the cache can hold whole.
 void CapMaxModelLen(const engine::ModelConfig& mc, engine::EngineConfig& ec) {
   if (ec.max_model_len != 0 || ec.kv_cache_bytes <= 0) return;
-  const int64_t bytes_per_token =
-      2ll * mc.num_layers * mc.kv_dim() * static_cast<int64_t>(sizeof(float));
+  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() * ec.KvCacheElementBytes();
   const int64_t cache_tokens = ec.kv_cache_bytes / bytes_per_token / ec.block_size * ec.block_size;
   if (mc.context_length > 0 && mc.context_length <= cache_tokens) return;
   ec.max_model_len = static_cast<int32_t>(std::max<int64_t>(ec.block_size, cache_tokens));
@@ -159,8 +158,12 @@ int RunServe(int argc, char** argv) {
   }
   const ModelFacts facts = DescribeModel(**model);
   if (metrics) {
-    const ServingInfo info{kVersion, facts.backend, facts.architecture, facts.quant_type,
-                           engine_config.enable_prefix_caching};
+    const ServingInfo info{kVersion,
+                           facts.backend,
+                           facts.architecture,
+                           facts.quant_type,
+                           engine_config.enable_prefix_caching,
+                           engine_config.ResolvedKvCacheDtype()};
     if (absl::Status st = metrics->serving().AttachEngine(engine->get(), info); !st.ok()) {
       metrics->Stop();
       return Fail(kExitStartFailed, std::string(st.message()));
@@ -180,7 +183,8 @@ int RunServe(int argc, char** argv) {
   Log(LogLevel::kInfo,
       absl::StrCat("model ", config.served_model_name, ": context ", (*engine)->max_model_len(),
                    " tokens, KV cache ", stats.num_gpu_blocks, " blocks x ", stats.block_size,
-                   " = ", stats.kv_capacity_tokens(), " tokens"));
+                   " = ", stats.kv_capacity_tokens(), " tokens (",
+                   engine_config.ResolvedKvCacheDtype(), ")"));
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
   if (metrics) {
     metrics->SetPhase(ServingPhase::kServing);

@@ -148,6 +148,16 @@ const std::vector<Setting>& Settings() {
                 return absl::OkStatus();
               },
               [](const ServerConfig& c) { return absl::StrCat(c.kv_cache_memory_fraction); }},
+      Setting{"kv_cache_dtype",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+                if (v != "auto" && v != "f16" && v != "f32") {
+                  return Reason(absl::StrCat("must be one of auto, f16, f32, got '", value, "'"));
+                }
+                c.kv_cache_dtype = v;
+                return absl::OkStatus();
+              },
+              [](const ServerConfig& c) { return c.kv_cache_dtype; }},
       IntSetting(
           "block_size", [](ServerConfig& c) -> int32_t& { return c.block_size; }, 1, 1024,
           [](int64_t v) {
@@ -336,6 +346,7 @@ engine::EngineConfig ServerConfig::ToEngineConfig() const {
   e.num_threads = threads;
   e.kv_cache_bytes = kv_cache_bytes;
   e.kv_cache_memory_fraction = kv_cache_memory_fraction;
+  e.kv_cache_dtype = kv_cache_dtype;
   e.block_size = block_size;
   e.swap_space_bytes = swap_space;
   e.max_num_seqs = max_num_seqs;

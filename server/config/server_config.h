@@ -40,6 +40,7 @@ struct ServerConfig {
 
   int64_t kv_cache_bytes = 0;             // > 0 sizes the KV cache; 0: kv_cache_memory_fraction
   double kv_cache_memory_fraction = 0.2;  // of MemAvailable, (0, 0.95]
+  std::string kv_cache_dtype = "auto";    // "auto" (f16 for the server's q8 precision), f16, f32
   int32_t block_size = 16;                // tokens per KV block, a power of two in [1, 1024]
   int64_t swap_space = 256ll << 20;       // host swap bytes (0: recompute only)
   int32_t max_num_seqs = 64;

@@ -186,7 +186,8 @@ absl::Status ServingMetrics::AttachEngine(const engine::Engine* engine, const Se
                     {"num_gpu_blocks", absl::StrCat(stats.num_gpu_blocks)},
                     {"num_swap_blocks", absl::StrCat(stats.num_host_blocks)},
                     {"max_model_len", absl::StrCat(engine->max_model_len())},
-                    {"enable_prefix_caching", info.enable_prefix_caching ? "true" : "false"}});
+                    {"enable_prefix_caching", info.enable_prefix_caching ? "true" : "false"},
+                    {"kv_cache_dtype", info.kv_cache_dtype}});
 }
 
 }  // namespace hearth::server

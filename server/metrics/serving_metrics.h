@@ -50,6 +50,7 @@ struct ServingInfo {
   std::string architecture;  // "llama"
   std::string quant_type;    // dominant weight type, "Q4_1"
   bool enable_prefix_caching = false;
+  std::string kv_cache_dtype;  // resolved K/V element type, "f16" or "f32"
 };
 
 class ServingMetrics {

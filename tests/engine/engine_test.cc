@@ -263,5 +263,29 @@ TEST(EngineAdmission, RejectsWhatCanNeverRun) {
   expect_invalid(bad, "temperature");
 }
 
+// kv_cache_dtype: auto is f16 except with f32 precision; f16 holds twice the blocks of f32 in
+// the same bytes; a bad value fails Create naming the field.
+TEST(EngineKvCacheDtype, ResolvesAndSizesTheCache) {
+  EngineConfig config = TestConfig(/*kv_tokens=*/4096, /*max_model_len=*/1024);
+  EXPECT_EQ(config.ResolvedKvCacheDtype(), "f16");
+  config.cpu_precision = "f32";
+  EXPECT_EQ(config.ResolvedKvCacheDtype(), "f32");
+  config.cpu_precision = "q8";
+  auto f16 = Engine::Create(DefaultModel(), config);
+  ASSERT_TRUE(f16.ok()) << f16.status();
+  EXPECT_EQ((*f16)->Stats().kv_capacity_tokens(), 4096);
+  config.kv_cache_dtype = "f32";
+  auto f32 = Engine::Create(DefaultModel(), config);
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_EQ((*f32)->Stats().kv_capacity_tokens(), 2048);
+  config.kv_cache_dtype = "bf16";
+  auto bad = Engine::Create(DefaultModel(), config);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("kv_cache_dtype must be auto, f16 or f32, got 'bf16'"),
+            std::string::npos)
+      << bad.status();
+}
+
 }  // namespace
 }  // namespace hearth::engine

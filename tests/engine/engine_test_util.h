@@ -48,7 +48,7 @@ inline EngineConfig TestConfig(int64_t kv_tokens = 16384, int32_t max_model_len 
   EngineConfig c;
   c.num_threads = 2;
   const ModelConfig& mc = DefaultModel().config();
-  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() * sizeof(float);
+  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() * c.KvCacheElementBytes();
   c.kv_cache_bytes = kv_tokens * bytes_per_token;
   c.swap_space_bytes = 0;
   c.max_model_len = max_model_len;

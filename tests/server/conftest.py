@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "clients", "python"))
 import hearth_client  # noqa: E402
 from hearth_client import pb  # noqa: E402,F401
 
-# Small and fast: 64 MiB of KV holds 1456 tokens of SmolLM2 (91 blocks of 16).
+# Small and fast: 64 MiB of fp16 KV holds 2912 tokens of SmolLM2 (182 blocks of 16).
 SMALL_SERVER = ["--kv-cache-bytes=64MiB", "--swap-space=0", "--threads=2"]
 
 

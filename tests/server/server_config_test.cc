@@ -28,6 +28,8 @@ TEST(ServerConfigTest, DefaultsMatchTheEngineDefaults) {
   EXPECT_EQ(e.block_size, d.block_size);
   EXPECT_EQ(e.max_num_batched_tokens, d.max_num_batched_tokens);
   EXPECT_EQ(e.swap_space_bytes, d.swap_space_bytes);
+  EXPECT_EQ(e.kv_cache_dtype, d.kv_cache_dtype);
+  EXPECT_EQ(e.ResolvedKvCacheDtype(), "f16");  // the server runs q8 precision
   EXPECT_EQ(c->config.listen_address, "0.0.0.0:50051");
   EXPECT_EQ(c->config.shutdown_grace_period_seconds, 30);
   EXPECT_EQ(c->origins.size(), ConfigKeys().size());
@@ -44,7 +46,7 @@ TEST(ServerConfigTest, LayersOverrideInOrder) {
            {"HEARTH_BLOCK_SIZE", "64"},
            {"HEARTH_METRICS_PORT", ""},
            {"HEARTH_SOMETHING_ELSE", "x"}};
-  s.flags = {{"block-size", "8"}, {"shutdown_grace_period", "1500ms"}};
+  s.flags = {{"block-size", "8"}, {"shutdown_grace_period", "1500ms"}, {"kv-cache-dtype", "F32"}};
   auto c = LoadServerConfig(s);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->config.max_num_seqs, 3);
@@ -57,9 +59,26 @@ TEST(ServerConfigTest, LayersOverrideInOrder) {
   EXPECT_EQ(c->config.metrics.port, 1234);  // an empty env var counts as unset
   EXPECT_FALSE(c->config.metrics.enabled);
   EXPECT_DOUBLE_EQ(c->config.shutdown_grace_period_seconds, 1.5);
+  EXPECT_EQ(c->config.kv_cache_dtype, "f32");
+  EXPECT_EQ(c->config.ToEngineConfig().ResolvedKvCacheDtype(), "f32");
   const std::vector<std::string> lines = DescribeConfig(*c);
   EXPECT_THAT(lines, ::testing::Contains("block_size = 8 (flag --block-size)"));
   EXPECT_THAT(lines, ::testing::Contains("metrics.port = 1234 (file a.yaml)"));
+  EXPECT_THAT(lines, ::testing::Contains("kv_cache_dtype = f32 (flag --kv-cache-dtype)"));
+}
+
+TEST(ServerConfigTest, KvCacheDtypeFromEachLayer) {
+  ConfigSources s;
+  s.yaml_name = "a.yaml";
+  s.yaml_text = "kv_cache_dtype: f32\n";
+  auto c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.kv_cache_dtype, "f32");
+  s.env = {{"HEARTH_KV_CACHE_DTYPE", "f16"}};
+  c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.kv_cache_dtype, "f16");
+  EXPECT_EQ(Origin(*c, "kv_cache_dtype"), "env HEARTH_KV_CACHE_DTYPE");
 }
 
 struct BadCase {
@@ -80,6 +99,11 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
       {"block_size: 12\n", {}, {}, "'block_size' (from file f.yaml): must be a power of two"},
       {"enable_chunked_prefill: 2\n", {}, {}, "'enable_chunked_prefill'"},
       {"log_level: loud\n", {}, {}, "'log_level'"},
+      {"kv_cache_dtype: bf16\n",
+       {},
+       {},
+       "'kv_cache_dtype' (from file f.yaml): must be one of auto"},
+      {"", {{"HEARTH_KV_CACHE_DTYPE", "fp8"}}, {}, "'kv_cache_dtype' (from env"},
       {"- a\n- b\n", {}, {}, "top level must be a mapping"},
       {"a: [\n", {}, {}, "config file f.yaml"},
       {"", {{"HEARTH_MAX_MODEL_LEN", "-1"}}, {}, "'max_model_len' (from env HEARTH_MAX_MODEL_LEN)"},

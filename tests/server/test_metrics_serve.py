@@ -171,7 +171,8 @@ def test_counters_agree_with_clients(server):
     info = [dict(l) for (nm, l), v in after.items() if nm == "hearth:build_info" and v == 1]
     assert len(info) == 1
     assert info[0]["quant_type"] == "Q4_1" and info[0]["block_size"] == "16"
-    assert info[0]["num_gpu_blocks"] == "91" and info[0]["backend"] == "cpu"
+    assert info[0]["num_gpu_blocks"] == "182" and info[0]["backend"] == "cpu"
+    assert info[0]["kv_cache_dtype"] == "f16"
     assert info[0]["model_name"] == "SmolLM2-135M-Instruct.Q4_1"
     assert total(after, "process_resident_memory_bytes") > 50e6
     # Every hearth: series carries the model_name label.

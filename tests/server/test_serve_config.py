@@ -30,7 +30,8 @@ def test_layers_override_in_order(tmp_path):
                    "metrics:\n  port: 9555\n  enabled: false\n")
     s = Server([f"--config={cfg}", "--max-waiting-requests", "7", "--log-level=debug"],
                env={"HEARTH_MAX_NUM_SEQS": "4", "HEARTH_MAX_WAITING_REQUESTS": "6",
-                    "HEARTH_METRICS_PORT": "9556", "HEARTH_UNRELATED_THING": "x"})
+                    "HEARTH_METRICS_PORT": "9556", "HEARTH_UNRELATED_THING": "x",
+                    "HEARTH_KV_CACHE_DTYPE": "f32"})
     try:
         c = effective(s)
         assert c["kv_cache_bytes"] == (str(48 << 20), f"file {cfg}")
@@ -41,10 +42,11 @@ def test_layers_override_in_order(tmp_path):
         assert c["metrics.port"] == ("9556", "env HEARTH_METRICS_PORT")
         assert c["log_level"] == ("debug", "flag --log-level")
         assert c["max_num_batched_tokens"] == ("1024", "default")
+        assert c["kv_cache_dtype"] == ("f32", "env HEARTH_KV_CACHE_DTYPE")
         assert c["listen_address"][1] == "flag --listen-address"
         info = s.client.model_info()
         assert info.kv_block_size == 32
-        assert info.kv_cache_total_blocks == (48 << 20) // (32 * 30 * 2 * 192 * 4)
+        assert info.kv_cache_total_blocks == (48 << 20) // (32 * 30 * 2 * 192 * 4)  # f32 K/V
     finally:
         s.stop()
 
@@ -59,6 +61,8 @@ BAD = [
     ("threads: [1, 2]\n", {}, [], "threads", "file"),
     ("block_size: 24\n", {}, [], "block_size", "file"),
     ("kv_cache_memory_fraction: 1.5\n", {}, [], "kv_cache_memory_fraction", "file"),
+    ("kv_cache_dtype: bf16\n", {}, [], "kv_cache_dtype", "file"),
+    ("", {}, ["--kv-cache-dtype=int8"], "kv_cache_dtype", "flag --kv-cache-dtype"),
     ("", {"HEARTH_MAX_NUM_SEQS": "0"}, [], "max_num_seqs", "env HEARTH_MAX_NUM_SEQS"),
     ("", {"HEARTH_KV_CACHE_BYTES": "lots"}, [], "kv_cache_bytes", "env HEARTH_KV_CACHE_BYTES"),
     ("", {}, ["--metrics-port=70000"], "metrics.port", "flag --metrics-port"),

@@ -136,8 +136,9 @@ def test_list_models_and_model_info_match_gguf(server):
     assert info.vocab_size == len(reader.fields["tokenizer.ggml.tokens"].contents())
     assert info.parameter_count == n_params
     assert info.backend == "cpu" and info.kv_block_size == 16
-    assert info.kv_cache_total_blocks == 91  # 64 MiB / (16 tokens x 30 layers x 2 x 192 x 4 B)
-    assert info.kv_cache_capacity_tokens == 91 * 16
+    # 64 MiB / (16 tokens x 30 layers x 2 x 192 x 2 B): fp16 K/V, the default
+    assert info.kv_cache_total_blocks == 182
+    assert info.kv_cache_capacity_tokens == 182 * 16
     with pytest.raises(grpc.RpcError) as e:
         server.client.model_info("no-such-model")
     assert e.value.code() == grpc.StatusCode.NOT_FOUND

@@ -209,8 +209,9 @@ TEST(CpuBackendTest, CopyAndSwapRoundTrip) {
 
   auto backend = *CpuBackend::Create(*model, 1);
   ASSERT_TRUE(backend->InitKvCache(/*num_blocks=*/12, /*num_host_blocks=*/4, kBlockSize).ok());
+  EXPECT_EQ(backend->kv_dtype(), KvDtype::kF16);  // the default for q8 precision
   EXPECT_EQ(backend->KvBytesPerBlock(kBlockSize),
-            int64_t{2} * 2 * kBlockSize * model->config().kv_dim() * 4);
+            int64_t{2} * 2 * kBlockSize * model->config().kv_dim() * 2);
   auto make = [&](const std::vector<int32_t>& tokens, int32_t cached,
                   const std::vector<int32_t>& table) {
     Batch b;
@@ -239,6 +240,24 @@ TEST(CpuBackendTest, CopyAndSwapRoundTrip) {
   ASSERT_TRUE(backend->SwapIn({{3, 9}, {2, 10}, {1, 8}}).ok());
   ASSERT_TRUE(backend->Forward(make(full, 10, {9, 10, 8, 11}), &logits).ok());
   EXPECT_TRUE(BitwiseEqual(logits.data(), expected[1].data(), vocab));
+}
+
+// The K/V element type: f16 by default, f32 with f32 precision (the exact mode) or on request;
+// f32 K/V takes twice the bytes per block.
+TEST(CpuBackendTest, KvDtypeFollowsOptions) {
+  auto model = TinyModel();
+  const int64_t f16_bytes = int64_t{2} * 2 * kBlockSize * model->config().kv_dim() * 2;
+  auto q8 = *CpuBackend::Create(*model, 1);
+  EXPECT_EQ(q8->kv_dtype(), KvDtype::kF16);
+  EXPECT_EQ(q8->KvBytesPerBlock(kBlockSize), f16_bytes);
+  auto f32 = *CpuBackend::Create(*model, 1, {.precision = ActPrecision::kF32});
+  EXPECT_EQ(f32->kv_dtype(), KvDtype::kF32);
+  EXPECT_EQ(f32->KvBytesPerBlock(kBlockSize), 2 * f16_bytes);
+  auto q8_f32 = *CpuBackend::Create(*model, 1, {.kv_dtype = KvDtype::kF32});
+  EXPECT_EQ(q8_f32->kv_dtype(), KvDtype::kF32);
+  auto f32_f16 =
+      *CpuBackend::Create(*model, 1, {.precision = ActPrecision::kF32, .kv_dtype = KvDtype::kF16});
+  EXPECT_EQ(f32_f16->kv_dtype(), KvDtype::kF16);
 }
 
 TEST(CpuBackendTest, ErrorsAreStatuses) {

@@ -2,13 +2,14 @@
 // compare against the NumPy reference.
 //
 //   forward_dump --model M.gguf --prompts P.txt --out DIR [--threads 2] [--new 64] [--chunk 0]
-//                [--block-size 16] [--precision q8|f32]
+//                [--block-size 16] [--precision q8|f32] [--kv-dtype auto|f16|f32]
 //
 // P.txt: one prompt per line, token ids separated by spaces. All prompts run together in each
 // step's batch: prefill in chunks of --chunk tokens (0: whole prompts), with logits for every
 // prompt token; then --new greedy tokens, all sequences decoding in one batch per step.
 // Writes DIR/prompt_logits.npy (float32 [sum of prompt lengths, vocab], prompts in order) and
-// DIR/greedy.txt (one line per prompt: the generated ids).
+// DIR/greedy.txt (one line per prompt: the generated ids). --kv-dtype auto is the engine's rule:
+// f32 K/V with --precision f32, else f16.
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -31,7 +32,8 @@ namespace {
 struct Args {
   std::string model, prompts, out;
   int threads = 2, num_new = 64, chunk = 0, block_size = 16;
-  std::string precision = "q8";  // CPU matmul activation precision
+  std::string precision = "q8";   // CPU matmul activation precision
+  std::string kv_dtype = "auto";  // K/V cache element type
 };
 
 absl::Status WriteNpy(const std::string& path, const std::vector<float>& data, int64_t rows,
@@ -64,8 +66,12 @@ absl::Status Run(const Args& args) {
   ASSIGN_OR_RETURN(auto model, LoadedModel::Open(args.model));
   const std::optional<cpu::ActPrecision> precision = cpu::ParseActPrecision(args.precision);
   if (!precision) return absl::InvalidArgumentError("--precision must be q8 or f32");
-  ASSIGN_OR_RETURN(auto backend,
-                   cpu::CpuBackend::Create(*model, args.threads, {.precision = *precision}));
+  cpu::CpuBackendOptions options{.precision = *precision};
+  if (args.kv_dtype != "auto") {
+    options.kv_dtype = cpu::ParseKvDtype(args.kv_dtype);
+    if (!options.kv_dtype) return absl::InvalidArgumentError("--kv-dtype must be auto, f16 or f32");
+  }
+  ASSIGN_OR_RETURN(auto backend, cpu::CpuBackend::Create(*model, args.threads, options));
   const int32_t vocab = backend->vocab_size();
   int32_t max_len = 0;
   for (const auto& p : prompts) max_len = std::max<int32_t>(max_len, p.size());
@@ -146,6 +152,8 @@ int main(int argc, char** argv) {
       args.precision = value;
     else if (flag == "--block-size")
       args.block_size = std::stoi(value);
+    else if (flag == "--kv-dtype")
+      args.kv_dtype = value;
     else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
@@ -153,7 +161,7 @@ int main(int argc, char** argv) {
   }
   if (args.model.empty() || args.prompts.empty() || args.out.empty()) {
     std::cerr << "usage: forward_dump --model M --prompts P --out DIR [--threads N] [--new N]"
-                 " [--chunk N] [--block-size N] [--precision q8|f32]\n";
+                 " [--chunk N] [--block-size N] [--precision q8|f32] [--kv-dtype auto|f16|f32]\n";
     return 2;
   }
   const absl::Status status = hearth::engine::Run(args);

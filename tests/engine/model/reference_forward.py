@@ -15,6 +15,10 @@ cut into blocks (32 elements for Q4_0/Q4_1/Q8_0, 256 for K-quants), d = max|x| /
 and q = round-half-even(x * 127 / max|x|); the product then uses q * d. With it the comparison
 can be tight; without it, the reference is the plain float model.
 
+kv_f16=True stores K (after RoPE) and V rounded to IEEE float16 (numpy's astype, round to
+nearest even), as Hearth's fp16 KV cache (engine/cpu/kv_storage.h) does; attention then reads
+them back exactly.
+
 RoPE: GGUF `llama` files hold Q/K rows permuted by llama.cpp's converter so the rotation pairs
 adjacent elements (2i, 2i+1) ("normal" rope); `qwen2` keeps Hugging Face's layout and rotates
 (i, i + n_rot/2) ("neox" rope).
@@ -52,9 +56,11 @@ def _field(reader: gguf.GGUFReader, key: str, default=None):
 
 
 class ReferenceModel:
-    def __init__(self, path: str, dtype=np.float32, act_quant: bool = False):
+    def __init__(self, path: str, dtype=np.float32, act_quant: bool = False,
+                 kv_f16: bool = False):
         self.dtype = dtype
         self.act_quant = act_quant
+        self.kv_f16 = kv_f16
         r = gguf.GGUFReader(path)
         arch = _field(r, "general.architecture")
         if arch not in SUPPORTED_ARCHS:
@@ -144,6 +150,9 @@ class ReferenceModel:
             v = self._linear(h, b + "attn_v.weight", b + "attn_v.bias").reshape(n, nkv, hd)
             q = self._rope(q, positions)
             k = self._rope(k, positions)
+            if self.kv_f16:
+                k = k.astype(np.float32).astype(np.float16).astype(self.dtype)
+                v = v.astype(np.float32).astype(np.float16).astype(self.dtype)
             if cache["k"][l] is None:
                 cache["k"][l], cache["v"][l] = k, v
             else:
