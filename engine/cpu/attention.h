@@ -68,11 +68,13 @@ struct AttentionTile {
 
 // Per-thread working memory of the tile kernels, reused across tiles.
 struct AttentionScratch {
-  std::vector<float> q;    // [rows, head_dim] scaled queries
-  std::vector<float> acc;  // [rows, head_dim]
-  std::vector<float> e;    // [rows, block_size rounded up to 16] scores, then probabilities
-  std::vector<float> m;    // [rows] running max (base-2 logits)
-  std::vector<float> l;    // [rows] running sum of probabilities
+  std::vector<float> q;        // [rows, head_dim] scaled queries
+  std::vector<float> acc;      // [rows, head_dim]
+  std::vector<float> e;        // [rows, block_size rounded up to 16] scores, then probabilities
+  std::vector<float> m;        // [rows] running max (base-2 logits)
+  std::vector<float> l;        // [rows] running sum of probabilities
+  std::vector<float> corr;     // [rows] this block's rescaling of acc (AVX2 kernel)
+  std::vector<int32_t> valid;  // [rows] this block's key slots at or before the row (AVX2)
 };
 
 // Attention of one tile on the active path. Writes only the tile's output rows.

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "engine/cpu/attention.h"
 
@@ -131,19 +132,53 @@ void BlockScores(const float* q, int32_t hd, int32_t r0, int32_t rows, const T* 
   }
 }
 
-// acc[0, hd) = acc * 1 + sum_{p < valid} e[p] * v[p] (v rows hd apart), NV vectors of dims
-// starting at d0.
-template <int NV, typename T>
-inline void AccumulateV(const float* e, int32_t valid, const T* v, int32_t hd, int32_t d0,
-                        float* acc) {
-  __m256 a[NV];
-  for (int i = 0; i < NV; ++i) a[i] = _mm256_loadu_ps(acc + d0 + 8 * i);
-  const T* vp = v + d0;
-  for (int32_t p = 0; p < valid; ++p, vp += hd) {
-    const __m256 w = _mm256_broadcast_ss(e + p);
-    for (int i = 0; i < NV; ++i) a[i] = _mm256_fmadd_ps(w, Load8(vp + 8 * i), a[i]);
+// For RB rows at once: acc_r[0, hd) += sum_{p < valid_r} e_r[p] * v[p], after acc_r *= corr_r
+// when corr_r != 1. Each V vector is loaded (and widened) once for all RB rows; every (row, dim)
+// still sees AccumulateV's operations in the same order, so the bits are the same.
+template <int RB, typename T>
+void AccumulateVRows(const float* const* e, const int32_t* valid, const float* corr, const T* v,
+                     int32_t hd, float* const* acc) {
+  int32_t min_valid = valid[0], max_valid = valid[0];
+  for (int r = 1; r < RB; ++r) {
+    min_valid = std::min(min_valid, valid[r]);
+    max_valid = std::max(max_valid, valid[r]);
   }
-  for (int i = 0; i < NV; ++i) _mm256_storeu_ps(acc + d0 + 8 * i, a[i]);
+  constexpr int NV = 4;  // 32 dims: RB * NV accumulators
+  auto pass = [&](int32_t d0, auto nv_tag) {
+    constexpr int kNV = decltype(nv_tag)::value;
+    __m256 a[RB][kNV];
+    for (int r = 0; r < RB; ++r) {
+      const __m256 c = _mm256_set1_ps(corr[r]);
+      for (int i = 0; i < kNV; ++i) {
+        a[r][i] = _mm256_loadu_ps(acc[r] + d0 + 8 * i);
+        if (corr[r] != 1.0f) a[r][i] = _mm256_mul_ps(a[r][i], c);
+      }
+    }
+    const T* vp = v + d0;
+    int32_t p = 0;
+    for (; p < min_valid; ++p, vp += hd) {
+      __m256 w[RB];
+      for (int r = 0; r < RB; ++r) w[r] = _mm256_broadcast_ss(e[r] + p);
+      for (int i = 0; i < kNV; ++i) {
+        const __m256 x = Load8(vp + 8 * i);
+        for (int r = 0; r < RB; ++r) a[r][i] = _mm256_fmadd_ps(w[r], x, a[r][i]);
+      }
+    }
+    for (; p < max_valid; ++p, vp += hd) {  // the last block of a chunk: rows end at their own
+      for (int i = 0; i < kNV; ++i) {       // positions
+        const __m256 x = Load8(vp + 8 * i);
+        for (int r = 0; r < RB; ++r) {
+          if (p < valid[r]) a[r][i] = _mm256_fmadd_ps(_mm256_broadcast_ss(e[r] + p), x, a[r][i]);
+        }
+      }
+    }
+    for (int r = 0; r < RB; ++r) {
+      for (int i = 0; i < kNV; ++i) _mm256_storeu_ps(acc[r] + d0 + 8 * i, a[r][i]);
+    }
+  };
+  int32_t d0 = 0;
+  for (; d0 + 8 * NV <= hd; d0 += 8 * NV) pass(d0, std::integral_constant<int, NV>());
+  for (; d0 < hd; d0 += 8) pass(d0, std::integral_constant<int, 1>());
 }
 
 template <typename T>
@@ -158,6 +193,8 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
   s->e.resize(int64_t{rows} * e_stride);
   s->m.assign(rows, neg_inf);
   s->l.assign(rows, 0.0f);
+  s->corr.resize(rows);
+  s->valid.resize(rows);
   const __m256 q_scale = _mm256_set1_ps(t.scale * kLog2e);
   for (int32_t r = 0; r < rows; ++r) {
     const float* src = t.q + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
@@ -167,10 +204,21 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
     }
   }
   const int32_t last_pos = t.first_pos + t.num_tokens - 1;
-  for (int32_t b = 0; b <= last_pos / bs; ++b) {
+  const int32_t last_block = last_pos / bs;
+  // Blocks sit anywhere in the pool, so the hardware prefetchers cannot guess the next one:
+  // fetch block b + 1's K tile before block b's scores and its V tile before block b's V sums.
+  const int64_t tile_bytes = int64_t{hd} * bs * sizeof(T);
+  auto prefetch = [&](const void* base, int32_t b) {
+    const char* p = reinterpret_cast<const char*>(static_cast<const T*>(base) +
+                                                  t.block_stride * t.block_table[b]);
+    for (int64_t off = 0; off < tile_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+  };
+  prefetch(t.k0, 0);
+  prefetch(t.v0, 0);
+  for (int32_t b = 0; b <= last_block; ++b) {
+    if (b < last_block) prefetch(t.k0, b + 1);
     const int32_t start = b * bs;
     const T* kt = static_cast<const T*>(t.k0) + t.block_stride * t.block_table[b];  // [hd][bs]
-    const T* v = static_cast<const T*>(t.v0) + t.block_stride * t.block_table[b];   // [bs][hd]
     const int32_t r0 = std::max(0, start - t.first_pos) * t.num_heads;
     BlockScores(s->q.data(), hd, r0, rows, kt, bs, s->e.data(), e_stride);
     for (int32_t r = r0; r < rows; ++r) {
@@ -199,16 +247,30 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
       float l = s->l[r] * corr;
       for (int32_t p = 0; p < valid; ++p) l += e[p];
       s->l[r] = l;
-      float* acc = &s->acc[int64_t{r} * hd];
-      if (corr != 1.0f) {
-        const __m256 c = _mm256_set1_ps(corr);
-        for (int32_t d = 0; d < hd; d += 8) {
-          _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), c));
-        }
+      s->corr[r] = corr;
+      s->valid[r] = valid;
+    }
+    if (b < last_block) prefetch(t.v0, b + 1);
+    // V for the rows in threes (a decode tile's query heads share every V load).
+    const T* v = static_cast<const T*>(t.v0) + t.block_stride * t.block_table[b];  // [bs][hd]
+    for (int32_t r = r0; r < rows; r += 3) {
+      const float* e[3];
+      float* acc[3];
+      for (int32_t i = 0; i < 3 && r + i < rows; ++i) {
+        e[i] = &s->e[int64_t{r + i} * e_stride];
+        acc[i] = &s->acc[int64_t{r + i} * hd];
       }
-      int32_t d0 = 0;
-      for (; d0 + 64 <= hd; d0 += 64) AccumulateV<8, T>(e, valid, v, hd, d0, acc);
-      for (; d0 < hd; d0 += 8) AccumulateV<1, T>(e, valid, v, hd, d0, acc);
+      switch (std::min<int32_t>(3, rows - r)) {
+        case 3:
+          AccumulateVRows<3, T>(e, &s->valid[r], &s->corr[r], v, hd, acc);
+          break;
+        case 2:
+          AccumulateVRows<2, T>(e, &s->valid[r], &s->corr[r], v, hd, acc);
+          break;
+        default:
+          AccumulateVRows<1, T>(e, &s->valid[r], &s->corr[r], v, hd, acc);
+          break;
+      }
     }
   }
   for (int32_t r = 0; r < rows; ++r) {
