@@ -53,11 +53,11 @@ double SecondsPerCall(CpuKernelPath path, const std::vector<WeightMatrix>& copie
 }
 
 // Streaming copies of one random weight matrix (so n = 1 reads W from DRAM, as at decode),
-// each repacked the way the engine repacks its weights at load (PackedMatrix).
+// repacked the way the engine repacks its weights at load (PackedWeights).
 struct WeightCopies {
   testing::TestWeights tw;
   std::vector<uint8_t> store;
-  std::vector<PackedMatrix> packed;
+  PackedWeights packed;
   std::vector<WeightMatrix> copies;
 };
 void MakeCopies(GgmlType type, const Shape& s, std::mt19937& rng, WeightCopies* wc) {
@@ -69,9 +69,10 @@ void MakeCopies(GgmlType type, const Shape& s, std::mt19937& rng, WeightCopies* 
     std::memcpy(wc->store.data() + c * bytes, wc->tw.bytes.data(), bytes);
     WeightMatrix w = wc->tw.w;
     w.data = wc->store.data() + c * bytes;
-    wc->packed.push_back(PackedMatrix::Pack(w, nullptr));
-    wc->copies.push_back(wc->packed.back().matrix());
+    wc->packed.Add(w);
   }
+  wc->packed.Pack(nullptr);
+  for (size_t c = 0; c < ncopies; ++c) wc->copies.push_back(wc->packed.matrix(static_cast<int>(c)));
 }
 
 // Activation precision f32 vs q8 (see engine/cpu/kernels/matmul.h) at n = 1 and n = 32.

@@ -40,15 +40,22 @@ CpuBackend::CpuBackend(const LoadedModel& model, int num_threads, const CpuBacke
       kv_(model.config().num_layers, model.config().num_kv_heads, model.config().head_dim,
           options.kv_dtype.value_or(DefaultKvDtype(options.precision))) {
   for (const LayerWeights& l : weights_.layers) {
-    layers_.push_back({Matrix(*l.wq), Matrix(*l.wk), Matrix(*l.wv), Matrix(*l.wo),
-                       Matrix(*l.w_gate), Matrix(*l.w_up), Matrix(*l.w_down)});
+    for (const GgufTensor* t : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down}) {
+      packed_.Add(Matrix(*t));
+    }
   }
-  lm_head_ = Matrix(*weights_.output);
+  const int lm_head = packed_.Add(Matrix(*weights_.output));
+  // f32 precision reads the GGUF rows: nothing to repack.
+  if (precision_ == ActPrecision::kQ8) packed_.Pack(&pool_);
+  for (size_t i = 0; i < weights_.layers.size(); ++i) {
+    auto m = [&](int j) { return packed_.matrix(static_cast<int>(7 * i) + j); };
+    layers_.push_back({m(0), m(1), m(2), m(3), m(4), m(5), m(6)});
+  }
+  lm_head_ = packed_.matrix(lm_head);
 }
 
-PackedMatrix CpuBackend::Matrix(const GgufTensor& t) {
-  const WeightMatrix w{t.type, t.data, t.rows(), t.cols(), t.traits->RowBytes(t.cols())};
-  return precision_ == ActPrecision::kF32 ? PackedMatrix::AsIs(w) : PackedMatrix::Pack(w, &pool_);
+WeightMatrix CpuBackend::Matrix(const GgufTensor& t) {
+  return WeightMatrix{t.type, t.data, t.rows(), t.cols(), t.traits->RowBytes(t.cols())};
 }
 
 absl::Status CpuBackend::Forward(const Batch& batch, std::vector<float>* logits) {
@@ -155,9 +162,9 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for Q, K and V
-      MatMul(m.wq.matrix(), xq, q_.data(), &pool_);               // [n, q_dim]
-      MatMul(m.wk.matrix(), xq, k_.data(), &pool_);               // [n, kv_dim]
-      MatMul(m.wv.matrix(), xq, v_.data(), &pool_);               // [n, kv_dim]
+      MatMul(m.wq, xq, q_.data(), &pool_);                        // [n, q_dim]
+      MatMul(m.wk, xq, k_.data(), &pool_);                        // [n, kv_dim]
+      MatMul(m.wv, xq, v_.data(), &pool_);                        // [n, kv_dim]
     }
     if (c.has_qkv_bias) {
       AddBias(q_.data(), w.bq.data(), n, c.q_dim());
@@ -179,19 +186,19 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
                     .num_kv_heads = c.num_kv_heads,
                     .head_dim = c.head_dim,
                     .layer = l},
-                   kv_, &pool_);                                             // att_ [n, q_dim]
-    MatMul(m.wo.matrix(), att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
+                   kv_, &pool_);                                    // att_ [n, q_dim]
+    MatMul(m.wo, att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
 
     // Feed-forward block (SwiGLU).
     RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for gate and up
-      MatMul(m.gate.matrix(), xq, gate_.data(), &pool_);          // [n, ffn_dim]
-      MatMul(m.up.matrix(), xq, up_.data(), &pool_);              // [n, ffn_dim]
+      MatMul(m.gate, xq, gate_.data(), &pool_);                   // [n, ffn_dim]
+      MatMul(m.up, xq, up_.data(), &pool_);                       // [n, ffn_dim]
     }
     SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data(), &pool_);
-    MatMul(m.down.matrix(), gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
+    MatMul(m.down, gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
   }
 
@@ -202,7 +209,7 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
   }
   RmsNorm(xb_.data(), weights_.output_norm.data(), rows, c.dim, c.rms_eps, xb_.data(), &pool_);
   logits->resize(rows * c.vocab_size);
-  if (rows > 0) MatMul(lm_head_.matrix(), xb_.data(), rows, logits->data(), &pool_, precision_);
+  if (rows > 0) MatMul(lm_head_, xb_.data(), rows, logits->data(), &pool_, precision_);
   return absl::OkStatus();
 }
 

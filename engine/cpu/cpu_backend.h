@@ -101,8 +101,7 @@ class CpuBackend final : public Backend {
   // fn over [0, n) rows: on the pool, or on the calling thread when n is small.
   void ParallelRows(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
-  // The kernels' view of `t`, repacked if the precision and kernel path read strips.
-  PackedMatrix Matrix(const GgufTensor& t);
+  static WeightMatrix Matrix(const GgufTensor& t);
 
   const ModelConfig& config_;
   ActPrecision precision_ = ActPrecision::kQ8;
@@ -111,12 +110,14 @@ class CpuBackend final : public Backend {
   Rope rope_;
   KvStorage kv_;
 
-  // The matrices, repacked for the int8 kernels in q8 precision (f32 reads the GGUF rows).
+  // The matrices; in q8 precision those the kernels read as strips point into packed_ (f32
+  // reads the GGUF rows).
   struct LayerMatrices {
-    PackedMatrix wq, wk, wv, wo, gate, up, down;
+    WeightMatrix wq, wk, wv, wo, gate, up, down;
   };
+  PackedWeights packed_;
   std::vector<LayerMatrices> layers_;
-  PackedMatrix lm_head_;
+  WeightMatrix lm_head_;
 
   // Activations, resized per Forward. n = batch tokens.
   std::vector<float> x_;        // [n, dim] residual stream

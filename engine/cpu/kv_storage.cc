@@ -12,11 +12,12 @@
 namespace hearth::engine::cpu {
 namespace {
 
-// nullptr when the allocation fails or the size overflows.
-std::unique_ptr<uint8_t[]> TryAllocate(int64_t count, int32_t element_bytes) {
+// Null when the allocation fails or the size overflows. Huge pages where the OS grants them
+// (kernels/memory.h): attention reads blocks scattered over the whole pool.
+AlignedBytes TryAllocate(int64_t count, int32_t element_bytes) {
   if (count <= 0) return nullptr;
   if (count > std::numeric_limits<int64_t>::max() / element_bytes) return nullptr;
-  return std::unique_ptr<uint8_t[]>(new (std::nothrow) uint8_t[count * element_bytes]);
+  return TryAllocateAligned(count * element_bytes);
 }
 
 // F16C with the vector kernels (every AVX2+FMA CPU the kernel paths accept has it), the
@@ -56,8 +57,8 @@ absl::Status KvStorage::Init(int32_t num_blocks, int32_t num_host_blocks, int32_
   num_blocks_ = num_host_blocks_ = block_size_ = 0;
   const int32_t bytes = KvDtypeBytes(dtype_);
   const int64_t block_elements = int64_t{num_layers_} * 2 * block_size * kv_dim_;
-  std::unique_ptr<uint8_t[]> device = TryAllocate(block_elements * num_blocks, bytes);
-  std::unique_ptr<uint8_t[]> host;
+  AlignedBytes device = TryAllocate(block_elements * num_blocks, bytes);
+  AlignedBytes host;
   if (num_host_blocks > 0) host = TryAllocate(block_elements * num_host_blocks, bytes);
   if (device == nullptr || (num_host_blocks > 0 && host == nullptr)) {
     return absl::ResourceExhaustedError(absl::StrCat("cannot allocate the KV cache: ", num_blocks,

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/cpu/kernels/memory.h"
 
 namespace hearth::engine::cpu {
 
@@ -113,8 +114,8 @@ class KvStorage {
   int32_t num_blocks_ = 0;
   int32_t num_host_blocks_ = 0;
   int32_t block_size_ = 0;
-  std::unique_ptr<uint8_t[]> device_;  // bytes; operator new[] aligns them for float
-  std::unique_ptr<uint8_t[]> host_;
+  AlignedBytes device_;  // 64-byte aligned
+  AlignedBytes host_;
 };
 
 namespace internal {

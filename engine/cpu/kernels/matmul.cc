@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "engine/cpu/kernels/kernels.h"
+#include "engine/cpu/kernels/strips.h"
 
 namespace hearth::engine::cpu {
 namespace {
@@ -116,10 +117,13 @@ void Run(const kern::KernelTable& table, const WeightMatrix& w, const uint8_t* x
   args.y = y;
   args.y_stride = w.rows;
   int64_t row_group = kRowGroup;
-  PackedMatrix temporary;
+  PackedWeights temporary;
   if (ReadsStrips(table, w.type)) {
-    if (w.strips == nullptr) temporary = PackedMatrix::ToStrips(w, pool);
-    args.w = w.strips != nullptr ? w.strips : temporary.matrix().strips;
+    if (w.strips == nullptr) {
+      temporary.Add(w);
+      temporary.Pack(pool, /*any_path=*/true);
+    }
+    args.w = w.strips != nullptr ? w.strips : temporary.matrix(0).strips;
     args.w_strip_bytes = kern::StripBytes(w.type, w.cols);
     row_group = kern::kStripRows;
   }
@@ -161,35 +165,42 @@ void MatMulImpl(CpuKernelPath path, const WeightMatrix& w, QuantizedActivations&
 
 }  // namespace
 
-PackedMatrix PackedMatrix::AsIs(const WeightMatrix& w) {
-  PackedMatrix unpacked;
-  unpacked.matrix_ = w;
-  return unpacked;
+int PackedWeights::Add(const WeightMatrix& w) {
+  matrices_.push_back(w);
+  return static_cast<int>(matrices_.size()) - 1;
 }
 
-PackedMatrix PackedMatrix::Pack(const WeightMatrix& w, ThreadPool* pool) {
-  if (!ReadsStrips(TableFor(ActiveCpuKernelPath()), w.type)) return AsIs(w);
-  return ToStrips(w, pool);
-}
-
-PackedMatrix PackedMatrix::ToStrips(const WeightMatrix& w, ThreadPool* pool) {
-  PackedMatrix packed;
-  packed.matrix_ = w;
-  if (!kern::IsStripType(w.type) || w.rows <= 0) return packed;
-  const int64_t strips = kern::StripCount(w.rows);
-  packed.packed_bytes_ = strips * kern::StripBytes(w.type, w.cols);
-  packed.data_ = kern::AllocateAligned(packed.packed_bytes_);
-  auto pack = [&](int64_t s0, int64_t s1) {
-    kern::PackStrips(w.type, static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, s0,
-                     s1, packed.data_.get());
+void PackedWeights::Pack(ThreadPool* pool, bool any_path) {
+  const kern::KernelTable& table = TableFor(ActiveCpuKernelPath());
+  auto wanted = [&](const WeightMatrix& w) {
+    return w.rows > 0 && (any_path ? kern::IsStripType(w.type) : ReadsStrips(table, w.type));
   };
-  if (pool != nullptr) {
-    pool->ParallelFor(strips, pack);
-  } else {
-    pack(0, strips);
+  std::vector<int64_t> offsets(matrices_.size(), -1);
+  packed_bytes_ = 0;
+  for (size_t i = 0; i < matrices_.size(); ++i) {
+    const WeightMatrix& w = matrices_[i];
+    if (!wanted(w)) continue;
+    offsets[i] = packed_bytes_;
+    packed_bytes_ += kern::StripCount(w.rows) * kern::StripBytes(w.type, w.cols);
   }
-  packed.matrix_.strips = packed.data_.get();
-  return packed;
+  if (packed_bytes_ == 0) return;
+  data_ = AllocateAligned(packed_bytes_);
+  for (size_t i = 0; i < matrices_.size(); ++i) {
+    if (offsets[i] < 0) continue;
+    WeightMatrix& w = matrices_[i];
+    uint8_t* out = data_.get() + offsets[i];
+    auto pack = [&](int64_t s0, int64_t s1) {
+      kern::PackStrips(w.type, static_cast<const uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, s0,
+                       s1, out);
+    };
+    const int64_t strips = kern::StripCount(w.rows);
+    if (pool != nullptr) {
+      pool->ParallelFor(strips, pack);
+    } else {
+      pack(0, strips);
+    }
+    w.strips = out;
+  }
 }
 
 const uint8_t* QuantizedActivations::Q8Rows(ThreadPool* pool) {

@@ -29,7 +29,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/cpu/kernels/strips.h"
+#include "engine/cpu/kernels/memory.h"
 #include "engine/cpu/kernels/thread_pool.h"
 #include "engine/quant/ggml_type.h"
 
@@ -47,29 +47,27 @@ struct WeightMatrix {
   int64_t cols = 0;            // input features (multiple of the type's block size)
   int64_t row_bytes = 0;
   // Optional: the same weights in the strip layout the SIMD int8 kernels read for Q4_0, Q4_1
-  // and Q8_0 (kernels/strips.h), made by PackedMatrix. Without it those paths repack the
+  // and Q8_0 (kernels/strips.h), made by PackedWeights. Without it those paths repack the
   // weights on every call: right, but slow (fine for tests).
   const uint8_t* strips = nullptr;
 };
 
-// Owns the strip copy of one matrix (made once at load; same size as the GGUF data).
-class PackedMatrix {
+// The strip copies of a set of matrices, repacked once at load into one buffer (the same bytes
+// as the GGUF data; huge pages, since decode streams every weight once per token).
+class PackedWeights {
  public:
-  PackedMatrix() = default;
-  // Repacks `w` when the active kernel path reads strips for its type; otherwise holds nothing
-  // and matrix() is `w`. `pool` may be null.
-  static PackedMatrix Pack(const WeightMatrix& w, ThreadPool* pool);
-  // Holds `w` unpacked (kF32 precision, which reads GGUF rows).
-  static PackedMatrix AsIs(const WeightMatrix& w);
-  // Repacks `w` if its type has a strip layout, whatever the kernel path.
-  static PackedMatrix ToStrips(const WeightMatrix& w, ThreadPool* pool);
-
-  const WeightMatrix& matrix() const { return matrix_; }  // `w`, with strips set if packed
+  // Adds `w`; returns its index for matrix(). Call before Pack().
+  int Add(const WeightMatrix& w);
+  // Repacks every added matrix whose type the active kernel path reads as strips (with
+  // `any_path`, every strip-type matrix). `pool` may be null.
+  void Pack(ThreadPool* pool, bool any_path = false);
+  // The matrix as added, with `strips` set if it was repacked.
+  const WeightMatrix& matrix(int i) const { return matrices_[i]; }
   int64_t packed_bytes() const { return packed_bytes_; }
 
  private:
-  WeightMatrix matrix_;
-  kern::AlignedBytes data_;
+  std::vector<WeightMatrix> matrices_;
+  AlignedBytes data_;
   int64_t packed_bytes_ = 0;
 };
 

@@ -1,9 +1,7 @@
 // Repacking GGUF Q4_0 / Q4_1 / Q8_0 rows into strips (layout: strips.h).
 #include "engine/cpu/kernels/strips.h"
 
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <type_traits>
 
 #include "engine/cpu/kernels/blocks.h"
@@ -42,8 +40,8 @@ void PackOne(GgmlType type, int64_t nb, RowFn row, uint8_t* out) {
           }
         } else {
           for (int c = 0; c < 4; ++c) {
-            q[64 * c + 4 * r + t] = static_cast<uint8_t>(
-                Nibble(blk->qs, 4 * c + t) | (Nibble(blk->qs, 4 * (c + 4) + t) << 4));
+            q[64 * c + 4 * r + t] = static_cast<uint8_t>(Nibble(blk->qs, 4 * c + t) |
+                                                         (Nibble(blk->qs, 4 * (c + 4) + t) << 4));
           }
         }
       }
@@ -95,15 +93,6 @@ void PackStrips(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t rows
         break;
     }
   }
-}
-
-void AlignedFree::operator()(uint8_t* p) const { std::free(p); }
-
-AlignedBytes AllocateAligned(int64_t bytes) {
-  const size_t size = static_cast<size_t>((bytes + 63) / 64 * 64);
-  void* p = std::aligned_alloc(64, size == 0 ? 64 : size);
-  if (p == nullptr) throw std::bad_alloc();
-  return AlignedBytes(static_cast<uint8_t*>(p));
 }
 
 }  // namespace hearth::engine::cpu::kern

@@ -22,7 +22,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 
 #include "engine/quant/ggml_type.h"
 
@@ -43,12 +42,5 @@ int64_t StripCount(int64_t rows);
 // (StripCount(rows) * StripBytes bytes). Strips are independent, so callers may split them.
 void PackStrips(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t rows, int64_t cols,
                 int64_t s0, int64_t s1, uint8_t* out);
-
-// 64-byte aligned storage for packed weights.
-struct AlignedFree {
-  void operator()(uint8_t* p) const;
-};
-using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFree>;
-AlignedBytes AllocateAligned(int64_t bytes);
 
 }  // namespace hearth::engine::cpu::kern

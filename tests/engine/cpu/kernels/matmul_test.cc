@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/kernels/strips.h"
 #include "gtest/gtest.h"
 #include "tests/engine/cpu/kernels/test_weights.h"
 
@@ -219,7 +220,7 @@ TEST(MatMulTest, PreQuantizedMatchesMatMul) {
   }
 }
 
-// Weights repacked once (PackedMatrix, what the engine does at load) give the same bits as the
+// Weights repacked once (PackedWeights, what the engine does at load) give the same bits as the
 // per-call repacking, on every path and for rows that leave a partial last strip.
 TEST(MatMulTest, PrePackedMatchesUnpacked) {
   std::mt19937 rng(7);
@@ -230,13 +231,15 @@ TEST(MatMulTest, PrePackedMatchesUnpacked) {
     const std::vector<float> xt = RandomActivations(n, type_cols, rng);
     for (int64_t rows : {1, 16, 45}) {
       TestWeights tw = RandomWeights(type, rows, type_cols, rng);
-      const PackedMatrix packed = PackedMatrix::Pack(tw.w, &pool);
-      EXPECT_EQ(packed.matrix().strips != nullptr,
+      PackedWeights packed;
+      packed.Add(tw.w);
+      packed.Pack(&pool);
+      EXPECT_EQ(packed.matrix(0).strips != nullptr,
                 IsStripType(type) && ActiveCpuKernelPath() != CpuKernelPath::kScalar);
       for (CpuKernelPath path : SupportedPaths()) {
         std::vector<float> a(n * rows), b(n * rows);
         MatMulOnPath(path, tw.w, xt.data(), n, a.data(), &pool);
-        MatMulOnPath(path, packed.matrix(), xt.data(), n, b.data(), &pool);
+        MatMulOnPath(path, packed.matrix(0), xt.data(), n, b.data(), &pool);
         EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
             << Name(type) << " " << CpuKernelPathName(path) << " rows=" << rows;
       }
