@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/cpu/attention.h"
+#include "engine/cpu/kernels/strips.h"
 
 namespace hearth::engine::cpu {
 
@@ -49,9 +50,29 @@ CpuBackend::CpuBackend(const LoadedModel& model, int num_threads, const CpuBacke
   if (precision_ == ActPrecision::kQ8) packed_.Pack(&pool_);
   for (size_t i = 0; i < weights_.layers.size(); ++i) {
     auto m = [&](int j) { return packed_.matrix(static_cast<int>(7 * i) + j); };
-    layers_.push_back({m(0), m(1), m(2), m(3), m(4), m(5), m(6)});
+    LayerMatrices lm{m(0), m(1), m(2), m(3), m(4), m(5), m(6), {}, {}};
+    lm.qkv = Concatenated({&lm.wq, &lm.wk, &lm.wv});
+    lm.gate_up = Concatenated({&lm.gate, &lm.up});
+    layers_.push_back(lm);
   }
   lm_head_ = packed_.matrix(lm_head);
+}
+
+WeightMatrix CpuBackend::Concatenated(std::initializer_list<const WeightMatrix*> parts) {
+  const WeightMatrix& first = **parts.begin();
+  WeightMatrix all{first.type, nullptr, 0, first.cols, first.row_bytes};
+  all.strips = first.strips;
+  const uint8_t* next = first.strips;
+  for (const WeightMatrix* w : parts) {
+    // Every part but the last must end on a strip boundary for the rows to line up.
+    if (w->strips == nullptr || w->strips != next || w->type != first.type ||
+        w->cols != first.cols || w->rows % kern::kStripRows != 0) {
+      return WeightMatrix{};
+    }
+    next += kern::StripCount(w->rows) * kern::StripBytes(w->type, w->cols);
+    all.rows += w->rows;
+  }
+  return all;  // data is null: only the strip kernels may read it
 }
 
 WeightMatrix CpuBackend::Matrix(const GgufTensor& t) {
@@ -162,9 +183,23 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for Q, K and V
-      MatMul(m.wq, xq, q_.data(), &pool_);                        // [n, q_dim]
-      MatMul(m.wk, xq, k_.data(), &pool_);                        // [n, kv_dim]
-      MatMul(m.wv, xq, v_.data(), &pool_);                        // [n, kv_dim]
+      if (m.qkv.rows > 0) {
+        const int64_t qd = c.q_dim(), kvd = c.kv_dim(), all = qd + 2 * kvd;
+        fused_.resize(n * all);
+        MatMul(m.qkv, xq, fused_.data(), &pool_);  // [n, q_dim | kv_dim | kv_dim]
+        ParallelRows(n, [&](int64_t begin, int64_t end) {
+          for (int64_t t = begin; t < end; ++t) {
+            const float* row = &fused_[t * all];
+            std::memcpy(&q_[t * qd], row, qd * sizeof(float));
+            std::memcpy(&k_[t * kvd], row + qd, kvd * sizeof(float));
+            std::memcpy(&v_[t * kvd], row + qd + kvd, kvd * sizeof(float));
+          }
+        });
+      } else {
+        MatMul(m.wq, xq, q_.data(), &pool_);  // [n, q_dim]
+        MatMul(m.wk, xq, k_.data(), &pool_);  // [n, kv_dim]
+        MatMul(m.wv, xq, v_.data(), &pool_);  // [n, kv_dim]
+      }
     }
     if (c.has_qkv_bias) {
       AddBias(q_.data(), w.bq.data(), n, c.q_dim());
@@ -194,10 +229,21 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for gate and up
-      MatMul(m.gate, xq, gate_.data(), &pool_);                   // [n, ffn_dim]
-      MatMul(m.up, xq, up_.data(), &pool_);                       // [n, ffn_dim]
+      if (m.gate_up.rows > 0) {
+        const int64_t f = c.ffn_dim;
+        fused_.resize(n * 2 * f);
+        MatMul(m.gate_up, xq, fused_.data(), &pool_);  // [n, ffn_dim | ffn_dim]
+        ParallelRows(n, [&](int64_t begin, int64_t end) {
+          for (int64_t t = begin; t < end; ++t) {
+            SiluMul(&fused_[t * 2 * f], &fused_[t * 2 * f + f], f, &gate_[t * f]);
+          }
+        });
+      } else {
+        MatMul(m.gate, xq, gate_.data(), &pool_);  // [n, ffn_dim]
+        MatMul(m.up, xq, up_.data(), &pool_);      // [n, ffn_dim]
+        SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data(), &pool_);
+      }
     }
-    SiluMul(gate_.data(), up_.data(), n * c.ffn_dim, gate_.data(), &pool_);
     MatMul(m.down, gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
     AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
   }

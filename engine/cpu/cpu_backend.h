@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -114,7 +115,12 @@ class CpuBackend final : public Backend {
   // reads the GGUF rows).
   struct LayerMatrices {
     WeightMatrix wq, wk, wv, wo, gate, up, down;
+    // Q|K|V and gate|up as one matrix each when their strips lie back to back (rows = 0 when
+    // not): one pass over the threads instead of three or two, same bits per row.
+    WeightMatrix qkv, gate_up;
   };
+  // The matrices' strips concatenated, or rows = 0 if they are not adjacent in packed_.
+  static WeightMatrix Concatenated(std::initializer_list<const WeightMatrix*> parts);
   PackedWeights packed_;
   std::vector<LayerMatrices> layers_;
   WeightMatrix lm_head_;
@@ -127,6 +133,7 @@ class CpuBackend final : public Backend {
   std::vector<float> v_;        // [n, kv_dim]
   std::vector<float> att_;      // [n, q_dim]
   std::vector<float> out_;      // [n, dim]
+  std::vector<float> fused_;    // [n, q_dim + 2 kv_dim] or [n, 2 ffn_dim] (fused matmuls)
   std::vector<float> gate_;     // [n, ffn_dim]
   std::vector<float> up_;       // [n, ffn_dim]
   std::vector<float> rope_cs_;  // [n, rope_.table_width()] RoPE cos/sin of each token
