@@ -30,8 +30,9 @@ struct MatArgs {
 using RangeFn = void (*)(const MatArgs& a, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
 
 struct KernelTable {
-  // Whether q4_0, q4_1 and q8_0 read the strip layout (strips.h; r0 a multiple of kStripRows)
-  // instead of GGUF rows. Both compute the per-block sequence of strips.h, so the same bits.
+  // Whether the block-quantized types (q4_0 ... q6_k) read the strip layout (strips.h; r0 a
+  // multiple of kStripRows) instead of GGUF rows. Both compute the per-block sequence of
+  // strips.h, so the same bits.
   bool strips = false;
   RangeFn f32 = nullptr, f16 = nullptr, bf16 = nullptr;
   RangeFn q4_0 = nullptr, q4_1 = nullptr, q8_0 = nullptr;

@@ -4,7 +4,7 @@
 namespace hearth::engine::cpu::kern {
 
 const KernelTable& Avx2Kernels() {
-  static const KernelTable table = MakeX86Table<false, Lanes8<false>>();
+  static const KernelTable table = MakeX86Table<Lanes8<false>>();
   return table;
 }
 

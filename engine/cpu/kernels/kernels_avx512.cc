@@ -5,7 +5,7 @@
 namespace hearth::engine::cpu::kern {
 
 const KernelTable& Avx512Kernels() {
-  static const KernelTable table = MakeX86Table<true, Lanes16>();
+  static const KernelTable table = MakeX86Table<Lanes16>();
   return table;
 }
 

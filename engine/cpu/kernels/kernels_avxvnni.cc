@@ -5,7 +5,7 @@
 namespace hearth::engine::cpu::kern {
 
 const KernelTable& AvxVnniKernels() {
-  static const KernelTable table = MakeX86Table<true, Lanes8<true>>();
+  static const KernelTable table = MakeX86Table<Lanes8<true>>();
   return table;
 }
 

@@ -71,6 +71,9 @@ float Dot32(const uint8_t* w, const uint8_t* x, int64_t cols) {
   return acc;
 }
 
+// The K-quants repeat the K strip kernels' per-super-block sequence (strips.h) exactly:
+// exact int32 isum (and imin), acc = fma(float(isum), d_w * d_x, acc)
+// [, acc = fma(float(imin), -(dmin_w * d_x), acc)].
 // Shared by Q4_K and Q5_K: q(j, l) is the unsigned quant of element l of sub-block j.
 template <typename Block, typename QuantFn>
 float DotK4Like(const uint8_t* w, const uint8_t* x, int64_t cols, QuantFn quant) {
@@ -87,8 +90,8 @@ float DotK4Like(const uint8_t* w, const uint8_t* x, int64_t cols, QuantFn quant)
       isum += sc * sub;
       imin += m * (xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1]);
     }
-    sum += HalfToFloat(wb[b].d) * xb[b].d * static_cast<float>(isum) -
-           HalfToFloat(wb[b].dmin) * xb[b].d * static_cast<float>(imin);
+    sum = std::fma(static_cast<float>(isum), HalfToFloat(wb[b].d) * xb[b].d, sum);
+    sum = std::fma(static_cast<float>(imin), -(HalfToFloat(wb[b].dmin) * xb[b].d), sum);
   }
   return sum;
 }
@@ -132,7 +135,7 @@ float DotQ6_K(const uint8_t* w, const uint8_t* x, int64_t cols) {
       for (int l = 0; l < 16; ++l) sub += q[16 * j + l] * xb[b].q[16 * j + l];
       isum += wb[b].scales[j] * sub;
     }
-    sum += HalfToFloat(wb[b].d) * xb[b].d * static_cast<float>(isum);
+    sum = std::fma(static_cast<float>(isum), HalfToFloat(wb[b].d) * xb[b].d, sum);
   }
   return sum;
 }

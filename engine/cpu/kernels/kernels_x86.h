@@ -1,13 +1,11 @@
-// AVX2 kernel templates, included by kernels_avx2.cc (kVnni = false) and kernels_avxvnni.cc
-// (kVnni = true), each compiled with its own -m flags. Everything here has internal linkage so
-// the two instantiations can never be merged by the linker.
+// AVX2 float-weight kernel templates and helpers, included (through kernels_x86_k.h) by
+// kernels_avx2.cc, kernels_avxvnni.cc and kernels_avx512.cc, each compiled with its own -m
+// flags. Everything here has internal linkage so the instantiations can never be merged by the
+// linker.
 //
 // Every output y[c][r] is computed by the same operation sequence whatever tile it falls in
-// (float weights and K-quants: per block, in order, p = exact int32x8 lane sums, then
-// acc = fma(float(p), d_w * d_x, acc) [+ a scalar min term]; y = HSum(acc) in a fixed lane
-// order; the 32-element types: see kernels_x86_strip.h).
-// The integer products are exact on both variants (maddubs never saturates for these operand
-// ranges: |pair| <= 2 * 128 * 127 < 32768), so avx2 and avxvnni agree bit for bit.
+// (float weights: 8 lanes of fma in order, y = HSum(acc) in a fixed lane order, then the tail;
+// the block-quantized types: see kernels_x86_strip.h and kernels_x86_kstrip.h).
 #pragma once
 
 #include <immintrin.h>

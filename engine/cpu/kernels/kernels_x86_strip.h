@@ -62,6 +62,39 @@ struct Lanes8 {
   static F Mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F Fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static void Store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  // For the K-quant strips (kernels_x86_kstrip.h).
+  static I Add(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I Mullo(I a, I b) { return _mm256_mullo_epi32(a, b); }
+  static I And(I a, I b) { return _mm256_and_si256(a, b); }
+  static I Or(I a, I b) { return _mm256_or_si256(a, b); }
+  static I Bytes(int8_t v) { return _mm256_set1_epi8(v); }
+  template <int N>
+  static I Shl16(I v) {
+    return _mm256_slli_epi16(v, N);
+  }
+  template <int N>
+  static I Shr16(I v) {
+    return _mm256_srli_epi16(v, N);
+  }
+  // kLanes bytes -> int32 lanes; 2 kLanes bytes -> int16 pairs.
+  static I WidenU8(const uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I WidenS8(const uint8_t* p) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I WidenU8Pairs(const uint8_t* p) {
+    return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  // acc + sums over int16 pairs of a * b (exact for these operand ranges).
+  static I DotS16(I acc, I a, I b) {
+    if constexpr (kVnni) {
+      return _mm256_dpwssd_avx_epi32(acc, a, b);
+    } else {
+      return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+    }
+  }
+  static F Fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
 };
 
 #ifdef __AVX512F__
@@ -102,6 +135,33 @@ struct Lanes16 {
   static F Mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F Fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
   static void Store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  // For the K-quant strips (kernels_x86_kstrip.h).
+  static I Add(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I Mullo(I a, I b) { return _mm512_mullo_epi32(a, b); }
+  static I And(I a, I b) { return _mm512_and_si512(a, b); }
+  static I Or(I a, I b) { return _mm512_or_si512(a, b); }
+  static I Bytes(int8_t v) { return _mm512_set1_epi8(v); }
+  template <int N>
+  static I Shl16(I v) {
+    return _mm512_slli_epi16(v, N);
+  }
+  template <int N>
+  static I Shr16(I v) {
+    return _mm512_srli_epi16(v, N);
+  }
+  // maskz forms for the same reason as Halves.
+  static I WidenU8(const uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I WidenS8(const uint8_t* p) {
+    return _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I WidenU8Pairs(const uint8_t* p) {
+    return _mm512_maskz_cvtepu8_epi16(0xFFFFFFFF,
+                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static I DotS16(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }
+  static F Fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
 };
 #endif
 

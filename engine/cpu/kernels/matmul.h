@@ -46,9 +46,9 @@ struct WeightMatrix {
   int64_t rows = 0;            // output features
   int64_t cols = 0;            // input features (multiple of the type's block size)
   int64_t row_bytes = 0;
-  // Optional: the same weights in the strip layout the SIMD int8 kernels read for Q4_0, Q4_1
-  // and Q8_0 (kernels/strips.h), made by PackedWeights. Without it those paths repack the
-  // weights on every call: right, but slow (fine for tests).
+  // Optional: the same weights in the strip layout the SIMD int8 kernels read for Q4_0, Q4_1,
+  // Q8_0, Q4_K, Q5_K and Q6_K (kernels/strips.h), made by PackedWeights. Without it those paths
+  // repack the weights on every call: right, but slow (fine for tests).
   const uint8_t* strips = nullptr;
 };
 
@@ -127,8 +127,9 @@ CpuKernelPath ActiveCpuKernelPath();
 
 // MatMul on a given path (tests, benches). REQUIRES: CpuKernelPathSupported(path).
 // avx2 and avxvnni give bitwise identical results (their integer dot products are exact);
-// avx512 is the same code with AVX-512 registers and encodings (same bits too); scalar differs
-// from them only by float rounding order (kQ8; in kF32 all paths agree bit for bit). Each path
+// avx512 is the same code with AVX-512 registers and encodings (same bits too); scalar gives
+// the same bits for the block-quantized types and differs only by float rounding order for
+// float weights (kQ8; in kF32 all paths agree bit for bit). Each path
 // is batch invariant.
 void MatMulOnPath(CpuKernelPath path, const WeightMatrix& w, const float* x, int64_t n, float* y,
                   ThreadPool* pool, ActPrecision precision = ActPrecision::kQ8);

@@ -26,7 +26,7 @@ using testing::TestWeights;
 
 // Column counts to test per type (multiples of the block size; odd ones for float types).
 std::vector<int64_t> ColsFor(GgmlType t) {
-  if (IsK(t)) return {256, 512};
+  if (IsK(t)) return {256, 512, 1536};
   if (IsFloat(t)) return {13, 64, 576};
   return {32, 96, 576};
 }
@@ -34,7 +34,7 @@ std::vector<int64_t> ColsFor(GgmlType t) {
 struct Shape {
   int64_t n, rows;
 };
-const Shape kShapes[] = {{1, 1}, {1, 7}, {3, 9}, {17, 13}, {64, 8}, {5, 32}};
+const Shape kShapes[] = {{1, 1}, {1, 7}, {3, 9}, {17, 13}, {64, 8}, {5, 32}, {13, 40}};
 
 // sum_k |w_k| |x_k| per output: the scale for float-rounding tolerances.
 std::vector<double> AbsDot(const std::vector<float>& wd, const std::vector<float>& x, int64_t n,
@@ -50,10 +50,10 @@ std::vector<double> AbsDot(const std::vector<float>& wd, const std::vector<float
   return out;
 }
 
-// Every SIMD path agrees with the scalar twin. Q4_0, Q4_1 and Q8_0 (strip layout on SIMD paths,
-// GGUF rows on scalar) run the same per-block float sequence: equal bit for bit, which also
-// checks the repacking. The others differ only in how the per-block float products are summed
-// (8 lanes + fixed tree vs one running sum), |diff| <= ~nblocks * 2^-24 * sum|w x|.
+// Every SIMD path agrees with the scalar twin. The block-quantized types (strip layout on SIMD
+// paths, GGUF rows on scalar) run the same per-block float sequence: equal bit for bit, which
+// also checks the repacking. Float weights differ only in how the products are summed (8 lanes
+// + fixed tree vs one running sum), |diff| <= ~cols * 2^-24 * sum|w x|.
 TEST(MatMulTest, SimdMatchesScalarTwin) {
   std::mt19937 rng(1);
   for (GgmlType type : kAllTypes) {
@@ -244,6 +244,18 @@ TEST(MatMulTest, PrePackedMatchesUnpacked) {
             << Name(type) << " " << CpuKernelPathName(path) << " rows=" << rows;
       }
     }
+  }
+}
+
+// Decode streams the weights once per token: the strip copies of the K-quants must stay
+// within a few percent of the GGUF bytes.
+TEST(MatMulTest, KStripSizeCloseToGguf) {
+  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+    const int64_t cols = 4096;
+    const double gguf = double(kern::kStripRows) * GetTypeTraits(type).RowBytes(cols);
+    const double strip = double(kern::StripBytes(type, cols));
+    EXPECT_GE(strip, gguf) << Name(type);
+    EXPECT_LE(strip, 1.03 * gguf) << Name(type);
   }
 }
 

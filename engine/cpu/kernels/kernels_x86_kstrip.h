@@ -1,0 +1,243 @@
+// SIMD kernels for Q4_K, Q5_K and Q6_K weights in the strip layout (strips.h), on the vector
+// traits of kernels_x86_strip.h (Lanes8: AVX2 / AVX-VNNI, Lanes16: AVX-512 VNNI). Each lane is
+// one weight row, so every output follows the per-super-block sequence of strips.h, which the
+// scalar twin (kernels_scalar.cc) repeats: the same bits on every path, batch size and tile.
+//
+// A tile is one strip's 8 or 16 rows against up to NC rows of x. Per sub-block, each weight
+// vector is unpacked once and meets every x row of the tile (dot products with 4 x bytes
+// broadcast from memory); the sub-block's int32 dot is then scaled per lane (vpmulld) into
+// isum. The mins meet x's per-sub-block sums as int16 pairs (vpdpwssd / vpmaddwd).
+// Integer ranges (|x| <= 127): the AVX2 maddubs pairs stay below 2 * 63 * 127 < 32768, every
+// sum fits int32, so all variants compute the same exact integers.
+#pragma once
+
+#include "engine/cpu/kernels/kernels_x86_strip.h"
+
+namespace hearth::engine::cpu::kern {
+namespace {
+
+// Per-type hooks. Vec<V>(q, g, v): weight vector v (0..7, elements 4v..4v+3) of the 32-element
+// group g, q pointing at this lane group's bytes of the record. Scale<V>: sub-block s's scales
+// as int32 lanes. PrepX: what the x row contributes per super-block (xs, int32s); Start: the
+// int32 start of sub-block s's dot.
+struct KStripQ4K {
+  static constexpr KStripLayout kLayout = kQ4KStrip;
+  static constexpr int kSubsPerGroup = 1;
+  static constexpr bool kHasMin = true;
+
+  template <class V>
+  static typename V::I Nibbles(const uint8_t* q, int g, int v) {
+    const typename V::I raw = V::Load(q + 256 * g + 64 * (v % 4));
+    return v < 4 ? V::Low4(raw) : V::High4(raw);
+  }
+  template <class V>
+  static typename V::I Vec(const uint8_t* q, int g, int v) {
+    return Nibbles<V>(q, g, v);
+  }
+  template <class V>
+  static typename V::I Scale(const uint8_t* sc, int s) {
+    return V::WidenU8(sc + 16 * s);
+  }
+  // xs[0..3] = int16 pairs (bsum_2k, bsum_2k+1) of the 32-element sub-block sums.
+  static void PrepX(const ActQ8K& x, int32_t* xs) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xs), _mm_hadd_epi16(lo, hi));
+  }
+  template <class V>
+  static typename V::I Start(const int32_t*, int) {
+    return V::Zero();
+  }
+};
+
+// Q4_K plus the fifth bit: bit v of the sub-block's hbits byte, moved to bit 4.
+struct KStripQ5K : KStripQ4K {
+  static constexpr KStripLayout kLayout = kQ5KStrip;
+
+  template <class V>
+  static typename V::I Vec(const uint8_t* q, int g, int v) {
+    const typename V::I h = V::Load(q + kLayout.hbits + 64 * g);
+    typename V::I bit;  // v is a constant once the caller's loop is unrolled
+    switch (v) {
+      case 0:
+        bit = V::template Shl16<4>(h);
+        break;
+      case 1:
+        bit = V::template Shl16<3>(h);
+        break;
+      case 2:
+        bit = V::template Shl16<2>(h);
+        break;
+      case 3:
+        bit = V::template Shl16<1>(h);
+        break;
+      case 4:
+        bit = h;
+        break;
+      case 5:
+        bit = V::template Shr16<1>(h);
+        break;
+      case 6:
+        bit = V::template Shr16<2>(h);
+        break;
+      default:
+        bit = V::template Shr16<3>(h);
+        break;
+    }
+    return V::Or(Nibbles<V>(q, g, v), V::And(bit, V::Bytes(0x10)));
+  }
+};
+
+// Q6_K: 16-element sub-blocks (two per group: vectors 0..3 and 4..7), signed int8 scales, the
+// -32 offset folded into each sub-block dot's start (-32 bsum_s, exact).
+struct KStripQ6K {
+  static constexpr KStripLayout kLayout = kQ6KStrip;
+  static constexpr int kSubsPerGroup = 2;
+  static constexpr bool kHasMin = false;
+
+  template <class V>
+  static typename V::I Vec(const uint8_t* q, int g, int v) {
+    const typename V::I h = V::Load(q + kLayout.hbits + 64 * (2 * g + v / 4));
+    typename V::I bits;  // field v % 4 moved to bits 4..5
+    switch (v % 4) {
+      case 0:
+        bits = V::template Shl16<4>(h);
+        break;
+      case 1:
+        bits = V::template Shl16<2>(h);
+        break;
+      case 2:
+        bits = h;
+        break;
+      default:
+        bits = V::template Shr16<2>(h);
+        break;
+    }
+    return V::Or(KStripQ4K::Nibbles<V>(q, g, v), V::And(bits, V::Bytes(0x30)));
+  }
+  template <class V>
+  static typename V::I Scale(const uint8_t* sc, int s) {
+    return V::WidenS8(sc + 16 * s);
+  }
+  // xs[s] = -32 * bsum_s.
+  static void PrepX(const ActQ8K& x, int32_t* xs) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256i b =
+          _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8 * h)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(xs + 8 * h),
+                          _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(b, 5)));
+    }
+  }
+  template <class V>
+  static typename V::I Start(const int32_t* xs, int s) {
+    return V::Bcast(xs + s);
+  }
+};
+
+template <class V, class Ops, int kTileCols>
+struct KStripKernel {
+  using I = typename V::I;
+  using F = typename V::F;
+  static constexpr KStripLayout kL = Ops::kLayout;
+
+  // Rows [row0, row0 + nr) (nr <= kLanes, one lane group of a strip) x rows [c, c + NC).
+  template <int NC>
+  static void Tile(const MatArgs& a, int64_t strip, int group, int nr, int64_t c) {
+    const int64_t nb = a.cols / kQKK;
+    const uint8_t* base = a.w + strip * a.w_strip_bytes;
+    const ActQ8K* x[NC];
+    for (int j = 0; j < NC; ++j)
+      x[j] = reinterpret_cast<const ActQ8K*>(a.x + (c + j) * a.x_row_bytes);
+    F acc[NC];
+    for (int j = 0; j < NC; ++j) acc[j] = V::ZeroF();
+    alignas(64) int32_t xs[NC][16];
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* rec = base + b * kL.bytes;
+      // Weights stream from DRAM: prefetch the next strip's record.
+      for (int off = 0; off < kL.bytes; off += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(rec + a.w_strip_bytes + off), _MM_HINT_T0);
+      }
+      for (int j = 0; j < NC; ++j) Ops::PrepX(x[j][b], xs[j]);
+      const uint8_t* q = rec + group * V::kLanes * 4;
+      const uint8_t* sc = rec + kL.scales + group * V::kLanes;
+      I isum[NC];
+#pragma GCC unroll 16
+      for (int j = 0; j < NC; ++j) isum[j] = V::Zero();
+      for (int g = 0; g < 8; ++g) {
+#pragma GCC unroll 2
+        for (int h = 0; h < Ops::kSubsPerGroup; ++h) {
+          constexpr int kVecs = 8 / Ops::kSubsPerGroup;
+          const int s = g * Ops::kSubsPerGroup + h;
+          I p[NC];
+#pragma GCC unroll 16
+          for (int j = 0; j < NC; ++j) p[j] = Ops::template Start<V>(xs[j], s);
+#pragma GCC unroll 8
+          for (int i = 0; i < kVecs; ++i) {
+            const int v = h * kVecs + i;
+            const I w = Ops::template Vec<V>(q, g, v);
+#pragma GCC unroll 16
+            for (int j = 0; j < NC; ++j)
+              p[j] = V::DotU8S8(p[j], w, V::Bcast(x[j][b].q + 32 * g + 4 * v));
+          }
+          const I scale = Ops::template Scale<V>(sc, s);
+#pragma GCC unroll 16
+          for (int j = 0; j < NC; ++j) isum[j] = V::Add(isum[j], V::Mullo(p[j], scale));
+        }
+      }
+      const F wd = V::Halves(reinterpret_cast<const uint16_t*>(rec + kL.d) + group * V::kLanes);
+#pragma GCC unroll 16
+      for (int j = 0; j < NC; ++j)
+        acc[j] = V::Fma(V::ToFloat(isum[j]), V::Mul(wd, V::Set1(x[j][b].d)), acc[j]);
+      if constexpr (Ops::kHasMin) {
+        I m[4];
+        for (int k = 0; k < 4; ++k)
+          m[k] = V::WidenU8Pairs(rec + kL.mins + 32 * k + group * V::kLanes * 2);
+        const F wm =
+            V::Halves(reinterpret_cast<const uint16_t*>(rec + kL.dmin) + group * V::kLanes);
+#pragma GCC unroll 16
+        for (int j = 0; j < NC; ++j) {
+          I im = V::Zero();
+          for (int k = 0; k < 4; ++k) im = V::DotS16(im, m[k], V::Bcast(xs[j] + k));
+          acc[j] = V::Fnma(V::ToFloat(im), V::Mul(wm, V::Set1(x[j][b].d)), acc[j]);
+        }
+      }
+    }
+    const int64_t row0 = strip * kStripRows + group * V::kLanes;
+    for (int j = 0; j < NC; ++j) {
+      float* y = a.y + (c + j) * a.y_stride + row0;
+      if (nr == V::kLanes) {
+        V::Store(y, acc[j]);
+      } else {
+        alignas(64) float tmp[V::kLanes];
+        V::Store(tmp, acc[j]);
+        std::memcpy(y, tmp, nr * sizeof(float));
+      }
+    }
+  }
+
+  template <int NC>
+  static void TileUpTo(int nc, const MatArgs& a, int64_t strip, int group, int nr, int64_t c) {
+    if constexpr (NC > 1) {
+      if (nc < NC) return TileUpTo<NC - 1>(nc, a, strip, group, nr, c);
+    }
+    Tile<NC>(a, strip, group, nr, c);
+  }
+
+  // REQUIRES: r0 % kStripRows == 0.
+  static void Range(const MatArgs& a, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    for (int64_t strip = r0 / kStripRows; strip * kStripRows < r1; ++strip) {
+      for (int group = 0; group < kStripRows / V::kLanes; ++group) {
+        const int64_t row0 = strip * kStripRows + group * V::kLanes;
+        if (row0 >= r1) break;
+        const int nr = static_cast<int>(std::min<int64_t>(V::kLanes, r1 - row0));
+        for (int64_t c = c0; c < c1; c += kTileCols) {
+          const int nc = static_cast<int>(std::min<int64_t>(kTileCols, c1 - c));
+          TileUpTo<kTileCols>(nc, a, strip, group, nr, c);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace
+}  // namespace hearth::engine::cpu::kern
