@@ -100,12 +100,15 @@ def compare_exact(ref, prompts, cpp_logits, cpp_greedy, new, bound, label):
     return worst
 
 
-def compare(ref, prompts, cpp_logits, cpp_greedy, new, bound, tie, label):
-    """Asserts the bounds; returns (max error, number of near-tie divergences)."""
+def compare(ref, prompts, cpp_logits, cpp_greedy, new, bound, tie, label, errors=None):
+    """Asserts the bounds; returns (max error, number of near-tie divergences). Appends the
+    per-position max errors to `errors` if given."""
     worst, ties = 0.0, 0
     for i, prompt in enumerate(prompts):
         ref_logits, ref_tokens, step_logits = ref_greedy(ref, prompt, new)
         err = np.abs(cpp_logits[i] - ref_logits).max(axis=1)  # per prompt position
+        if errors is not None:
+            errors.extend(float(e) for e in err)
         worst = max(worst, float(err.max()))
         assert err.max() <= bound, f"{label} prompt {i}: max |logit error| {err.max():.4f} > {bound}"
         for pos in range(len(prompt)):
@@ -215,7 +218,15 @@ def test_default_model_chunked_prefill_matches_whole(tmp_path):
 # Bounds vs the float reference (logit std ~3), measured max in comments.
 FLOAT_BOUND = {"F32": 1e-3, "F16": 1e-3, "BF16": 1e-3}  # ~6e-6: no activation quantization
 QUANT_FLOAT_BOUND = 0.8  # measured 0.20..0.39
-EMUL_BOUND = 0.15  # vs the act_quant reference; measured <= 0.044
+# vs the act_quant reference: float rounding (~1e-6) at nearly every position; but a value
+# within ~1e-7 of an 8-bit rounding boundary can round the other way, and that flip (usually
+# stored in the K/V cache) carries into every later position: measured up to 0.14 (session 2,
+# two of the 12 models, from one position on). Flips are rare (2 of 36 prompts) while a bug in
+# the scheme shows everywhere, so: most prompts exact to EMUL_EXACT at every position, every
+# prompt within EMUL_BOUND.
+EMUL_BOUND = 0.3
+EMUL_EXACT = 1e-4
+EMUL_EXACT_PROMPTS = 2 / 3  # share of prompts exact to EMUL_EXACT at every position
 TIE = 0.8
 SYNTH_F32_BOUND = 1e-4  # f32 precision vs the float64 reference; measured 5e-6..2.5e-5
 
@@ -245,9 +256,18 @@ def test_synthetic_model_matches_reference(spec, tmp_path):
     compare(ref, prompts, cpp_logits, cpp_greedy, new, float_bound, max(TIE, float_bound),
             spec.name + " float")
     emul = ReferenceModel(str(path), dtype=np.float64, act_quant=True)
+    errors = []
     worst, ties = compare(emul, prompts, cpp_logits, cpp_greedy, new,
-                          min(EMUL_BOUND, float_bound), EMUL_BOUND, spec.name + " act_quant")
+                          min(EMUL_BOUND, float_bound), EMUL_BOUND, spec.name + " act_quant",
+                          errors)
     assert ties == 0 or worst > 1e-3, "a near-tie with a float-exact model means a real bug"
+    exact, start = 0, 0
+    for prompt in prompts:
+        exact += max(errors[start:start + len(prompt)]) <= EMUL_EXACT
+        start += len(prompt)
+    assert exact >= EMUL_EXACT_PROMPTS * len(prompts), (
+        f"{spec.name}: only {exact} of {len(prompts)} prompts match the act_quant reference to "
+        f"{EMUL_EXACT} at every position: the 8-bit scheme is not what the reference emulates")
 
     # Part 3: q8 precision with the default fp16 K/V vs the float reference storing fp16 K/V.
     # Measured: float types 3.5e-4..7.4e-4, quantized 0.19..0.70.
