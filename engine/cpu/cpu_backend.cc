@@ -1,5 +1,6 @@
 #include "engine/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -164,6 +165,11 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
   gate_.resize(n * c.ffn_dim);
   up_.resize(n * c.ffn_dim);
   rope_cs_.resize(n * rope_.table_width());
+  token_sequence_.resize(n);
+  for (size_t i = 0; i < batch.sequences.size(); ++i) {
+    const BatchSequence& seq = batch.sequences[i];
+    std::fill_n(&token_sequence_[seq.token_begin], seq.num_tokens, static_cast<int32_t>(i));
+  }
   rope_.CosSin(batch.positions.data(), n, rope_cs_.data(), &pool_);  // shared by all layers
 
   // Token embeddings: dequantize one row of token_embd per token.
@@ -206,14 +212,15 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
       AddBias(k_.data(), w.bk.data(), n, c.kv_dim());
       AddBias(v_.data(), w.bv.data(), n, c.kv_dim());
     }
+    // RoPE, then the token's K/V into its slot (distinct slots: safe in parallel).
     ParallelRows(n, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const float* cs = &rope_cs_[t * rope_.table_width()];
         rope_.Apply(&q_[t * c.q_dim()], c.num_heads, cs);
         rope_.Apply(&k_[t * c.kv_dim()], c.num_kv_heads, cs);
+        StoreKv(batch, token_sequence_[t], t, l);
       }
     });
-    StoreKv(batch, l);
     PagedAttention(batch,
                    {.q = q_.data(),
                     .out = att_.data(),
@@ -267,16 +274,12 @@ void CpuBackend::ParallelRows(int64_t n, const std::function<void(int64_t, int64
   }
 }
 
-void CpuBackend::StoreKv(const Batch& batch, int32_t layer) {
+void CpuBackend::StoreKv(const Batch& batch, int32_t sequence, int64_t t, int32_t layer) {
   const int32_t bs = kv_.block_size();
   const int32_t kv_dim = config_.kv_dim();
-  for (const BatchSequence& s : batch.sequences) {
-    for (int32_t j = 0; j < s.num_tokens; ++j) {
-      const int64_t t = s.token_begin + j;
-      const int32_t pos = batch.positions[t];
-      kv_.Write(s.block_table[pos / bs], pos % bs, layer, &k_[t * kv_dim], &v_[t * kv_dim]);
-    }
-  }
+  const int32_t pos = batch.positions[t];
+  const std::vector<int32_t>& table = batch.sequences[sequence].block_table;
+  kv_.Write(table[pos / bs], pos % bs, layer, &k_[t * kv_dim], &v_[t * kv_dim]);
 }
 
 }  // namespace hearth::engine::cpu

@@ -97,8 +97,9 @@ class CpuBackend final : public Backend {
   // The forward pass; LM head over the tokens listed in `logit_rows`.
   absl::Status Run(const Batch& batch, const std::vector<int32_t>& logit_rows,
                    std::vector<float>* logits);
-  // Writes the batch's new K/V rows (k_, v_) of `layer` into their slots.
-  void StoreKv(const Batch& batch, int32_t layer);
+  // Writes token t's new K/V rows (k_, v_) of `layer` into its slot; `sequence` is its index
+  // in batch.sequences.
+  void StoreKv(const Batch& batch, int32_t sequence, int64_t t, int32_t layer);
   // fn over [0, n) rows: on the pool, or on the calling thread when n is small.
   void ParallelRows(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
@@ -126,17 +127,18 @@ class CpuBackend final : public Backend {
   WeightMatrix lm_head_;
 
   // Activations, resized per Forward. n = batch tokens.
-  std::vector<float> x_;        // [n, dim] residual stream
-  std::vector<float> xb_;       // [n, dim] normed input of a block
-  std::vector<float> q_;        // [n, q_dim]
-  std::vector<float> k_;        // [n, kv_dim]
-  std::vector<float> v_;        // [n, kv_dim]
-  std::vector<float> att_;      // [n, q_dim]
-  std::vector<float> out_;      // [n, dim]
-  std::vector<float> fused_;    // [n, q_dim + 2 kv_dim] or [n, 2 ffn_dim] (fused matmuls)
-  std::vector<float> gate_;     // [n, ffn_dim]
-  std::vector<float> up_;       // [n, ffn_dim]
-  std::vector<float> rope_cs_;  // [n, rope_.table_width()] RoPE cos/sin of each token
+  std::vector<float> x_;                 // [n, dim] residual stream
+  std::vector<float> xb_;                // [n, dim] normed input of a block
+  std::vector<float> q_;                 // [n, q_dim]
+  std::vector<float> k_;                 // [n, kv_dim]
+  std::vector<float> v_;                 // [n, kv_dim]
+  std::vector<float> att_;               // [n, q_dim]
+  std::vector<float> out_;               // [n, dim]
+  std::vector<int32_t> token_sequence_;  // [n] index in batch.sequences of each token
+  std::vector<float> fused_;             // [n, q_dim + 2 kv_dim] or [n, 2 ffn_dim] (fused matmuls)
+  std::vector<float> gate_;              // [n, ffn_dim]
+  std::vector<float> up_;                // [n, ffn_dim]
+  std::vector<float> rope_cs_;           // [n, rope_.table_width()] RoPE cos/sin of each token
 };
 
 }  // namespace hearth::engine::cpu
