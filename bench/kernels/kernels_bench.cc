@@ -133,7 +133,8 @@ int Main(int argc, char** argv) {
                           {1536, 576, "gate/up"},
                           {576, 1536, "down"},
                           {49152, 576, "output"}};
-  const GgmlType types[] = {GgmlType::kQ4_1, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K};
+  const GgmlType types[] = {GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0,
+                            GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
   const int64_t ns[] = {1, 4, 16, 32, 64};
   const std::vector<float> x = testing::RandomActivations(64, 1536, rng);
   std::vector<float> y(64 * 49152);
