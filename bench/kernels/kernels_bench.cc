@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <span>
@@ -71,7 +72,7 @@ void MakeCopies(GgmlType type, const Shape& s, std::mt19937& rng, WeightCopies* 
     w.data = wc->store.data() + c * bytes;
     wc->packed.Add(w);
   }
-  wc->packed.Pack(nullptr);
+  if (!wc->packed.Pack(nullptr).ok()) std::abort();
   for (size_t c = 0; c < ncopies; ++c) wc->copies.push_back(wc->packed.matrix(static_cast<int>(c)));
 }
 

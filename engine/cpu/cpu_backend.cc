@@ -30,7 +30,9 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
                                                      ", which the CPU matmul does not support"));
     }
   }
-  return std::unique_ptr<CpuBackend>(new CpuBackend(model, num_threads, options));
+  auto backend = std::unique_ptr<CpuBackend>(new CpuBackend(model, num_threads, options));
+  RETURN_IF_ERROR(backend->PrepareMatrices());
+  return backend;
 }
 
 CpuBackend::CpuBackend(const LoadedModel& model, int num_threads, const CpuBackendOptions& options)
@@ -46,9 +48,12 @@ CpuBackend::CpuBackend(const LoadedModel& model, int num_threads, const CpuBacke
       packed_.Add(Matrix(*t));
     }
   }
-  const int lm_head = packed_.Add(Matrix(*weights_.output));
+  packed_.Add(Matrix(*weights_.output));
+}
+
+absl::Status CpuBackend::PrepareMatrices() {
   // f32 precision reads the GGUF rows: nothing to repack.
-  if (precision_ == ActPrecision::kQ8) packed_.Pack(&pool_);
+  if (precision_ == ActPrecision::kQ8) RETURN_IF_ERROR(packed_.Pack(&pool_));
   for (size_t i = 0; i < weights_.layers.size(); ++i) {
     auto m = [&](int j) { return packed_.matrix(static_cast<int>(7 * i) + j); };
     LayerMatrices lm{m(0), m(1), m(2), m(3), m(4), m(5), m(6), {}, {}};
@@ -56,7 +61,8 @@ CpuBackend::CpuBackend(const LoadedModel& model, int num_threads, const CpuBacke
     lm.gate_up = Concatenated({&lm.gate, &lm.up});
     layers_.push_back(lm);
   }
-  lm_head_ = packed_.matrix(lm_head);
+  lm_head_ = packed_.matrix(static_cast<int>(7 * weights_.layers.size()));
+  return absl::OkStatus();
 }
 
 WeightMatrix CpuBackend::Concatenated(std::initializer_list<const WeightMatrix*> parts) {

@@ -104,6 +104,8 @@ class CpuBackend final : public Backend {
   void ParallelRows(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
   static WeightMatrix Matrix(const GgufTensor& t);
+  // Repacks the matrices (q8 precision) and fills layers_ and lm_head_.
+  absl::Status PrepareMatrices();
 
   const ModelConfig& config_;
   ActPrecision precision_ = ActPrecision::kQ8;

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
+#include "absl/strings/str_cat.h"
 #include "engine/cpu/kernels/kernels.h"
 #include "engine/cpu/kernels/strips.h"
 
@@ -121,7 +123,7 @@ void Run(const kern::KernelTable& table, const WeightMatrix& w, const uint8_t* x
   if (ReadsStrips(table, w.type)) {
     if (w.strips == nullptr) {
       temporary.Add(w);
-      temporary.Pack(pool, /*any_path=*/true);
+      if (!temporary.Pack(pool, /*any_path=*/true).ok()) throw std::bad_alloc();
     }
     args.w = w.strips != nullptr ? w.strips : temporary.matrix(0).strips;
     args.w_strip_bytes = kern::StripBytes(w.type, w.cols);
@@ -170,7 +172,7 @@ int PackedWeights::Add(const WeightMatrix& w) {
   return static_cast<int>(matrices_.size()) - 1;
 }
 
-void PackedWeights::Pack(ThreadPool* pool, bool any_path) {
+absl::Status PackedWeights::Pack(ThreadPool* pool, bool any_path) {
   const kern::KernelTable& table = TableFor(ActiveCpuKernelPath());
   auto wanted = [&](const WeightMatrix& w) {
     return w.rows > 0 && (any_path ? kern::IsStripType(w.type) : ReadsStrips(table, w.type));
@@ -183,8 +185,16 @@ void PackedWeights::Pack(ThreadPool* pool, bool any_path) {
     offsets[i] = packed_bytes_;
     packed_bytes_ += kern::StripCount(w.rows) * kern::StripBytes(w.type, w.cols);
   }
-  if (packed_bytes_ == 0) return;
-  data_ = AllocateAligned(packed_bytes_);
+  if (packed_bytes_ == 0) return absl::OkStatus();
+  data_ = TryAllocateAligned(packed_bytes_);
+  if (data_ == nullptr) {
+    const int64_t bytes = packed_bytes_;
+    packed_bytes_ = 0;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", bytes,
+                     " bytes for the repacked weights (cpu_precision q8 keeps a "
+                     "copy of the quantized matrices; f32 does not)"));
+  }
   for (size_t i = 0; i < matrices_.size(); ++i) {
     if (offsets[i] < 0) continue;
     WeightMatrix& w = matrices_[i];
@@ -201,6 +211,7 @@ void PackedWeights::Pack(ThreadPool* pool, bool any_path) {
     }
     w.strips = out;
   }
+  return absl::OkStatus();
 }
 
 const uint8_t* QuantizedActivations::Q8Rows(ThreadPool* pool) {

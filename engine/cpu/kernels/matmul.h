@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "engine/cpu/kernels/memory.h"
 #include "engine/cpu/kernels/thread_pool.h"
 #include "engine/quant/ggml_type.h"
@@ -59,8 +60,9 @@ class PackedWeights {
   // Adds `w`; returns its index for matrix(). Call before Pack().
   int Add(const WeightMatrix& w);
   // Repacks every added matrix whose type the active kernel path reads as strips (with
-  // `any_path`, every strip-type matrix). `pool` may be null.
-  void Pack(ThreadPool* pool, bool any_path = false);
+  // `any_path`, every strip-type matrix). `pool` may be null. ResourceExhausted (and nothing
+  // packed) when the buffer cannot be had.
+  absl::Status Pack(ThreadPool* pool, bool any_path = false);
   // The matrix as added, with `strips` set if it was repacked.
   const WeightMatrix& matrix(int i) const { return matrices_[i]; }
   int64_t packed_bytes() const { return packed_bytes_; }

@@ -233,7 +233,7 @@ TEST(MatMulTest, PrePackedMatchesUnpacked) {
       TestWeights tw = RandomWeights(type, rows, type_cols, rng);
       PackedWeights packed;
       packed.Add(tw.w);
-      packed.Pack(&pool);
+      ASSERT_TRUE(packed.Pack(&pool).ok());
       EXPECT_EQ(packed.matrix(0).strips != nullptr,
                 IsStripType(type) && ActiveCpuKernelPath() != CpuKernelPath::kScalar);
       for (CpuKernelPath path : SupportedPaths()) {
