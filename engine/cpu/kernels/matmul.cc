@@ -215,19 +215,19 @@ absl::Status PackedWeights::Pack(ThreadPool* pool, bool any_path) {
 }
 
 const uint8_t* QuantizedActivations::Q8Rows(ThreadPool* pool) {
-  if (q8_.empty() && n_ > 0) {
-    q8_.resize(n_ * kern::ActRowBytes(ActFormat::kQ8, cols_));
-    QuantizeRows(ActFormat::kQ8, x_, n_, cols_, q8_.data(), pool);
+  if (q8_ == nullptr && n_ > 0) {
+    q8_.reset(new uint8_t[n_ * kern::ActRowBytes(ActFormat::kQ8, cols_)]);
+    QuantizeRows(ActFormat::kQ8, x_, n_, cols_, q8_.get(), pool);
   }
-  return q8_.data();
+  return q8_.get();
 }
 
 const uint8_t* QuantizedActivations::Q8KRows(ThreadPool* pool) {
-  if (q8k_.empty() && n_ > 0) {
-    q8k_.resize(n_ * kern::ActRowBytes(ActFormat::kQ8K, cols_));
-    QuantizeRows(ActFormat::kQ8K, x_, n_, cols_, q8k_.data(), pool);
+  if (q8k_ == nullptr && n_ > 0) {
+    q8k_.reset(new uint8_t[n_ * kern::ActRowBytes(ActFormat::kQ8K, cols_)]);
+    QuantizeRows(ActFormat::kQ8K, x_, n_, cols_, q8k_.get(), pool);
   }
-  return q8k_.data();
+  return q8k_.get();
 }
 
 std::string_view CpuKernelPathName(CpuKernelPath path) {

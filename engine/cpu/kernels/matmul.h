@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -111,7 +112,8 @@ class QuantizedActivations {
   int64_t n_;
   int64_t cols_;
   ActPrecision precision_;
-  std::vector<uint8_t> q8_, q8k_;
+  // Made on first use; not zeroed first (QuantizeRows writes every byte).
+  std::unique_ptr<uint8_t[]> q8_, q8k_;
 };
 
 // As MatMul, with x pre-quantized. Bitwise identical to
