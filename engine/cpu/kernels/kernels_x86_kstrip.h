@@ -202,40 +202,12 @@ struct KStripKernel {
         }
       }
     }
-    const int64_t row0 = strip * kStripRows + group * V::kLanes;
-    for (int j = 0; j < NC; ++j) {
-      float* y = a.y + (c + j) * a.y_stride + row0;
-      if (nr == V::kLanes) {
-        V::Store(y, acc[j]);
-      } else {
-        alignas(64) float tmp[V::kLanes];
-        V::Store(tmp, acc[j]);
-        std::memcpy(y, tmp, nr * sizeof(float));
-      }
-    }
-  }
-
-  template <int NC>
-  static void TileUpTo(int nc, const MatArgs& a, int64_t strip, int group, int nr, int64_t c) {
-    if constexpr (NC > 1) {
-      if (nc < NC) return TileUpTo<NC - 1>(nc, a, strip, group, nr, c);
-    }
-    Tile<NC>(a, strip, group, nr, c);
+    StoreStripTile<V, NC>(a, strip, group, nr, c, acc);
   }
 
   // REQUIRES: r0 % kStripRows == 0.
   static void Range(const MatArgs& a, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    for (int64_t strip = r0 / kStripRows; strip * kStripRows < r1; ++strip) {
-      for (int group = 0; group < kStripRows / V::kLanes; ++group) {
-        const int64_t row0 = strip * kStripRows + group * V::kLanes;
-        if (row0 >= r1) break;
-        const int nr = static_cast<int>(std::min<int64_t>(V::kLanes, r1 - row0));
-        for (int64_t c = c0; c < c1; c += kTileCols) {
-          const int nc = static_cast<int>(std::min<int64_t>(kTileCols, c1 - c));
-          TileUpTo<kTileCols>(nc, a, strip, group, nr, c);
-        }
-      }
-    }
+    StripRange<V, KStripKernel, kTileCols>::Run(a, r0, r1, c0, c1);
   }
 };
 
