@@ -84,34 +84,30 @@ TEST(MatMulTest, SimdMatchesScalarTwin) {
   }
 }
 
-// avx2 and avxvnni compute the same exact integers and the same float ops: equal bit for bit.
-TEST(MatMulTest, VnniEqualsAvx2Bitwise) {
-  if (!CpuKernelPathSupported(CpuKernelPath::kAvxVnni)) GTEST_SKIP() << "no AVX-VNNI";
-  std::mt19937 rng(2);
+// `path` gives the AVX2 path's bits for every type (same exact integers, same float ops).
+void ExpectEqualsAvx2Bitwise(CpuKernelPath path, uint32_t seed) {
+  std::mt19937 rng(seed);
   for (GgmlType type : kAllTypes) {
     const int64_t cols = ColsFor(type).back();
     TestWeights tw = RandomWeights(type, 21, cols, rng);
     const std::vector<float> x = RandomActivations(9, cols, rng);
     std::vector<float> a(9 * 21), b(9 * 21);
     MatMulOnPath(CpuKernelPath::kAvx2, tw.w, x.data(), 9, a.data(), nullptr);
-    MatMulOnPath(CpuKernelPath::kAvxVnni, tw.w, x.data(), 9, b.data(), nullptr);
+    MatMulOnPath(path, tw.w, x.data(), 9, b.data(), nullptr);
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << Name(type);
   }
 }
 
-// avx512 is the AVX2 / AVX-VNNI code compiled for AVX-512: same bits.
+// avx2 and avxvnni compute the same exact integers and the same float ops: equal bit for bit.
+TEST(MatMulTest, VnniEqualsAvx2Bitwise) {
+  if (!CpuKernelPathSupported(CpuKernelPath::kAvxVnni)) GTEST_SKIP() << "no AVX-VNNI";
+  ExpectEqualsAvx2Bitwise(CpuKernelPath::kAvxVnni, 2);
+}
+
+// avx512 runs the same per-lane operations on 16 lanes: same bits.
 TEST(MatMulTest, Avx512EqualsAvx2Bitwise) {
   if (!CpuKernelPathSupported(CpuKernelPath::kAvx512)) GTEST_SKIP() << "no AVX-512 VNNI";
-  std::mt19937 rng(6);
-  for (GgmlType type : kAllTypes) {
-    const int64_t cols = ColsFor(type).back();
-    TestWeights tw = RandomWeights(type, 21, cols, rng);
-    const std::vector<float> x = RandomActivations(9, cols, rng);
-    std::vector<float> a(9 * 21), b(9 * 21);
-    MatMulOnPath(CpuKernelPath::kAvx2, tw.w, x.data(), 9, a.data(), nullptr);
-    MatMulOnPath(CpuKernelPath::kAvx512, tw.w, x.data(), 9, b.data(), nullptr);
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << Name(type);
-  }
+  ExpectEqualsAvx2Bitwise(CpuKernelPath::kAvx512, 6);
 }
 
 // Against W dequantized by engine/quant (bit-exact with gguf-py) times x, in float64.
