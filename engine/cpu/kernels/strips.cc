@@ -18,21 +18,21 @@ inline uint8_t Nibble(const uint8_t* qs, int e) {
   return e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
 }
 
-// One strip's blocks. `row(i)` is the GGUF row i of the strip or null past the last row.
+// One strip's blocks into `out` (zeroed by the caller: rows past the last stay zero).
+// `row(i)` is the GGUF row i of the strip (bytes) or null past the last row.
 template <class Block, class RowFn>
 void PackOne(GgmlType type, int64_t nb, RowFn row, uint8_t* out) {
   const int64_t qbytes = StripQuantBytes(type);
-  uint8_t* quants = out;
   uint16_t* d = reinterpret_cast<uint16_t*>(out + nb * qbytes);
   uint16_t* m = d + nb * kStripRows;
-  for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* q = quants + b * qbytes;
-    std::memset(q, 0, qbytes);
-    for (int r = 0; r < kStripRows; ++r) {
-      const Block* blk = row(r) ? &row(r)[b] : nullptr;
-      d[b * kStripRows + r] = blk ? blk->d : 0;
-      if constexpr (std::is_same_v<Block, BlockQ4_1>) m[b * kStripRows + r] = blk ? blk->m : 0;
-      if (blk == nullptr) continue;
+  for (int r = 0; r < kStripRows; ++r) {
+    const Block* blocks = reinterpret_cast<const Block*>(row(r));
+    if (blocks == nullptr) continue;
+    for (int64_t b = 0; b < nb; ++b) {
+      const Block* blk = &blocks[b];
+      uint8_t* q = out + b * qbytes;
+      d[b * kStripRows + r] = blk->d;
+      if constexpr (std::is_same_v<Block, BlockQ4_1>) m[b * kStripRows + r] = blk->m;
       for (int t = 0; t < 4; ++t) {
         if constexpr (std::is_same_v<Block, BlockQ8_0>) {
           for (int v = 0; v < 8; ++v) {
@@ -192,16 +192,13 @@ void PackStrips(GgmlType type, const uint8_t* w, int64_t row_bytes, int64_t rows
     };
     switch (type) {
       case GgmlType::kQ4_0:
-        PackOne<BlockQ4_0>(
-            type, nb, [&](int r) { return reinterpret_cast<const BlockQ4_0*>(row_ptr(r)); }, dst);
+        PackOne<BlockQ4_0>(type, nb, row_ptr, dst);
         break;
       case GgmlType::kQ4_1:
-        PackOne<BlockQ4_1>(
-            type, nb, [&](int r) { return reinterpret_cast<const BlockQ4_1*>(row_ptr(r)); }, dst);
+        PackOne<BlockQ4_1>(type, nb, row_ptr, dst);
         break;
       case GgmlType::kQ8_0:
-        PackOne<BlockQ8_0>(
-            type, nb, [&](int r) { return reinterpret_cast<const BlockQ8_0*>(row_ptr(r)); }, dst);
+        PackOne<BlockQ8_0>(type, nb, row_ptr, dst);
         break;
       case GgmlType::kQ4_K:
       case GgmlType::kQ5_K:
