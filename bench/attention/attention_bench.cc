@@ -1,7 +1,7 @@
 // hearth_attention_bench: the CPU attention tile kernel on the default model's shapes (head_dim
 // 64, 3 query heads per K/V head, block size 16), one thread.
 //
-//   hearth_attention_bench [--contexts 128,512,2048]
+//   hearth_attention_bench [--contexts=128,512,2048] [--pool_mib=1024]
 //
 // For decode tiles (1 new token) and prefill tiles (16 new tokens) at each context and K/V
 // dtype: ns per call and GFLOP/s (2 * 2 * rows * keys * head_dim: the QK and PV products).
@@ -26,20 +26,22 @@ namespace hearth::engine::cpu {
 namespace {
 
 constexpr int32_t kHeadDim = 64, kGroup = 3, kBlockSize = 16;
-constexpr int64_t kPoolBytes = int64_t{1} << 30;  // > the dev box's 480 MiB L3
-constexpr int kTables = 256;                      // each call reads another random set of blocks
+// Default pool 1 GiB: > the dev box's 480 MiB L3, so K/V stream from DRAM. --pool_mib=64 keeps
+// them cache-resident (a decode step's K/V of one layer, as in the engine, is a few MiB).
+int64_t g_pool_bytes = int64_t{1} << 30;
+constexpr int kTables = 256;  // each call reads another random set of blocks
 
 double Run(KvDtype dtype, int32_t context, int32_t tokens) {
   const int64_t elem = dtype == KvDtype::kF16 ? 2 : 4;
   const int64_t block_elems = int64_t{2} * kHeadDim * kBlockSize;  // K tile, then V tile
-  const int32_t pool_blocks = static_cast<int32_t>(kPoolBytes / (block_elems * elem));
+  const int32_t pool_blocks = static_cast<int32_t>(g_pool_bytes / (block_elems * elem));
   static uint8_t* pool_data = [] {
-    auto* bytes = static_cast<uint8_t*>(std::aligned_alloc(size_t{2} << 20, kPoolBytes));
-    if (std::getenv("HUGE")) madvise(bytes, kPoolBytes, MADV_HUGEPAGE);
+    auto* bytes = static_cast<uint8_t*>(std::aligned_alloc(size_t{2} << 20, g_pool_bytes));
+    if (std::getenv("HUGE")) madvise(bytes, g_pool_bytes, MADV_HUGEPAGE);
     std::mt19937 fill(7);
     // Halves in [0.125, 1) read as fp16; as floats the same bytes are moderate normals too.
     auto* p = reinterpret_cast<uint16_t*>(bytes);
-    for (int64_t i = 0; i < kPoolBytes / 2; ++i)
+    for (int64_t i = 0; i < g_pool_bytes / 2; ++i)
       p[i] = static_cast<uint16_t>(0x3000 + fill() % 0xBFF);
     return bytes;
   }();
@@ -94,6 +96,7 @@ int Main(int argc, char** argv) {
   std::vector<int32_t> contexts = {128, 512, 2048};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a.rfind("--pool_mib=", 0) == 0) g_pool_bytes = std::stoll(a.substr(11)) << 20;
     if (a.rfind("--contexts=", 0) == 0) {
       contexts.clear();
       std::stringstream ss(a.substr(11));

@@ -119,10 +119,17 @@ void AttendTileScalar(const AttentionTile& tile, AttentionScratch* scratch) {
   }
 }
 
+bool AttentionUsesAvx512(int32_t head_dim, int32_t block_size) {
+  static const bool avx512 = ActiveCpuKernelPath() == CpuKernelPath::kAvx512;
+  return avx512 && head_dim % 16 == 0 && block_size % 16 == 0 && block_size <= 256;
+}
+
 }  // namespace internal
 
 void AttendTile(const AttentionTile& tile, AttentionScratch* scratch) {
-  if (internal::AttentionUsesAvx2(tile.head_dim)) {
+  if (internal::AttentionUsesAvx512(tile.head_dim, tile.block_size)) {
+    internal::AttendTileAvx512(tile, scratch);
+  } else if (internal::AttentionUsesAvx2(tile.head_dim)) {
     internal::AttendTileAvx2(tile, scratch);
   } else {
     internal::AttendTileScalar(tile, scratch);

@@ -21,9 +21,12 @@
 // invariance rests on this. Keys after `pos` in the last block (future tokens of the same chunk,
 // or stale data) never touch the row's result.
 //
-// Two implementations of the tile kernel, chosen once per process from ActiveCpuKernelPath():
+// Three implementations of the tile kernel, chosen once per process from ActiveCpuKernelPath():
+// AVX-512 (attention_avx512.cc: the online softmax above runs once per 256-key chunk of absolute
+// positions instead of once per block, with the V accumulators in registers across the chunk),
 // AVX2+FMA (vectorized over key slots for scores and over head_dim for the V sum, polynomial
-// exp2) and its scalar twin (plain loops, std::exp2). They differ only by float rounding. Both
+// exp2) and the scalar twin (plain loops, std::exp2). They differ only by float rounding (and
+// the softmax's grouping of keys), and each keeps every invariant above. All three
 // are templates on the K/V element type: float, or fp16 bits widened to float exactly as they
 // are loaded (F16C in the AVX2 kernel, HalfToFloat in the scalar twin), so a row's arithmetic
 // after the load is the same for either storage type and the invariants above hold for both.
@@ -100,7 +103,12 @@ namespace internal {
 void AttendTileScalar(const AttentionTile& tile, AttentionScratch* scratch);
 // REQUIRES: AVX2, FMA and F16C; tile.head_dim % 8 == 0.
 void AttendTileAvx2(const AttentionTile& tile, AttentionScratch* scratch);
-// Whether the active path runs the AVX2 kernel for this head_dim.
+// REQUIRES: AVX-512F, FMA and F16C; tile.head_dim % 16 == 0, tile.block_size % 16 == 0 and
+// tile.block_size <= 256.
+void AttendTileAvx512(const AttentionTile& tile, AttentionScratch* scratch);
+// Whether the active path runs the AVX-512 kernel for these shapes (it comes first).
+bool AttentionUsesAvx512(int32_t head_dim, int32_t block_size);
+// Whether the active path can run the AVX2 kernel for this head_dim.
 bool AttentionUsesAvx2(int32_t head_dim);
 // h[i] = silu(gate[i]) * up[i] with a polynomial exp (see ops.h SiluMul). REQUIRES: AVX2, FMA.
 void SiluMulAvx2(const float* gate, const float* up, int64_t count, float* h);

@@ -23,6 +23,7 @@ namespace {
 using Kernel = void (*)(const AttentionTile&, AttentionScratch*);
 
 bool HaveAvx2() { return CpuKernelPathSupported(CpuKernelPath::kAvx2); }
+bool HaveAvx512() { return CpuKernelPathSupported(CpuKernelPath::kAvx512); }
 
 const KvDtype kDtypes[] = {KvDtype::kF32, KvDtype::kF16};
 
@@ -115,14 +116,41 @@ std::vector<double> Reference(const float* q, const PagedKv& kv, int32_t pos, fl
 
 const TileCase kCases[] = {
     // head_dim, block_size, heads, tokens, first_pos
-    {64, 16, 3, 16, 0},  {64, 16, 3, 1, 300}, {64, 16, 1, 5, 31},  {64, 4, 3, 7, 9},
-    {128, 16, 2, 9, 70}, {64, 32, 3, 16, 45}, {64, 17, 3, 12, 20}, {64, 1, 2, 3, 5},
-    {24, 16, 3, 6, 40},  {8, 5, 4, 16, 11},   {12, 16, 2, 4, 19},  {64, 16, 9, 2, 1000},
+    {64, 16, 3, 16, 0},
+    {64, 16, 3, 1, 300},
+    {64, 16, 1, 5, 31},
+    {64, 4, 3, 7, 9},
+    {128, 16, 2, 9, 70},
+    {64, 32, 3, 16, 45},
+    {64, 17, 3, 12, 20},
+    {64, 1, 2, 3, 5},
+    {24, 16, 3, 6, 40},
+    {8, 5, 4, 16, 11},
+    {12, 16, 2, 4, 19},
+    {64, 16, 9, 2, 1000},
+    // Several 256-key chunks of the AVX-512 kernel, and a block as large as a chunk.
+    {64, 16, 3, 1, 700},
+    {64, 16, 4, 16, 250},
+    {80, 32, 3, 3, 520},
+    {64, 256, 2, 5, 600},
 };
 
-// The AVX2 kernel requires head_dim % 8 == 0 (AttendTile sends other shapes to the scalar one).
+// The AVX2 kernel requires head_dim % 8 == 0, the AVX-512 one head_dim % 16 == 0 and
+// block_size % 16 == 0 (AttendTile sends other shapes to the next kernel down).
 bool Runs(Kernel kernel, const TileCase& c) {
-  return kernel != internal::AttendTileAvx2 || c.head_dim % 8 == 0;
+  if (kernel == internal::AttendTileAvx2) return c.head_dim % 8 == 0;
+  if (kernel == internal::AttendTileAvx512) {
+    return c.head_dim % 16 == 0 && c.block_size % 16 == 0 && c.block_size <= 256;
+  }
+  return true;
+}
+
+// The vector kernels this CPU runs, with their names.
+std::vector<std::pair<Kernel, const char*>> VectorKernels() {
+  std::vector<std::pair<Kernel, const char*>> kernels;
+  if (HaveAvx2()) kernels.push_back({internal::AttendTileAvx2, "avx2"});
+  if (HaveAvx512()) kernels.push_back({internal::AttendTileAvx512, "avx512"});
+  return kernels;
 }
 
 // The reference is computed from the K/V as stored (fp16-rounded for kF16), so the bound is the
@@ -162,30 +190,34 @@ TEST(AttentionTest, ScalarMatchesFloat64Reference) {
   for (KvDtype dtype : kDtypes) CheckAgainstReference(internal::AttendTileScalar, "scalar", dtype);
 }
 
-TEST(AttentionTest, Avx2MatchesFloat64Reference) {
+TEST(AttentionTest, VectorKernelsMatchFloat64Reference) {
   if (!HaveAvx2()) GTEST_SKIP() << "no AVX2/FMA";
-  for (KvDtype dtype : kDtypes) CheckAgainstReference(internal::AttendTileAvx2, "avx2", dtype);
+  for (const auto& [kernel, name] : VectorKernels()) {
+    for (KvDtype dtype : kDtypes) CheckAgainstReference(kernel, name, dtype);
+  }
 }
 
-// The AVX2 kernel and its scalar twin read the same K/V (fp16 widened exactly by both) and
-// differ only by float rounding.
-TEST(AttentionTest, Avx2MatchesScalarTwin) {
+// The vector kernels and the scalar twin read the same K/V (fp16 widened exactly by all) and
+// differ only by float rounding (and, for AVX-512, the softmax's grouping of keys).
+TEST(AttentionTest, VectorKernelsMatchScalarTwin) {
   if (!HaveAvx2()) GTEST_SKIP() << "no AVX2/FMA";
   std::mt19937 rng(13);
-  for (KvDtype dtype : kDtypes) {
-    for (const TileCase& c : kCases) {
-      if (c.head_dim % 8 != 0) continue;
-      SCOPED_TRACE(testing::Message() << KvDtypeName(dtype) << " hd " << c.head_dim << " bs "
-                                      << c.block_size << " tokens " << c.num_tokens);
-      PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
-      std::normal_distribution<float> dist(0.0f, 1.0f);
-      const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
-      std::vector<float> q(c.num_tokens * row_floats), avx(q.size()), scalar(q.size());
-      for (float& x : q) x = dist(rng);
-      AttentionScratch scratch;
-      internal::AttendTileAvx2(MakeTile(c, kv, q.data(), avx.data()), &scratch);
-      internal::AttendTileScalar(MakeTile(c, kv, q.data(), scalar.data()), &scratch);
-      for (size_t i = 0; i < q.size(); ++i) ASSERT_NEAR(avx[i], scalar[i], 2e-5) << i;
+  for (const auto& [kernel, name] : VectorKernels()) {
+    for (KvDtype dtype : kDtypes) {
+      for (const TileCase& c : kCases) {
+        if (!Runs(kernel, c)) continue;
+        SCOPED_TRACE(testing::Message() << name << " " << KvDtypeName(dtype) << " hd " << c.head_dim
+                                        << " bs " << c.block_size << " tokens " << c.num_tokens);
+        PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
+        std::vector<float> q(c.num_tokens * row_floats), avx(q.size()), scalar(q.size());
+        for (float& x : q) x = dist(rng);
+        AttentionScratch scratch;
+        kernel(MakeTile(c, kv, q.data(), avx.data()), &scratch);
+        internal::AttendTileScalar(MakeTile(c, kv, q.data(), scalar.data()), &scratch);
+        for (size_t i = 0; i < q.size(); ++i) ASSERT_NEAR(avx[i], scalar[i], 2e-5) << i;
+      }
     }
   }
 }
@@ -213,8 +245,8 @@ TEST(AttentionTest, F16IsCloseToF32) {
 // Every row's output is bitwise the same when it is computed alone (one token, one head) or in
 // the whole tile: what the backend's batch and chunking invariance needs.
 TEST(AttentionTest, RowResultDoesNotDependOnTileGrouping) {
-  std::vector<std::pair<Kernel, const char*>> kernels = {{internal::AttendTileScalar, "scalar"}};
-  if (HaveAvx2()) kernels.push_back({internal::AttendTileAvx2, "avx2"});
+  std::vector<std::pair<Kernel, const char*>> kernels = VectorKernels();
+  kernels.push_back({internal::AttendTileScalar, "scalar"});
   std::mt19937 rng(11);
   for (const auto& [kernel, name] : kernels) {
     for (KvDtype dtype : kDtypes) {
