@@ -193,35 +193,44 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
     const LayerWeights& w = weights_.layers[l];
     const LayerMatrices& m = layers_[l];
 
-    // Attention block.
-    RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
+    // Attention block. The previous layer's feed-forward residual joins the norm's pass.
+    if (l == 0) {
+      RmsNorm(x_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
+    } else {
+      AddRmsNorm(x_.data(), out_.data(), w.attn_norm.data(), n, c.dim, c.rms_eps, xb_.data(),
+                 &pool_);
+    }
+    bool split_qkv = false;  // Q|K|V sit in fused_ rows, to be split in the RoPE pass
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for Q, K and V
       if (m.qkv.rows > 0) {
         const int64_t qd = c.q_dim(), kvd = c.kv_dim(), all = qd + 2 * kvd;
         fused_.resize(n * all);
         MatMul(m.qkv, xq, fused_.data(), &pool_);  // [n, q_dim | kv_dim | kv_dim]
-        ParallelRows(n, [&](int64_t begin, int64_t end) {
-          for (int64_t t = begin; t < end; ++t) {
-            const float* row = &fused_[t * all];
-            std::memcpy(&q_[t * qd], row, qd * sizeof(float));
-            std::memcpy(&k_[t * kvd], row + qd, kvd * sizeof(float));
-            std::memcpy(&v_[t * kvd], row + qd + kvd, kvd * sizeof(float));
-          }
-        });
+        split_qkv = true;
       } else {
         MatMul(m.wq, xq, q_.data(), &pool_);  // [n, q_dim]
         MatMul(m.wk, xq, k_.data(), &pool_);  // [n, kv_dim]
         MatMul(m.wv, xq, v_.data(), &pool_);  // [n, kv_dim]
       }
     }
-    if (c.has_qkv_bias) {
-      AddBias(q_.data(), w.bq.data(), n, c.q_dim());
-      AddBias(k_.data(), w.bk.data(), n, c.kv_dim());
-      AddBias(v_.data(), w.bv.data(), n, c.kv_dim());
-    }
-    // RoPE, then the token's K/V into its slot (distinct slots: safe in parallel).
+    // Split (when fused), bias, RoPE, then the token's K/V into its slot, in one pass over the
+    // tokens (distinct slots: safe in parallel).
     ParallelRows(n, [&](int64_t begin, int64_t end) {
+      const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+      if (split_qkv) {
+        for (int64_t t = begin; t < end; ++t) {
+          const float* row = &fused_[t * (qd + 2 * kvd)];
+          std::memcpy(&q_[t * qd], row, qd * sizeof(float));
+          std::memcpy(&k_[t * kvd], row + qd, kvd * sizeof(float));
+          std::memcpy(&v_[t * kvd], row + qd + kvd, kvd * sizeof(float));
+        }
+      }
+      if (c.has_qkv_bias) {
+        AddBias(&q_[begin * qd], w.bq.data(), end - begin, c.q_dim());
+        AddBias(&k_[begin * kvd], w.bk.data(), end - begin, c.kv_dim());
+        AddBias(&v_[begin * kvd], w.bv.data(), end - begin, c.kv_dim());
+      }
       for (int64_t t = begin; t < end; ++t) {
         const float* cs = &rope_cs_[t * rope_.table_width()];
         rope_.Apply(&q_[t * c.q_dim()], c.num_heads, cs);
@@ -238,10 +247,9 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
                     .layer = l},
                    kv_, &pool_);                                    // att_ [n, q_dim]
     MatMul(m.wo, att_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
-    AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
 
-    // Feed-forward block (SwiGLU).
-    RmsNorm(x_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
+    // Feed-forward block (SwiGLU), its norm in one pass with the attention residual.
+    AddRmsNorm(x_.data(), out_.data(), w.ffn_norm.data(), n, c.dim, c.rms_eps, xb_.data(), &pool_);
     {
       QuantizedActivations xq(xb_.data(), n, c.dim, precision_);  // once for gate and up
       if (m.gate_up.rows > 0) {
@@ -260,7 +268,8 @@ absl::Status CpuBackend::Run(const Batch& batch, const std::vector<int32_t>& log
       }
     }
     MatMul(m.down, gate_.data(), n, out_.data(), &pool_, precision_);  // [n, dim]
-    AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
+    // Its residual joins the next layer's norm; the last layer's is added here.
+    if (l + 1 == c.num_layers) AddInPlace(x_.data(), out_.data(), n * c.dim, &pool_);
   }
 
   // Final norm and LM head for the requested rows only: logits [rows, vocab].

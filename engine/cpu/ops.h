@@ -16,9 +16,15 @@
 namespace hearth::engine::cpu {
 
 // y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for r in [0, n). x, y: [n, dim]; w: [dim].
-// y may alias x. (Sum of squares in double, in index order.)
+// y may alias x. (Sum of squares in double, in 8 interleaved partial sums.)
 void RmsNorm(const float* x, const float* w, int64_t n, int32_t dim, float eps, float* y,
              ThreadPool* pool = nullptr);
+
+// x += delta (the residual connection), then y = RmsNorm(x), row by row in one pass: the same
+// bits as AddInPlace followed by RmsNorm, with one parallel region instead of two.
+// y must not alias x or delta.
+void AddRmsNorm(float* x, const float* delta, const float* w, int64_t n, int32_t dim, float eps,
+                float* y, ThreadPool* pool = nullptr);
 
 // y[i] += b for each of n rows of width `dim`.
 void AddBias(float* y, const float* b, int64_t n, int32_t dim);
