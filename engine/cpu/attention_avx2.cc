@@ -1,12 +1,23 @@
 // The AVX2+FMA tile kernel of attention.h (compiled with -mavx2 -mfma -mf16c; called only when
 // the CPU has them), and the AVX2 SiLU of ops.cc, which shares its exp2.
 //
-// Scores: K tiles are [head_dim][block_size], so RB query rows x 16 key slots take 2 * RB
-// accumulator registers and one FMA chain per score over d = 0 .. head_dim - 1; the chain is
-// the same for every RB, so a row's scores do not depend on which rows share its tile.
-// V sum: per row, [head_dim] accumulators in registers, one FMA per (key, 8 dims) in key order.
-// K/V elements are float or fp16 (T = uint16_t, widened exactly by vcvtph2ps as loaded); the
-// arithmetic after the load is the same for both.
+// Like the AVX-512 kernel, it runs the online softmax once per chunk of absolute positions
+// ([0, c), [c, 2c), ... with c = max(1, 256 / block_size) whole blocks) instead of once per K/V
+// block: scores for the whole chunk into scratch, then one max / exp2 / sum per row, then the V
+// sums with the accumulators in registers across the chunk. Chunk boundaries depend only on
+// block_size, so a row's arithmetic still depends only on its query, its position and the K/V it
+// reads (attention.h's invariants hold):
+//
+// Scores: K tiles are [head_dim][block_size]; a 16-slot group of a block (a block's last group is
+//   partial when block_size % 16 != 0) is two ymm per d, so 3 rows x 2 groups take 12
+//   accumulators and one FMA chain per score over d = 0 .. head_dim - 1, whatever rows share it.
+// Softmax: max over the row's valid slots (exact), e = 2^(s - m'), the chunk's e summed in 8 lanes
+//   in key order and reduced by a fixed tree; slots past the row's valid count are selected away.
+// V sum: rows in threes, 32 dims (12 accumulators) at a time for all rows before the next 32, one
+//   FMA per (key, 8 dims) in key order; keys at or past a row's valid count are never read for it.
+// K/V elements are float or fp16 (T = uint16_t, widened exactly by vcvtph2ps). fp16 K/V read by
+// more than 3 rows are widened once into scratch instead of once per 3 rows; being exact, that
+// leaves every row's arithmetic the same for either type and either path.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -20,6 +31,7 @@ namespace hearth::engine::cpu::internal {
 namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr int32_t kChunkKeys = 256;  // the softmax runs once per chunk of absolute positions
 
 // 2^x for x in [-126, 126] (clamped outside; NaN becomes -126), relative error ~2e-7:
 // 2^x = 2^n * e^(f ln 2) with n = round(x), |f| <= 1/2, e^y by its degree-7 Taylor polynomial.
@@ -70,131 +82,240 @@ inline float HorizontalMax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-// e[r * e_stride + p] = q_r . k_p for RB rows (q rows hd apart) and key slots p in [p0, p0 + 16)
-// of a K tile kt [hd][bs]; slots >= bs read as 0.
-template <int RB, typename T>
-inline void Scores16(const float* q, int32_t hd, const T* kt, int32_t bs, int32_t p0, float* e,
-                     int32_t e_stride) {
-  __m256 acc[RB][2];
-  for (int r = 0; r < RB; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  const T* k = kt + p0;
-  if (bs - p0 >= 16) {
-    for (int32_t d = 0; d < hd; ++d, k += bs) {
-      const __m256 k0 = Load8(k);
-      const __m256 k1 = Load8(k + 8);
-      for (int r = 0; r < RB; ++r) {
-        const __m256 qd = _mm256_broadcast_ss(q + int64_t{r} * hd + d);
-        acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(qd, k1, acc[r][1]);
-      }
-    }
+// Slots [0, n) of 16 (n >= 16: all) of one K row of a group, 8 at a time, the rest 0.
+template <bool kFull, typename T>
+inline __m256 LoadK(const T* p, int32_t n) {
+  if constexpr (kFull) {
+    return Load8(p);
   } else {
-    for (int32_t d = 0; d < hd; ++d, k += bs) {
-      const __m256 k0 = LoadPartial8(k, bs - p0);
-      const __m256 k1 = LoadPartial8(k + 8, bs - p0 - 8);
-      for (int r = 0; r < RB; ++r) {
-        const __m256 qd = _mm256_broadcast_ss(q + int64_t{r} * hd + d);
-        acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(qd, k1, acc[r][1]);
+    return LoadPartial8(p, n);
+  }
+}
+
+// The loops over rows and vectors below carry `#pragma GCC unroll`: unrolled that early, GCC keeps
+// the arrays of accumulators in registers (else a copy that is not inlined stores all of them on
+// every iteration).
+
+// e[r * es + eo[j] + i] = q_r . k_j[i] for RB rows (q rows hd apart), NB 16-slot groups and
+// slots i < n[j] (group j's slot i of dim d at k[j] + d * ks + i; e untouched past n[j]). Each
+// score is one FMA chain over d = 0 .. hd - 1 whatever RB and NB are. kFull: all 16 slots of
+// every group may be read (n[j] limits only the stores).
+template <int RB, int NB, bool kFull, typename T>
+inline void Scores(const float* q, int32_t hd, const T* const* k, int32_t ks, const int32_t* n,
+                   float* e, const int32_t* eo, int32_t es) {
+  __m256 acc[RB][2 * NB];
+#pragma GCC unroll 16
+  for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 16
+    for (int i = 0; i < 2 * NB; ++i) acc[r][i] = _mm256_setzero_ps();
+  }
+  for (int32_t d = 0; d < hd; ++d) {
+    __m256 qd[RB];
+#pragma GCC unroll 16
+    for (int r = 0; r < RB; ++r) qd[r] = _mm256_broadcast_ss(q + int64_t{r} * hd + d);
+#pragma GCC unroll 16
+    for (int j = 0; j < NB; ++j) {
+      const T* kd = k[j] + int64_t{d} * ks;
+#pragma GCC unroll 16
+      for (int h = 0; h < 2; ++h) {
+        const __m256 x = LoadK<kFull>(kd + 8 * h, n[j] - 8 * h);
+#pragma GCC unroll 16
+        for (int r = 0; r < RB; ++r) {
+          acc[r][2 * j + h] = _mm256_fmadd_ps(qd[r], x, acc[r][2 * j + h]);
+        }
       }
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < RB; ++r) {
-    _mm256_storeu_ps(e + int64_t{r} * e_stride + p0, acc[r][0]);
-    _mm256_storeu_ps(e + int64_t{r} * e_stride + p0 + 8, acc[r][1]);
+#pragma GCC unroll 16
+    for (int j = 0; j < NB; ++j) {
+      float* er = e + int64_t{r} * es + eo[j];
+#pragma GCC unroll 16
+      for (int h = 0; h < 2; ++h) {
+        if (n[j] >= 16) {
+          _mm256_storeu_ps(er + 8 * h, acc[r][2 * j + h]);
+        } else {  // a partial group ends its block: the next block's scores follow at n[j]
+          _mm256_maskstore_ps(er + 8 * h, LaneMask(n[j] - 8 * h), acc[r][2 * j + h]);
+        }
+      }
+    }
   }
 }
 
-// Scores of rows [r0, rows) against all slots of one block.
+// Software prefetches of whole K/V tiles, issued a slice at a time between score tiles: a burst
+// of a few hundred lines would stall on the line-fill buffers with no work behind it.
+struct PrefetchQueue {
+  const char* p[4];
+  int32_t lines[4];
+  bool l1[4];
+  int32_t n = 0, next = 0, total = 0;
+  void Add(const void* ptr, int64_t bytes, bool to_l1) {
+    p[n] = static_cast<const char*>(ptr);
+    lines[n] = static_cast<int32_t>((bytes + 63) / 64);
+    l1[n] = to_l1;
+    total += lines[n];
+    ++n;
+  }
+  void Issue(int32_t count) {
+    for (; count > 0 && next < n; ++next) {
+      const int32_t k = std::min(count, lines[next]);
+      for (int32_t i = 0; i < k; ++i) {
+        if (l1[next]) {
+          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T0);
+        } else {
+          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T1);
+        }
+      }
+      p[next] += 64 * k;
+      lines[next] -= k;
+      count -= k;
+      if (lines[next] > 0) break;
+    }
+  }
+};
+
+// Scores of `rows` rows against NB groups, 3 rows at a time (3 rows x 2 groups are 12
+// accumulators; with 3 query broadcasts and one K vector the 16 ymm registers), issuing an equal
+// share of the queued prefetches before each 3.
+template <int NB, bool kFull, typename T>
+void ScoresRows(const float* q, int32_t hd, int32_t rows, const T* const* k, int32_t ks,
+                const int32_t* n, float* e, const int32_t* eo, int32_t es, PrefetchQueue* pq) {
+  const int32_t threes = (rows + 2) / 3;
+  const int32_t share = (pq->total + threes - 1) / threes;
+  int32_t r = 0;
+  for (; r + 3 <= rows; r += 3) {
+    pq->Issue(share);
+    Scores<3, NB, kFull>(q + int64_t{r} * hd, hd, k, ks, n, e + int64_t{r} * es, eo, es);
+  }
+  pq->Issue(pq->total);
+  const float* qr = q + int64_t{r} * hd;
+  float* er = e + int64_t{r} * es;
+  if (rows - r == 2) Scores<2, NB, kFull>(qr, hd, k, ks, n, er, eo, es);
+  if (rows - r == 1) Scores<1, NB, kFull>(qr, hd, k, ks, n, er, eo, es);
+}
+
+// Where AccumulateV finds V: key p of the chunk at Block(p / bs) + (p % bs) * row, dims from d0.
 template <typename T>
-void BlockScores(const float* q, int32_t hd, int32_t r0, int32_t rows, const T* kt, int32_t bs,
-                 float* e, int32_t e_stride) {
-  for (int32_t p0 = 0; p0 < bs; p0 += 16) {
-    int32_t r = r0;
-    for (; r + 4 <= rows; r += 4) {
-      Scores16<4>(q + int64_t{r} * hd, hd, kt, bs, p0, e + int64_t{r} * e_stride, e_stride);
-    }
-    const float* qr = q + int64_t{r} * hd;
-    float* er = e + int64_t{r} * e_stride;
-    switch (rows - r) {
-      case 3:
-        Scores16<3>(qr, hd, kt, bs, p0, er, e_stride);
-        break;
-      case 2:
-        Scores16<2>(qr, hd, kt, bs, p0, er, e_stride);
-        break;
-      case 1:
-        Scores16<1>(qr, hd, kt, bs, p0, er, e_stride);
-        break;
-      default:
-        break;
-    }
-  }
-}
+struct PagedV {  // the tile's V blocks [bs][hd], from the chunk's first block on
+  const T* base;
+  const int32_t* table;
+  int64_t stride;
+  int32_t row;
+  const T* Block(int32_t b, int32_t d0) const { return base + stride * table[b] + d0; }
+};
+struct WidenedV {  // a copy of the chunk's V dims [d0, d0 + row) as floats, [keys][row]
+  const float* base;
+  int32_t bs;
+  int32_t row;
+  const float* Block(int32_t b, int32_t /*d0*/) const { return base + int64_t{b} * bs * row; }
+};
 
-// For RB rows at once: acc_r[0, hd) += sum_{p < valid_r} e_r[p] * v[p], after acc_r *= corr_r
-// when corr_r != 1. Each V vector is loaded (and widened) once for all RB rows; every (row, dim)
-// still sees AccumulateV's operations in the same order, so the bits are the same.
-template <int RB, typename T>
-void AccumulateVRows(const float* const* e, const int32_t* valid, const float* corr, const T* v,
-                     int32_t hd, float* const* acc) {
+// For RB rows: acc_r[d0, d0 + 8 * NV) = acc_r * corr_r (when corr_r != 1) + sum_{p < valid_r}
+// e_r[p] v_p over the chunk's keys p in order, the accumulators in registers across the whole
+// chunk. Each V vector is loaded once for all RB rows; every (row, dim) sees the same operations
+// in the same order whatever RB is. Keys at or past a row's valid count are never read for it.
+template <int RB, int NV, typename V>
+void AccumulateV(const float* const* e, const int32_t* valid, const float* corr, const V& v,
+                 int32_t bs, int32_t d0, float* const* acc) {
   int32_t min_valid = valid[0], max_valid = valid[0];
+#pragma GCC unroll 16
   for (int r = 1; r < RB; ++r) {
     min_valid = std::min(min_valid, valid[r]);
     max_valid = std::max(max_valid, valid[r]);
   }
-  constexpr int NV = 4;  // 32 dims: RB * NV accumulators
-  auto pass = [&](int32_t d0, auto nv_tag) {
-    constexpr int kNV = decltype(nv_tag)::value;
-    __m256 a[RB][kNV];
-    for (int r = 0; r < RB; ++r) {
-      const __m256 c = _mm256_set1_ps(corr[r]);
-      for (int i = 0; i < kNV; ++i) {
-        a[r][i] = _mm256_loadu_ps(acc[r] + d0 + 8 * i);
-        if (corr[r] != 1.0f) a[r][i] = _mm256_mul_ps(a[r][i], c);
-      }
+  __m256 a[RB][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < RB; ++r) {
+    const __m256 c = _mm256_set1_ps(corr[r]);
+#pragma GCC unroll 16
+    for (int i = 0; i < NV; ++i) {
+      a[r][i] = _mm256_loadu_ps(acc[r] + d0 + 8 * i);
+      if (corr[r] != 1.0f) a[r][i] = _mm256_mul_ps(a[r][i], c);
     }
-    const T* vp = v + d0;
-    int32_t p = 0;
-    for (; p < min_valid; ++p, vp += hd) {
+  }
+  for (int32_t b = 0; b * bs < max_valid; ++b) {
+    const int32_t p_begin = b * bs;
+    const int32_t p_end = std::min(max_valid, p_begin + bs);
+    const int32_t p_all = std::clamp(min_valid, p_begin, p_end);  // every row valid before it
+    auto vp = v.Block(b, d0);
+    int32_t p = p_begin;
+    for (; p < p_all; ++p, vp += v.row) {
       __m256 w[RB];
+#pragma GCC unroll 16
       for (int r = 0; r < RB; ++r) w[r] = _mm256_broadcast_ss(e[r] + p);
-      for (int i = 0; i < kNV; ++i) {
+#pragma GCC unroll 16
+      for (int i = 0; i < NV; ++i) {
         const __m256 x = Load8(vp + 8 * i);
+#pragma GCC unroll 16
         for (int r = 0; r < RB; ++r) a[r][i] = _mm256_fmadd_ps(w[r], x, a[r][i]);
       }
     }
-    for (; p < max_valid; ++p, vp += hd) {  // the last block of a chunk: rows end at their own
-      for (int i = 0; i < kNV; ++i) {       // positions
+    for (; p < p_end; ++p, vp += v.row) {  // the rows end at their own positions
+#pragma GCC unroll 16
+      for (int i = 0; i < NV; ++i) {
         const __m256 x = Load8(vp + 8 * i);
+#pragma GCC unroll 16
         for (int r = 0; r < RB; ++r) {
           if (p < valid[r]) a[r][i] = _mm256_fmadd_ps(_mm256_broadcast_ss(e[r] + p), x, a[r][i]);
         }
       }
     }
-    for (int r = 0; r < RB; ++r) {
-      for (int i = 0; i < kNV; ++i) _mm256_storeu_ps(acc[r] + d0 + 8 * i, a[r][i]);
-    }
-  };
-  int32_t d0 = 0;
-  for (; d0 + 8 * NV <= hd; d0 += 8 * NV) pass(d0, std::integral_constant<int, NV>());
-  for (; d0 < hd; d0 += 8) pass(d0, std::integral_constant<int, 1>());
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 16
+    for (int i = 0; i < NV; ++i) _mm256_storeu_ps(acc[r] + d0 + 8 * i, a[r][i]);
+  }
+}
+
+// AccumulateV for rb <= 3 rows and dims [d0, d0 + 32) (wide) or [d0, d0 + 8): 3 rows x 4
+// vectors are 12 accumulators, with 3 weights and one V vector the 16 ymm registers.
+template <typename V>
+void AccumulateVSlice(int32_t rb, bool wide, const float* const* e, const int32_t* valid,
+                      const float* corr, const V& v, int32_t bs, int32_t d0, float* const* acc) {
+  if (rb == 3) {
+    if (wide) return AccumulateV<3, 4>(e, valid, corr, v, bs, d0, acc);
+    return AccumulateV<3, 1>(e, valid, corr, v, bs, d0, acc);
+  }
+  if (rb == 2) {
+    if (wide) return AccumulateV<2, 4>(e, valid, corr, v, bs, d0, acc);
+    return AccumulateV<2, 1>(e, valid, corr, v, bs, d0, acc);
+  }
+  if (wide) return AccumulateV<1, 4>(e, valid, corr, v, bs, d0, acc);
+  AccumulateV<1, 1>(e, valid, corr, v, bs, d0, acc);
+}
+
+inline float HorizontalSum(__m256 v) {  // a fixed tree: the same bits for every row grouping
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
 }
 
 template <typename T>
 void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
   const int32_t hd = t.head_dim;
   const int32_t bs = t.block_size;
-  const int32_t e_stride = (bs + 15) / 16 * 16;
   const int32_t rows = t.num_tokens * t.num_heads;
+  // Whole blocks, so a chunk's boundaries are absolute positions that depend on bs alone.
+  const int32_t chunk_keys = std::max(1, kChunkKeys / bs) * bs;
+  const int32_t es = (chunk_keys + 15) / 16 * 16;
+  const int32_t block_groups = (bs + 15) / 16;  // 16-slot groups per block, the last partial
+  // fp16 K/V read by more than 3 rows are widened once per chunk (V) or group pair (K) into
+  // floats after the scores in s->e, instead of once per 3 rows (vcvtph2ps competes with the
+  // FMAs for ports). Widening is exact, so the rows' arithmetic is the same either way.
+  constexpr bool kHalf = std::is_same_v<T, uint16_t>;
+  const int64_t wide_floats = kHalf ? int64_t{32} * std::max(hd, chunk_keys) : 0;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   s->q.resize(int64_t{rows} * hd);
   s->acc.assign(int64_t{rows} * hd, 0.0f);
-  s->e.resize(int64_t{rows} * e_stride);
+  s->e.resize(int64_t{rows} * es + wide_floats);
   s->m.assign(rows, neg_inf);
   s->l.assign(rows, 0.0f);
   s->corr.resize(rows);
   s->valid.resize(rows);
+  float* const wide = s->e.data() + int64_t{rows} * es;
   const __m256 q_scale = _mm256_set1_ps(t.scale * kLog2e);
   for (int32_t r = 0; r < rows; ++r) {
     const float* src = t.q + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
@@ -203,33 +324,93 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
       _mm256_storeu_ps(dst + d, _mm256_mul_ps(_mm256_loadu_ps(src + d), q_scale));
     }
   }
-  const int32_t last_pos = t.first_pos + t.num_tokens - 1;
-  const int32_t last_block = last_pos / bs;
-  // Blocks sit anywhere in the pool, so the hardware prefetchers cannot guess the next one:
-  // fetch block b + 1's K tile before block b's scores and its V tile before block b's V sums.
-  const int64_t tile_bytes = int64_t{hd} * bs * sizeof(T);
-  auto prefetch = [&](const void* base, int32_t b) {
-    const char* p = reinterpret_cast<const char*>(static_cast<const T*>(base) +
-                                                  t.block_stride * t.block_table[b]);
-    for (int64_t off = 0; off < tile_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+  auto k_tile = [&](int32_t b) {  // [hd][bs]
+    return static_cast<const T*>(t.k0) + t.block_stride * t.block_table[b];
   };
-  prefetch(t.k0, 0);
-  prefetch(t.v0, 0);
-  for (int32_t b = 0; b <= last_block; ++b) {
-    if (b < last_block) prefetch(t.k0, b + 1);
-    const int32_t start = b * bs;
-    const T* kt = static_cast<const T*>(t.k0) + t.block_stride * t.block_table[b];  // [hd][bs]
-    const int32_t r0 = std::max(0, start - t.first_pos) * t.num_heads;
-    BlockScores(s->q.data(), hd, r0, rows, kt, bs, s->e.data(), e_stride);
+  const int32_t keys = t.first_pos + t.num_tokens;  // keys [0, keys) reach some row
+  const int32_t last_block = (keys - 1) / bs;
+  // Blocks sit anywhere in the pool, so the hardware prefetchers cannot guess the next one:
+  // K runs `ahead` blocks (64 keys) in front of the scores, and a chunk's V is fetched to L2
+  // while its scores are computed.
+  const int64_t tile_bytes = int64_t{hd} * bs * sizeof(T);
+  const int32_t ahead = std::max(1, 64 / bs);
+  for (int32_t b = 0; b < ahead && b <= last_block; ++b) {
+    const char* c = reinterpret_cast<const char*>(k_tile(b));
+    for (int64_t off = 0; off < tile_bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+  }
+  for (int32_t start = 0; start < keys; start += chunk_keys) {
+    const int32_t b0 = start / bs;
+    const int32_t n = std::min(keys, start + chunk_keys) - start;  // the chunk's keys
+    const int32_t groups = (n - 1) / bs * block_groups + (n - 1) % bs / 16 + 1;
+    const int32_t r0 = std::max(0, start - t.first_pos) * t.num_heads;  // rows reaching start
+    const bool widen = kHalf && rows - r0 > 3;
+    const PagedV<T> v_paged{static_cast<const T*>(t.v0), t.block_table + b0, t.block_stride, hd};
+    const float* q = s->q.data() + int64_t{r0} * hd;
+    float* e = s->e.data() + int64_t{r0} * es;
+    // Scores, two 16-slot groups at a time (group g: block b0 + g / block_groups, slots from
+    // g % block_groups * 16), into e at the groups' key offsets in the chunk.
+    for (int32_t g = 0; g < groups; g += 2) {
+      const int32_t nb = std::min(2, groups - g);
+      const T* kg[2] = {};
+      int32_t cnt[2] = {}, eo[2] = {};
+      bool full = true;
+      PrefetchQueue pq;
+      for (int32_t j = 0; j < nb; ++j) {
+        const int32_t b = b0 + (g + j) / block_groups;
+        const int32_t p0 = (g + j) % block_groups * 16;
+        if (p0 == 0) {
+          if (b + ahead <= last_block) pq.Add(k_tile(b + ahead), tile_bytes, true);
+          pq.Add(v_paged.Block(b - b0, 0), tile_bytes, false);
+        }
+        kg[j] = k_tile(b) + p0;
+        cnt[j] = std::min(16, bs - p0);
+        eo[j] = (b - b0) * bs + p0;
+        full = full && cnt[j] == 16;
+      }
+      const int32_t rn = rows - r0;
+      if (widen) {
+        // [hd][32] floats, slots past a group's count 0 (never stored to e).
+        for (int32_t d = 0; d < hd; ++d) {
+          for (int32_t j = 0; j < nb; ++j) {
+            const T* kd = kg[j] + int64_t{d} * bs;
+            float* wd = wide + int64_t{d} * 32 + 16 * j;
+            if (cnt[j] == 16) {
+              _mm256_storeu_ps(wd, Load8(kd));
+              _mm256_storeu_ps(wd + 8, Load8(kd + 8));
+            } else {
+              _mm256_storeu_ps(wd, LoadPartial8(kd, cnt[j]));
+              _mm256_storeu_ps(wd + 8, LoadPartial8(kd + 8, cnt[j] - 8));
+            }
+          }
+        }
+        const float* kw[2] = {wide, wide + 16};
+        if (nb == 2) {
+          ScoresRows<2, true>(q, hd, rn, kw, 32, cnt, e, eo, es, &pq);
+        } else {
+          ScoresRows<1, true>(q, hd, rn, kw, 32, cnt, e, eo, es, &pq);
+        }
+      } else if (nb == 2 && full) {
+        ScoresRows<2, true>(q, hd, rn, kg, bs, cnt, e, eo, es, &pq);
+      } else if (nb == 2) {
+        ScoresRows<2, false>(q, hd, rn, kg, bs, cnt, e, eo, es, &pq);
+      } else if (full) {
+        ScoresRows<1, true>(q, hd, rn, kg, bs, cnt, e, eo, es, &pq);
+      } else {
+        ScoresRows<1, false>(q, hd, rn, kg, bs, cnt, e, eo, es, &pq);
+      }
+    }
+    // Online softmax, once per chunk and row. Slots past the row's valid count (future or stale
+    // keys, possibly NaN) are selected away in the last vector, never multiplied.
     for (int32_t r = r0; r < rows; ++r) {
-      const int32_t valid = std::min(bs, t.first_pos + r / t.num_heads - start + 1);
-      float* e = &s->e[int64_t{r} * e_stride];
-      // Block max over the valid slots (max is exact, so lane order does not matter).
+      const int32_t valid = std::min(n, t.first_pos + r / t.num_heads + 1 - start);
+      const int32_t whole = valid / 8 * 8;
+      float* er = &s->e[int64_t{r} * es];
       __m256 mx = _mm256_set1_ps(neg_inf);
-      for (int32_t p = 0; p < valid; p += 8) {
-        const __m256 keep = _mm256_castsi256_ps(LaneMask(valid - p));
-        mx = _mm256_max_ps(mx,
-                           _mm256_blendv_ps(_mm256_set1_ps(neg_inf), _mm256_loadu_ps(e + p), keep));
+      for (int32_t p = 0; p < whole; p += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(er + p));
+      const __m256 keep = _mm256_castsi256_ps(LaneMask(valid - whole));
+      if (whole < valid) {
+        mx = _mm256_max_ps(
+            mx, _mm256_blendv_ps(_mm256_set1_ps(neg_inf), _mm256_loadu_ps(er + whole), keep));
       }
       const float m_old = s->m[r];
       const float m_new = std::max(m_old, HorizontalMax(mx));
@@ -239,38 +420,49 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
       if (m_old == m_new) corr = 1.0f;
       s->m[r] = m_new;
       const __m256 mv = _mm256_set1_ps(m_new);
-      for (int32_t p = 0; p < valid; p += 8) {
-        const __m256 keep = _mm256_castsi256_ps(LaneMask(valid - p));
-        const __m256 x = Exp2(_mm256_sub_ps(_mm256_loadu_ps(e + p), mv));
-        _mm256_storeu_ps(e + p, _mm256_blendv_ps(_mm256_setzero_ps(), x, keep));
+      __m256 sum = _mm256_setzero_ps();
+      for (int32_t p = 0; p < whole; p += 8) {
+        const __m256 x = Exp2(_mm256_sub_ps(_mm256_loadu_ps(er + p), mv));
+        _mm256_storeu_ps(er + p, x);
+        sum = _mm256_add_ps(sum, x);
       }
-      float l = s->l[r] * corr;
-      for (int32_t p = 0; p < valid; ++p) l += e[p];
-      s->l[r] = l;
+      if (whole < valid) {
+        const __m256 x = _mm256_blendv_ps(
+            _mm256_setzero_ps(), Exp2(_mm256_sub_ps(_mm256_loadu_ps(er + whole), mv)), keep);
+        _mm256_storeu_ps(er + whole, x);
+        sum = _mm256_add_ps(sum, x);
+      }
+      s->l[r] = s->l[r] * corr + HorizontalSum(sum);
       s->corr[r] = corr;
       s->valid[r] = valid;
     }
-    if (b < last_block) prefetch(t.v0, b + 1);
-    // V for the rows in threes (a decode tile's query heads share every V load).
-    const T* v = static_cast<const T*>(t.v0) + t.block_stride * t.block_table[b];  // [bs][hd]
-    for (int32_t r = r0; r < rows; r += 3) {
-      const float* e[3];
-      float* acc[3];
-      for (int32_t i = 0; i < 3 && r + i < rows; ++i) {
-        e[i] = &s->e[int64_t{r + i} * e_stride];
-        acc[i] = &s->acc[int64_t{r + i} * hd];
+    // V sums, rows in threes (a decode tile's query heads share every V load), one 32-dim slice
+    // for all rows before the next (the slice of the chunk's V stays in L1 across the rows).
+    for (int32_t d0 = 0; d0 < hd;) {
+      const bool wide_slice = hd - d0 >= 32;
+      const int32_t w = wide_slice ? 32 : 8;
+      const WidenedV v_wide{wide, bs, w};
+      if (widen) {
+        for (int32_t p = 0; p < n; ++p) {
+          const T* src = v_paged.Block(p / bs, d0) + int64_t{p % bs} * hd;
+          for (int32_t i = 0; i < w; i += 8) _mm256_storeu_ps(wide + p * w + i, Load8(src + i));
+        }
       }
-      switch (std::min<int32_t>(3, rows - r)) {
-        case 3:
-          AccumulateVRows<3, T>(e, &s->valid[r], &s->corr[r], v, hd, acc);
-          break;
-        case 2:
-          AccumulateVRows<2, T>(e, &s->valid[r], &s->corr[r], v, hd, acc);
-          break;
-        default:
-          AccumulateVRows<1, T>(e, &s->valid[r], &s->corr[r], v, hd, acc);
-          break;
+      for (int32_t r = r0; r < rows; r += 3) {
+        const float* er[3] = {};
+        float* acc[3] = {};
+        for (int32_t i = 0; i < 3 && r + i < rows; ++i) {
+          er[i] = &s->e[int64_t{r + i} * es];
+          acc[i] = &s->acc[int64_t{r + i} * hd];
+        }
+        const int32_t rb = std::min<int32_t>(3, rows - r);
+        if (widen) {
+          AccumulateVSlice(rb, wide_slice, er, &s->valid[r], &s->corr[r], v_wide, bs, d0, acc);
+        } else {
+          AccumulateVSlice(rb, wide_slice, er, &s->valid[r], &s->corr[r], v_paged, bs, d0, acc);
+        }
       }
+      d0 += w;
     }
   }
   for (int32_t r = 0; r < rows; ++r) {
