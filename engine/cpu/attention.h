@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "engine/backend.h"
@@ -67,17 +68,39 @@ struct AttentionTile {
   KvDtype kv_dtype = KvDtype::kF32;
   int64_t block_stride = 0;  // elements
   int32_t block_size = 0;
+  // Only keys [key_begin, key_end) are read (a segment of the context; see AttentionSegmentKeys).
+  // REQUIRES: key_begin % AttentionSegmentKeys(block_size) == 0.
+  int32_t key_begin = 0;
+  int32_t key_end = std::numeric_limits<int32_t>::max();
+  // Null: row r's output goes to `out`. Else row r's unnormalized state over the segment goes to
+  // partial + r * (head_dim + 2): m (running max, base 2), l (sum of 2^(s - m)), acc[head_dim]
+  // (m = -inf, l = 0, acc = 0 for a row that reaches no key of the segment), to be combined by
+  // MergeAttentionSegments.
+  float* partial = nullptr;
 };
 
-// Per-thread working memory of the tile kernels, reused across tiles.
+// Keys per segment: the unit in which a long context is split across threads (four of the SIMD
+// kernels' 256-key softmax chunks, in whole blocks). A row's result is the merge of its segments'
+// partial states in order, whether or not they ran on different threads, so its bits depend on
+// absolute positions only; a row within one segment gets exactly the single-tile result.
+int32_t AttentionSegmentKeys(int32_t block_size);
+
+// out[0, head_dim) = the attention output of one row from its `count` segment states (see
+// AttentionTile::partial), merged in order: m = max m_i, w_i = 2^(m_i - m),
+// out = (sum w_i acc_i) * (1 / sum w_i l_i). Segments with m_i = -inf are skipped.
+void MergeAttentionSegments(const float* const* parts, int32_t count, int32_t head_dim, float* out);
+
+// Per-thread working memory of the tile kernels, reused across tiles. After a kernel: m, l and
+// acc hold every row's state (what FinishTile writes out).
 struct AttentionScratch {
-  std::vector<float> q;        // [rows, head_dim] scaled queries
-  std::vector<float> acc;      // [rows, head_dim]
-  std::vector<float> e;        // [rows, block_size rounded up to 16] scores, then probabilities
-  std::vector<float> m;        // [rows] running max (base-2 logits)
-  std::vector<float> l;        // [rows] running sum of probabilities
-  std::vector<float> corr;     // [rows] this block's rescaling of acc (AVX2 kernel)
-  std::vector<int32_t> valid;  // [rows] this block's key slots at or before the row (AVX2)
+  std::vector<float> q;     // [rows, head_dim] scaled queries
+  std::vector<float> acc;   // [rows, head_dim]
+  std::vector<float> e;     // scores, then probabilities: [rows, chunk] (SIMD kernels, which also
+                            // keep widened fp16 K/V here) or [block_size] (scalar)
+  std::vector<float> m;     // [rows] running max (base-2 logits)
+  std::vector<float> l;     // [rows] running sum of probabilities
+  std::vector<float> corr;  // [rows] this chunk's rescaling of acc (SIMD kernels)
+  std::vector<int32_t> valid;  // [rows] this chunk's key slots at or before the row (SIMD)
 };
 
 // Attention of one tile on the active path. Writes only the tile's output rows.
@@ -101,6 +124,9 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& params, cons
 
 namespace internal {
 void AttendTileScalar(const AttentionTile& tile, AttentionScratch* scratch);
+// The kernels' last step: each row's output acc * (1 / l) to tile.out, or its state to
+// tile.partial.
+void FinishTile(const AttentionTile& tile, const AttentionScratch& scratch);
 // REQUIRES: AVX2, FMA and F16C; tile.head_dim % 8 == 0.
 void AttendTileAvx2(const AttentionTile& tile, AttentionScratch* scratch);
 // REQUIRES: AVX-512F, FMA and F16C; tile.head_dim % 16 == 0, tile.block_size % 16 == 0 and

@@ -327,18 +327,18 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
   auto k_tile = [&](int32_t b) {  // [hd][bs]
     return static_cast<const T*>(t.k0) + t.block_stride * t.block_table[b];
   };
-  const int32_t keys = t.first_pos + t.num_tokens;  // keys [0, keys) reach some row
+  const int32_t keys = std::min(t.first_pos + t.num_tokens, t.key_end);  // reach some row
   const int32_t last_block = (keys - 1) / bs;
   // Blocks sit anywhere in the pool, so the hardware prefetchers cannot guess the next one:
   // K runs `ahead` blocks (64 keys) in front of the scores, and a chunk's V is fetched to L2
   // while its scores are computed.
   const int64_t tile_bytes = int64_t{hd} * bs * sizeof(T);
   const int32_t ahead = std::max(1, 64 / bs);
-  for (int32_t b = 0; b < ahead && b <= last_block; ++b) {
+  for (int32_t b = t.key_begin / bs; b < t.key_begin / bs + ahead && b <= last_block; ++b) {
     const char* c = reinterpret_cast<const char*>(k_tile(b));
     for (int64_t off = 0; off < tile_bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
   }
-  for (int32_t start = 0; start < keys; start += chunk_keys) {
+  for (int32_t start = t.key_begin; start < keys; start += chunk_keys) {
     const int32_t b0 = start / bs;
     const int32_t n = std::min(keys, start + chunk_keys) - start;  // the chunk's keys
     const int32_t groups = (n - 1) / bs * block_groups + (n - 1) % bs / 16 + 1;
@@ -465,14 +465,7 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
       d0 += w;
     }
   }
-  for (int32_t r = 0; r < rows; ++r) {
-    float* out = t.out + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
-    const __m256 inv_l = _mm256_set1_ps(1.0f / s->l[r]);
-    for (int32_t d = 0; d < hd; d += 8) {
-      _mm256_storeu_ps(out + d,
-                       _mm256_mul_ps(_mm256_loadu_ps(&s->acc[int64_t{r} * hd + d]), inv_l));
-    }
-  }
+  FinishTile(t, *s);
 }
 
 }  // namespace

@@ -184,7 +184,7 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
       _mm512_storeu_ps(dst + d, _mm512_mul_ps(_mm512_loadu_ps(src + d), q_scale));
     }
   }
-  const int32_t keys = t.first_pos + t.num_tokens;  // keys [0, keys) reach some row
+  const int32_t keys = std::min(t.first_pos + t.num_tokens, t.key_end);  // reach some row
   const int64_t tile_bytes = int64_t{hd} * bs * sizeof(T);
   auto tile = [&](const void* base, int32_t b) {
     return static_cast<const T*>(base) + t.block_stride * t.block_table[b];
@@ -202,8 +202,10 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
   };
   const int32_t last_block = (keys - 1) / bs;
   const int32_t ahead = std::max(1, 64 / bs);  // blocks per four groups
-  for (int32_t b = 0; b < ahead && b <= last_block; ++b) prefetch(tile(t.k0, b), 0);
-  for (int32_t start = 0; start < keys; start += chunk_keys) {
+  for (int32_t b = t.key_begin / bs; b < t.key_begin / bs + ahead && b <= last_block; ++b) {
+    prefetch(tile(t.k0, b), 0);
+  }
+  for (int32_t start = t.key_begin; start < keys; start += chunk_keys) {
     const int32_t b0 = start / bs;
     const int32_t chunk_end = std::min(keys, start + chunk_keys);
     const int32_t groups = (chunk_end - start + 15) / 16;
@@ -285,14 +287,7 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
       }
     }
   }
-  for (int32_t r = 0; r < rows; ++r) {
-    float* out = t.out + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
-    const __m512 inv_l = _mm512_set1_ps(1.0f / s->l[r]);
-    for (int32_t d = 0; d < hd; d += 16) {
-      _mm512_storeu_ps(out + d,
-                       _mm512_mul_ps(_mm512_loadu_ps(&s->acc[int64_t{r} * hd + d]), inv_l));
-    }
-  }
+  FinishTile(t, *s);
 }
 
 }  // namespace

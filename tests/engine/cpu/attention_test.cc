@@ -284,21 +284,27 @@ float StoredAt(const KvStorage& kv, int32_t layer, int32_t k_or_v, int32_t head,
 // 3 threads, and each sequence's rows the same as when it is the batch's only sequence.
 class PagedAttentionTest : public testing::TestWithParam<KvDtype> {};
 
-TEST_P(PagedAttentionTest, ThreadAndBatchInvariant) {
-  const int32_t layers = 2, kv_heads = 2, heads = 6, hd = 64, bs = 8, layer = 1;
-  KvStorage kv(layers, kv_heads, hd, GetParam());
-  ASSERT_TRUE(kv.Init(/*num_blocks=*/64, 0, bs).ok());
+// (context_len, num_tokens) per sequence; sequence i owns blocks blocks_each * i + b. Checks
+// that 1, 2 and 3 threads give the same bits, that each sequence alone (on 2 threads, where a
+// lone long sequence's tiles are split into segment tasks) gives its rows' bits in the batch,
+// and the last sequence's last row against float64.
+void CheckThreadAndBatchInvariant(KvDtype dtype, int32_t bs, int32_t blocks_each,
+                                  const std::vector<std::pair<int32_t, int32_t>>& shapes) {
+  const int32_t layers = 2, kv_heads = 2, heads = 6, hd = 64, layer = 1;
+  const int32_t count = static_cast<int32_t>(shapes.size());
+  KvStorage kv(layers, kv_heads, hd, dtype);
+  ASSERT_TRUE(kv.Init(blocks_each * count, 0, bs).ok());
   std::mt19937 rng(5);
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  // (context_len, num_tokens) per sequence; each owns blocks 20 * i + b.
-  const std::vector<std::pair<int32_t, int32_t>> shapes = {{37, 37}, {120, 1}, {50, 19}};
   Batch batch;
-  for (int32_t i = 0; i < 3; ++i) {
+  for (int32_t i = 0; i < count; ++i) {
     BatchSequence s;
     s.token_begin = batch.num_tokens();
     s.context_len = shapes[i].first;
     s.num_tokens = shapes[i].second;
-    for (int32_t b = 0; b < (s.context_len + bs - 1) / bs; ++b) s.block_table.push_back(20 * i + b);
+    for (int32_t b = 0; b < (s.context_len + bs - 1) / bs; ++b) {
+      s.block_table.push_back(blocks_each * i + b);
+    }
     std::vector<float> k(kv_heads * hd), v(kv_heads * hd);
     for (int32_t p = 0; p < s.context_len; ++p) {
       for (float& x : k) x = dist(rng);
@@ -337,8 +343,8 @@ TEST_P(PagedAttentionTest, ThreadAndBatchInvariant) {
     const std::vector<float> out = run(alone, &q[s.token_begin * q_dim], 2);
     EXPECT_EQ(std::memcmp(out.data(), &one[s.token_begin * q_dim], out.size() * sizeof(float)), 0);
   }
-  // And the values are right: head 5 (K/V head 1) of sequence 2's last token vs float64.
-  const BatchSequence& s = batch.sequences[2];
+  // And the values are right: head 5 (K/V head 1) of the last sequence's last token vs float64.
+  const BatchSequence& s = batch.sequences.back();
   PagedKv plain(hd, bs, 0, &rng);
   for (int32_t p = 0; p < s.context_len; ++p) {
     const int64_t block = kv.BlockElements() * s.block_table[p / bs];
@@ -351,6 +357,61 @@ TEST_P(PagedAttentionTest, ThreadAndBatchInvariant) {
   const std::vector<double> ref =
       Reference(&q[row], plain, s.context_len - 1, 1.0f / std::sqrt(float(hd)));
   for (int32_t d = 0; d < hd; ++d) EXPECT_NEAR(one[row + d], ref[d], 2e-5) << d;
+}
+
+TEST_P(PagedAttentionTest, ThreadAndBatchInvariant) {
+  CheckThreadAndBatchInvariant(GetParam(), 8, 20, {{37, 37}, {120, 1}, {50, 19}});
+}
+
+// Contexts over several segments (AttentionSegmentKeys(16) = 1024 keys): a decode row 3
+// segments deep, a chunk whose rows straddle the 1024 boundary, one within segment 1, and a
+// short one. On 2 threads alone, each long sequence is split into segment tasks; in the batch on
+// 2 threads it is not (enough tiles), on 3 threads it is again.
+TEST_P(PagedAttentionTest, LongContextSegmentsAreThreadAndBatchInvariant) {
+  ASSERT_EQ(AttentionSegmentKeys(16), 1024);
+  CheckThreadAndBatchInvariant(GetParam(), 16, 170, {{700, 1}, {1030, 12}, {1500, 20}, {2600, 1}});
+}
+
+// One segment's merge is exactly the unsplit output; two merged segments match float64.
+TEST(AttentionTest, MergeOfSegmentsMatchesWholeTile) {
+  std::mt19937 rng(19);
+  const TileCase c{64, 16, 3, 2, 1500};  // rows at 1500, 1501: segments [0, 1024), [1024, ..)
+  for (KvDtype dtype : kDtypes) {
+    PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    const int32_t rows = c.num_tokens * c.num_heads, hd = c.head_dim;
+    std::vector<float> q(rows * hd), whole(q.size()), merged(q.size());
+    for (float& x : q) x = dist(rng);
+    AttentionScratch scratch;
+    // Whole-context tile (one key range) through the partial path, merged alone.
+    AttentionTile t = MakeTile(c, kv, q.data(), whole.data());
+    AttendTile(t, &scratch);
+    std::vector<float> one(rows * (hd + 2));
+    t.partial = one.data();
+    AttendTile(t, &scratch);
+    for (int32_t r = 0; r < rows; ++r) {
+      const float* part = &one[r * (hd + 2)];
+      std::vector<float> out(hd);
+      MergeAttentionSegments(&part, 1, hd, out.data());
+      EXPECT_EQ(std::memcmp(out.data(), &whole[r * hd], hd * sizeof(float)), 0) << r;
+    }
+    // Two segments.
+    const int32_t seg = AttentionSegmentKeys(c.block_size);
+    std::vector<float> states(2 * rows * (hd + 2));
+    for (int g = 0; g < 2; ++g) {
+      t.key_begin = g * seg;
+      t.key_end = (g + 1) * seg;
+      t.partial = &states[g * rows * (hd + 2)];
+      AttendTile(t, &scratch);
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+      const float* parts[2] = {&states[r * (hd + 2)], &states[(rows + r) * (hd + 2)]};
+      MergeAttentionSegments(parts, 2, hd, &merged[r * hd]);
+      const std::vector<double> ref =
+          Reference(&q[r * hd], kv, c.first_pos + r / c.num_heads, 1.0f / std::sqrt(float(hd)));
+      for (int32_t d = 0; d < hd; ++d) EXPECT_NEAR(merged[r * hd + d], ref[d], 2e-5) << r;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, PagedAttentionTest, testing::ValuesIn(kDtypes),
