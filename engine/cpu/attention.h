@@ -5,31 +5,37 @@
 // sequence times the query heads that share one K/V head (GQA), so each K/V block is loaded
 // once per tile and used by every row of it. Tiles run in parallel on the ThreadPool.
 //
-// Per query row (one token at absolute position `pos`, one head), whatever tile it is in:
+// A context is cut into segments of AttentionSegmentKeys(block_size) absolute positions (1024
+// for 16-slot blocks). Per query row (one token at absolute position `pos`, one head), whatever
+// tile it is in:
 //
-//   for each KV block b = 0 .. pos / block_size (keys [b * bs, min((b + 1) * bs, pos + 1))):
-//     s_p   = (q * scale * log2(e)) . k_p          one FMA chain over d = 0 .. head_dim - 1
-//     m'    = max(m, max_p s_p)                    online softmax, base 2
-//     e_p   = 2^(s_p - m'),  c = 2^(m - m')
-//     l     = l * c + e_0 + e_1 + ...              in key order
-//     acc   = acc * c + e_0 v_0 + e_1 v_1 + ...    in key order
-//   out = acc * (1 / l)
+//   for each segment g reaching pos:                            state (m_g, l_g, acc_g)
+//     for each softmax chunk of the segment (keys [c0, min(c1, pos + 1))):
+//       s_p   = (q * scale * log2(e)) . k_p          one FMA chain over d = 0 .. head_dim - 1
+//       m'    = max(m, max_p s_p)                    online softmax, base 2
+//       e_p   = 2^(s_p - m'),  c = 2^(m - m')
+//       l     = l * c + sum_p e_p                    in key order (the kernel's fixed order)
+//       acc   = acc * c + sum_p e_p v_p              in key order
+//   m = max m_g,  w_g = 2^(m_g - m)                  MergeAttentionSegments, in segment order
+//   out = (sum w_g acc_g) * (1 / sum w_g l_g)        (one segment: acc * (1 / l) exactly)
 //
-// The block boundaries are absolute positions and every row's arithmetic is the same whichever
-// rows share its tile and whichever thread runs it, so a row's output depends only on its query,
-// its position and the K/V of positions [0, pos] (bitwise): the backend's batch and chunking
-// invariance rests on this. Keys after `pos` in the last block (future tokens of the same chunk,
-// or stale data) never touch the row's result.
+// A chunk is one K/V block in the scalar kernel and 256 keys (whole blocks) in the SIMD ones.
+// Chunk and segment boundaries are absolute positions, and every row's arithmetic is the same
+// whichever rows share its tile and whichever thread runs it (or runs each of its segments),
+// so a row's output depends only on its query, its position and the K/V of positions [0, pos]
+// (bitwise): the backend's batch and chunking invariance rests on this. Keys after `pos` in the
+// last block (future tokens of the same chunk, or stale data) never touch the row's result.
+// Segments are what lets a small batch with long contexts use every thread: PagedAttention
+// runs each segment of such a tile as its own task and merges the states afterwards.
 //
 // Three implementations of the tile kernel, chosen once per process from ActiveCpuKernelPath():
-// AVX-512 (attention_avx512.cc: the online softmax above runs once per 256-key chunk of absolute
-// positions instead of once per block, with the V accumulators in registers across the chunk),
-// AVX2+FMA (vectorized over key slots for scores and over head_dim for the V sum, polynomial
-// exp2) and the scalar twin (plain loops, std::exp2). They differ only by float rounding (and
-// the softmax's grouping of keys), and each keeps every invariant above. All three
-// are templates on the K/V element type: float, or fp16 bits widened to float exactly as they
-// are loaded (F16C in the AVX2 kernel, HalfToFloat in the scalar twin), so a row's arithmetic
-// after the load is the same for either storage type and the invariants above hold for both.
+// AVX-512 (attention_avx512.cc), AVX2+FMA (attention_avx2.cc), both vectorized over key slots
+// for scores and over head_dim for the V sums, with a polynomial exp2 and the V accumulators in
+// registers across a chunk, and the scalar twin (plain loops, std::exp2). They differ only by
+// float rounding and the chunk size, and each keeps every invariant above. All three are
+// templates on the K/V element type: float, or fp16 bits widened to float exactly as they are
+// loaded (F16C in the SIMD kernels, HalfToFloat in the scalar twin), so a row's arithmetic after
+// the load is the same for either storage type and the invariants above hold for both.
 #pragma once
 
 #include <cstdint>
