@@ -15,6 +15,9 @@
 //   lanes in key order and reduced by _mm512_reduce_add_ps (a fixed tree).
 // V sum: per row, up to 64 dims of accumulators in registers, one FMA per (key, 16 dims) in key
 //   order; keys at or after a row's valid count are never read for that row (stale slots).
+// K/V elements are float or fp16 (T = uint16_t, widened exactly by vcvtph2ps). fp16 K read by
+// more than 4 rows is widened once per 4 groups into scratch instead of once per 4 rows; being
+// exact, that leaves every row's arithmetic the same for either type and either path.
 // GCC 12 warns falsely (-Wmaybe-uninitialized) on the undefined pass-through operand inside many
 // plain AVX-512 intrinsics once inlined; the state must be set before the header.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -22,6 +25,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "engine/cpu/attention.h"
 
@@ -62,33 +66,83 @@ inline __mmask16 FirstLanes(int32_t count) {
   return count >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << count) - 1);
 }
 
+// The loops over rows and vectors below carry `#pragma GCC unroll`: unrolled that early, GCC keeps
+// the arrays of accumulators in registers (else it spills them to the stack around the key loops).
+
 // e[r * es + 16 * j + i] = q_r . k_j[i] for RB rows (q rows hd apart) and NB 16-slot groups
 // (group j's slot i of dim d at k[j] + d * bs + i).
 template <int RB, int NB, typename T>
 inline void Scores(const float* q, int32_t hd, const T* const* k, int32_t bs, float* e,
                    int32_t es) {
   __m512 acc[RB][NB];
+#pragma GCC unroll 16
   for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 16
     for (int j = 0; j < NB; ++j) acc[r][j] = _mm512_setzero_ps();
   }
   for (int32_t d = 0; d < hd; ++d) {
     __m512 kd[NB];
+#pragma GCC unroll 16
     for (int j = 0; j < NB; ++j) kd[j] = Load16(k[j] + int64_t{d} * bs);
+#pragma GCC unroll 16
     for (int r = 0; r < RB; ++r) {
       const __m512 qd = _mm512_set1_ps(q[int64_t{r} * hd + d]);
+#pragma GCC unroll 16
       for (int j = 0; j < NB; ++j) acc[r][j] = _mm512_fmadd_ps(qd, kd[j], acc[r][j]);
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 16
     for (int j = 0; j < NB; ++j) _mm512_storeu_ps(e + int64_t{r} * es + 16 * j, acc[r][j]);
   }
 }
 
+// Software prefetches of whole K/V tiles, issued a slice at a time between score tiles: a burst
+// of a few hundred lines would stall on the line-fill buffers with no work behind it.
+struct PrefetchQueue {
+  const char* p[8];
+  int32_t lines[8];
+  bool l1[8];
+  int32_t n = 0, next = 0, total = 0;
+  void Add(const void* ptr, int64_t bytes, bool to_l1) {
+    p[n] = static_cast<const char*>(ptr);
+    lines[n] = static_cast<int32_t>((bytes + 63) / 64);
+    l1[n] = to_l1;
+    total += lines[n];
+    ++n;
+  }
+  void Issue(int32_t count) {
+    for (; count > 0 && next < n; ++next) {
+      const int32_t k = std::min(count, lines[next]);
+      for (int32_t i = 0; i < k; ++i) {
+        if (l1[next]) {
+          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T0);
+        } else {
+          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T1);
+        }
+      }
+      p[next] += 64 * k;
+      lines[next] -= k;
+      count -= k;
+      if (lines[next] > 0) break;
+    }
+  }
+};
+
+// Scores of `rows` rows against NB groups, 4 rows at a time, issuing an equal share of the
+// queued prefetches before each 4.
 template <int NB, typename T>
 void ScoresRows(const float* q, int32_t hd, int32_t rows, const T* const* k, int32_t bs, float* e,
-                int32_t es) {
+                int32_t es, PrefetchQueue* pq) {
+  const int32_t fours = (rows + 3) / 4;
+  const int32_t share = (pq->total + fours - 1) / fours;
   int32_t r = 0;
-  for (; r + 4 <= rows; r += 4) Scores<4, NB>(q + int64_t{r} * hd, hd, k, bs, e + r * es, es);
+  for (; r + 4 <= rows; r += 4) {
+    pq->Issue(share);
+    Scores<4, NB>(q + int64_t{r} * hd, hd, k, bs, e + r * es, es);
+  }
+  pq->Issue(pq->total);
   const float* qr = q + int64_t{r} * hd;
   float* er = e + int64_t{r} * es;
   switch (rows - r) {
@@ -106,19 +160,38 @@ void ScoresRows(const float* q, int32_t hd, int32_t rows, const T* const* k, int
   }
 }
 
+// ScoresRows for nb <= 4 groups.
+template <typename T>
+void ScoresGroups(int32_t nb, const float* q, int32_t hd, int32_t rows, const T* const* k,
+                  int32_t bs, float* e, int32_t es, PrefetchQueue* pq) {
+  switch (nb) {
+    case 4:
+      return ScoresRows<4>(q, hd, rows, k, bs, e, es, pq);
+    case 3:
+      return ScoresRows<3>(q, hd, rows, k, bs, e, es, pq);
+    case 2:
+      return ScoresRows<2>(q, hd, rows, k, bs, e, es, pq);
+    default:
+      return ScoresRows<1>(q, hd, rows, k, bs, e, es, pq);
+  }
+}
+
 // For RB rows: acc_r[d0, d0 + 16 * NV) = acc_r * corr_r + sum_{p < valid_r} e_r[p] v_p, keys p
 // of the chunk in order (key p in V tile v[p / bs], slot p % bs; [bs][hd] tiles).
 template <int RB, int NV, typename T>
 void AccumulateV(const float* const* e, const int32_t* valid, const float* corr, const T* const* v,
                  int32_t bs, int32_t hd, int32_t d0, float* const* acc) {
   int32_t min_valid = valid[0], max_valid = valid[0];
+#pragma GCC unroll 16
   for (int r = 1; r < RB; ++r) {
     min_valid = std::min(min_valid, valid[r]);
     max_valid = std::max(max_valid, valid[r]);
   }
   __m512 a[RB][NV];
+#pragma GCC unroll 16
   for (int r = 0; r < RB; ++r) {
     const __m512 c = _mm512_set1_ps(corr[r]);
+#pragma GCC unroll 16
     for (int i = 0; i < NV; ++i) {
       a[r][i] = _mm512_loadu_ps(acc[r] + d0 + 16 * i);
       if (corr[r] != 1.0f) a[r][i] = _mm512_mul_ps(a[r][i], c);
@@ -132,22 +205,29 @@ void AccumulateV(const float* const* e, const int32_t* valid, const float* corr,
     int32_t p = p_begin;
     for (; p < p_all; ++p, vp += hd) {
       __m512 w[RB];
+#pragma GCC unroll 16
       for (int r = 0; r < RB; ++r) w[r] = _mm512_set1_ps(e[r][p]);
+#pragma GCC unroll 16
       for (int i = 0; i < NV; ++i) {
         const __m512 x = Load16(vp + 16 * i);
+#pragma GCC unroll 16
         for (int r = 0; r < RB; ++r) a[r][i] = _mm512_fmadd_ps(w[r], x, a[r][i]);
       }
     }
     for (; p < p_end; ++p, vp += hd) {
+#pragma GCC unroll 16
       for (int i = 0; i < NV; ++i) {
         const __m512 x = Load16(vp + 16 * i);
+#pragma GCC unroll 16
         for (int r = 0; r < RB; ++r) {
           if (p < valid[r]) a[r][i] = _mm512_fmadd_ps(_mm512_set1_ps(e[r][p]), x, a[r][i]);
         }
       }
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < RB; ++r) {
+#pragma GCC unroll 16
     for (int i = 0; i < NV; ++i) _mm512_storeu_ps(acc[r] + d0 + 16 * i, a[r][i]);
   }
 }
@@ -168,14 +248,23 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
   const int32_t chunk_blocks = std::max(1, kChunkKeys / bs);
   const int32_t chunk_keys = chunk_blocks * bs;
   const int32_t es = chunk_keys;
+  // fp16 K read by more than 4 rows is widened once per 4 groups into floats after the scores in
+  // s->e, instead of once per 4 rows (vcvtph2ps competes with the FMAs for ports). Widening is
+  // exact, so the rows' arithmetic is the same either way. (Widening V as well measured no gain:
+  // its FMAs outnumber its conversions 4 to 1, and the widened copy no longer fits L1.)
+  constexpr bool kHalf = std::is_same_v<T, uint16_t>;
+  const int64_t wide_floats = kHalf ? int64_t{hd} * 64 + 16 : 0;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   s->q.resize(int64_t{rows} * hd);
   s->acc.assign(int64_t{rows} * hd, 0.0f);
-  s->e.resize(int64_t{rows} * es);
+  s->e.resize(int64_t{rows} * es + wide_floats);
   s->m.assign(rows, neg_inf);
   s->l.assign(rows, 0.0f);
   s->corr.resize(rows);
   s->valid.resize(rows);
+  // [hd][64], on a cache line: a zmm load that straddles two lines costs twice.
+  float* const wide = reinterpret_cast<float*>(
+      (reinterpret_cast<uintptr_t>(s->e.data() + int64_t{rows} * es) + 63) & ~uintptr_t{63});
   const __m512 q_scale = _mm512_set1_ps(t.scale * kLog2e);
   for (int32_t r = 0; r < rows; ++r) {
     const float* src = t.q + (r / t.num_heads) * t.row_stride + (r % t.num_heads) * hd;
@@ -190,26 +279,18 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
     return static_cast<const T*>(base) + t.block_stride * t.block_table[b];
   };
   // Blocks sit anywhere in the pool, so the hardware prefetchers cannot guess the next one.
-  auto prefetch = [&](const T* p, int hint) {
-    const char* c = reinterpret_cast<const char*>(p);
-    for (int64_t off = 0; off < tile_bytes; off += 64) {
-      if (hint == 0) {
-        _mm_prefetch(c + off, _MM_HINT_T0);
-      } else {
-        _mm_prefetch(c + off, _MM_HINT_T1);
-      }
-    }
-  };
   const int32_t last_block = (keys - 1) / bs;
   const int32_t ahead = std::max(1, 64 / bs);  // blocks per four groups
   for (int32_t b = t.key_begin / bs; b < t.key_begin / bs + ahead && b <= last_block; ++b) {
-    prefetch(tile(t.k0, b), 0);
+    const char* c = reinterpret_cast<const char*>(tile(t.k0, b));
+    for (int64_t off = 0; off < tile_bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
   }
   for (int32_t start = t.key_begin; start < keys; start += chunk_keys) {
     const int32_t b0 = start / bs;
     const int32_t chunk_end = std::min(keys, start + chunk_keys);
     const int32_t groups = (chunk_end - start + 15) / 16;
     const int32_t r0 = std::max(0, start - t.first_pos) * t.num_heads;  // rows reaching start
+    const bool widen = kHalf && rows - r0 > 4;
     const T* kg[kMaxGroups];
     const T* vt[kMaxGroups];
     for (int32_t g = 0; g < groups; ++g) kg[g] = tile(t.k0, b0 + g * 16 / bs) + g * 16 % bs;
@@ -218,23 +299,22 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
     const float* q = s->q.data() + int64_t{r0} * hd;
     float* e = s->e.data() + int64_t{r0} * es;
     for (int32_t g = 0; g < groups; g += 4) {
+      PrefetchQueue pq;  // at most 4 blocks of K and of V
       for (int32_t b = (start + 16 * g) / bs; b < (start + 16 * (g + 4)) / bs; ++b) {
-        if (b + ahead <= last_block) prefetch(tile(t.k0, b + ahead), 0);
-        if (b <= last_block) prefetch(tile(t.v0, b), 1);
+        if (b + ahead <= last_block) pq.Add(tile(t.k0, b + ahead), tile_bytes, true);
+        if (b <= last_block) pq.Add(tile(t.v0, b), tile_bytes, false);
       }
-      switch (std::min(4, groups - g)) {
-        case 4:
-          ScoresRows<4>(q, hd, rows - r0, kg + g, bs, e + 16 * g, es);
-          break;
-        case 3:
-          ScoresRows<3>(q, hd, rows - r0, kg + g, bs, e + 16 * g, es);
-          break;
-        case 2:
-          ScoresRows<2>(q, hd, rows - r0, kg + g, bs, e + 16 * g, es);
-          break;
-        default:
-          ScoresRows<1>(q, hd, rows - r0, kg + g, bs, e + 16 * g, es);
-          break;
+      const int32_t nb = std::min(4, groups - g);
+      if (widen) {  // group j at column 16 * j
+        for (int32_t d = 0; d < hd; ++d) {
+          for (int32_t j = 0; j < nb; ++j) {
+            _mm512_storeu_ps(wide + int64_t{d} * 64 + 16 * j, Load16(kg[g + j] + int64_t{d} * bs));
+          }
+        }
+        const float* kw[4] = {wide, wide + 16, wide + 32, wide + 48};
+        ScoresGroups(nb, q, hd, rows - r0, kw, 64, e + 16 * g, es, &pq);
+      } else {
+        ScoresGroups(nb, q, hd, rows - r0, kg + g, bs, e + 16 * g, es, &pq);
       }
     }
     // Online softmax, once per chunk and row.
