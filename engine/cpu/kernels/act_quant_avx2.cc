@@ -45,8 +45,8 @@ float QuantizeBlock(const float* x, int len, int8_t* q, __m256i* values) {
       v[k] = _mm256_cvtps_epi32(f);
       values[i / 8 + k] = v[k];
     }
-    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]),
-                                         _mm256_packs_epi32(v[2], v[3]));
+    const __m256i b =
+        _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
     const __m256i ordered =
         _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), ordered);

@@ -82,7 +82,7 @@ TEST(ActQuantTest, ScalarFollowsTheDefinition) {
       int32_t sum = 0;
       for (int i = 0; i < kQK; ++i) {
         const float xi = x[b * kQK + i];
-        const float want = zero ? 0.0f
+        const float want = zero             ? 0.0f
                            : std::isnan(xi) ? -127.0f  // documented: NaN clamps to -127
                                             : std::nearbyint(xi * (127.0f / amax));
         EXPECT_EQ(q[b].q[i], static_cast<int8_t>(want)) << "block " << b << " element " << i;
