@@ -5,16 +5,47 @@
 //
 // A tile is one strip's 8 or 16 rows against up to NC rows of x. Per sub-block, each weight
 // vector is unpacked once and meets every x row of the tile (dot products with 4 x bytes
-// broadcast from memory); the sub-block's int32 dot is then scaled per lane (vpmulld) into
-// isum. The mins meet x's per-sub-block sums as int16 pairs (vpdpwssd / vpmaddwd).
-// Integer ranges (|x| <= 127): the AVX2 maddubs pairs stay below 2 * 63 * 127 < 32768, every
-// sum fits int32, so all variants compute the same exact integers.
+// broadcast from memory); the sub-block's int32 dot p is then scaled per lane into isum as
+// one int16-pair product (ScaleInto: vpshufb + vpdpwssd / vpmaddwd, not vpmulld's two
+// port-0 uops). The mins meet x's per-sub-block sums as int16 pairs (vpdpwssd / vpmaddwd).
+// Integer ranges (|x| <= 127): the AVX2 maddubs pairs stay below 2 * 63 * 127 < 32768,
+// |p| <= 32 * 31 * 127 < 2^23, every sum fits int32, so all variants compute the same exact
+// integers.
 #pragma once
 
 #include "engine/cpu/kernels/kernels_x86_strip.h"
 
 namespace hearth::engine::cpu::kern {
 namespace {
+
+// p * sc as the int16 pairs (p & 255, p >> 8) . (sc, 256 sc): exact for |p| < 2^23 and
+// -128 <= sc <= 127. Regroup moves p's bytes [b0 b1 b2 b3] to [b0 0 b1 b2]; ScalePair builds
+// (sc, 256 sc) from sc's int32 lanes (low word of sc, high word of sc << 24).
+inline __m256i Regroup(__m256i p) {
+  const __m256i k =
+      _mm256_setr_epi8(0, -128, 1, 2, 4, -128, 5, 6, 8, -128, 9, 10, 12, -128, 13, 14, 0, -128, 1,
+                       2, 4, -128, 5, 6, 8, -128, 9, 10, 12, -128, 13, 14);
+  return _mm256_shuffle_epi8(p, k);
+}
+inline __m256i ScalePair(__m256i sc) {
+  return _mm256_blend_epi16(_mm256_slli_epi32(sc, 24), sc, 0x55);
+}
+#ifdef __AVX512F__
+// maskz forms: GCC 12 warns (-Wmaybe-uninitialized) on the plain ones' pass-through operand.
+inline __m512i Regroup(__m512i p) {
+  const __m512i k = _mm512_set4_epi32(0x0E0D800C, 0x0A098008, 0x06058004, 0x02018000);
+  return _mm512_shuffle_epi8(p, k);
+}
+inline __m512i ScalePair(__m512i sc) {
+  return _mm512_mask_blend_epi16(0x55555555, _mm512_maskz_slli_epi32(0xFFFF, sc, 24), sc);
+}
+#endif
+
+// isum + p * sc, pair = ScalePair(sc).
+template <class V>
+typename V::I ScaleInto(typename V::I isum, typename V::I p, typename V::I pair) {
+  return V::DotS16(isum, Regroup(p), pair);
+}
 
 // Per-type hooks. Vec<V>(q, g, v): weight vector v (0..7, elements 4v..4v+3) of the 32-element
 // group g, q pointing at this lane group's bytes of the record. Scale<V>: sub-block s's scales
@@ -179,9 +210,9 @@ struct KStripKernel {
             for (int j = 0; j < NC; ++j)
               p[j] = V::DotU8S8(p[j], w, V::Bcast(x[j][b].q + 32 * g + 4 * v));
           }
-          const I scale = Ops::template Scale<V>(sc, s);
+          const I pair = ScalePair(Ops::template Scale<V>(sc, s));
 #pragma GCC unroll 16
-          for (int j = 0; j < NC; ++j) isum[j] = V::Add(isum[j], V::Mullo(p[j], scale));
+          for (int j = 0; j < NC; ++j) isum[j] = ScaleInto<V>(isum[j], p[j], pair);
         }
       }
       const F wd = V::Halves(reinterpret_cast<const uint16_t*>(rec + kL.d) + group * V::kLanes);
