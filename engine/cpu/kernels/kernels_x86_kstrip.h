@@ -5,9 +5,10 @@
 //
 // A tile is one strip's 8 or 16 rows against up to NC rows of x. Per sub-block, each weight
 // vector is unpacked once and meets every x row of the tile (dot products with 4 x bytes
-// broadcast from memory); the sub-block's int32 dot p is then scaled per lane into isum as
-// one int16-pair product (ScaleInto: vpshufb + vpdpwssd / vpmaddwd, not vpmulld's two
-// port-0 uops). The mins meet x's per-sub-block sums as int16 pairs (vpdpwssd / vpmaddwd).
+// broadcast from memory); the sub-block's int32 dot p is then scaled per lane into isum
+// (ScaleInto: AVX-512 as one int16-pair product, ymm vpmulld). The mins meet x's
+// per-sub-block sums as int16 pairs (vpdpwssd / vpmaddwd). AVX-512 uses a few asm statements
+// where GCC 12's code for the intrinsics costs uops (DotX, DotS16X, ScaleInto).
 // Integer ranges (|x| <= 127): the AVX2 maddubs pairs stay below 2 * 63 * 127 < 32768,
 // |p| <= 32 * 31 * 127 < 2^23, every sum fits int32, so all variants compute the same exact
 // integers.
@@ -18,33 +19,75 @@
 namespace hearth::engine::cpu::kern {
 namespace {
 
-// p * sc as the int16 pairs (p & 255, p >> 8) . (sc, 256 sc): exact for |p| < 2^23 and
-// -128 <= sc <= 127. Regroup moves p's bytes [b0 b1 b2 b3] to [b0 0 b1 b2]; ScalePair builds
-// (sc, 256 sc) from sc's int32 lanes (low word of sc, high word of sc << 24).
-inline __m256i Regroup(__m256i p) {
-  const __m256i k =
-      _mm256_setr_epi8(0, -128, 1, 2, 4, -128, 5, 6, 8, -128, 9, 10, 12, -128, 13, 14, 0, -128, 1,
-                       2, 4, -128, 5, 6, 8, -128, 9, 10, 12, -128, 13, 14);
-  return _mm256_shuffle_epi8(p, k);
-}
-inline __m256i ScalePair(__m256i sc) {
-  return _mm256_blend_epi16(_mm256_slli_epi32(sc, 24), sc, 0x55);
-}
 #ifdef __AVX512F__
-// maskz forms: GCC 12 warns (-Wmaybe-uninitialized) on the plain ones' pass-through operand.
+// p * sc as the int16 pairs (p & 255, p >> 8) . (sc, 256 sc): exact for |p| < 2^23 and
+// -128 <= sc <= 127. Regroup moves p's bytes [b0 b1 b2 b3] to [b0 0 b1 b2]; Pair builds
+// (sc, 256 sc) from sc's int32 lanes (low word of sc, high word of sc << 24).
 inline __m512i Regroup(__m512i p) {
   const __m512i k = _mm512_set4_epi32(0x0E0D800C, 0x0A098008, 0x06058004, 0x02018000);
   return _mm512_shuffle_epi8(p, k);
 }
-inline __m512i ScalePair(__m512i sc) {
+// The maskz shift: GCC 12 warns (-Wmaybe-uninitialized) on the plain one's pass-through.
+inline __m512i Pair(__m512i sc) {
   return _mm512_mask_blend_epi16(0x55555555, _mm512_maskz_slli_epi32(0xFFFF, sc, 24), sc);
 }
 #endif
 
-// isum + p * sc, pair = ScalePair(sc).
+// acc + the dot of w with x's 4 bytes broadcast. AVX-512 folds the broadcast into the dot
+// product ({1to16}: one fused uop, not a load and a dot; GCC 12 does not fold it itself).
 template <class V>
-typename V::I ScaleInto(typename V::I isum, typename V::I p, typename V::I pair) {
-  return V::DotS16(isum, Regroup(p), pair);
+typename V::I DotX(typename V::I acc, typename V::I w, const int8_t* x) {
+#ifdef __AVX512F__
+  if constexpr (V::kLanes == 16) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0"
+            : "+v"(acc)
+            : "v"(w), "m"(*reinterpret_cast<const int32_t*>(x)));
+    return acc;
+  } else
+#endif
+  {
+    return V::DotU8S8(acc, w, V::Bcast(x));
+  }
+}
+
+// acc + the int16-pair dot of a with x's pair broadcast. AVX-512 reads the pair from memory
+// ({1to16}); GCC 12 would keep xs in xmm registers and extract each pair (two more uops).
+template <class V>
+typename V::I DotS16X(typename V::I acc, typename V::I a, const int32_t* x) {
+#ifdef __AVX512F__
+  if constexpr (V::kLanes == 16) {
+    __asm__("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(a), "m"(*x));
+    return acc;
+  } else
+#endif
+  {
+    return V::DotS16(acc, a, V::Bcast(x));
+  }
+}
+
+// What ScaleInto takes for a sub-block's scales sc: AVX-512 its int16 pairs, else sc.
+template <class V>
+typename V::I ScaleOperand(typename V::I sc) {
+#ifdef __AVX512F__
+  if constexpr (V::kLanes == 16) return Pair(sc);
+#endif
+  return sc;
+}
+
+// isum + p * sc, s = ScaleOperand(sc). AVX-512: vpshufb + vpdpwssd, not vpmulld's two uops
+// (asm keeps isum in its register: GCC 12 copies it out and back around the intrinsic). ymm
+// keeps vpmulld + add: the pair form gained little there at n = 32 and lost at n = 1.
+template <class V>
+typename V::I ScaleInto(typename V::I isum, typename V::I p, typename V::I s) {
+#ifdef __AVX512F__
+  if constexpr (V::kLanes == 16) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(isum) : "v"(Regroup(p)), "v"(s));
+    return isum;
+  } else
+#endif
+  {
+    return V::Add(isum, V::Mullo(p, s));
+  }
 }
 
 // Per-type hooks. Vec<V>(q, g, v): weight vector v (0..7, elements 4v..4v+3) of the 32-element
@@ -184,9 +227,16 @@ struct KStripKernel {
     alignas(64) int32_t xs[NC][16];
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* rec = base + b * kL.bytes;
-      // Weights stream from DRAM: prefetch the next strip's record.
+      // Weights stream from DRAM: prefetch the next strip's record. AVX-512 (12-column tiles)
+      // into L2 only, leaving L1 to x's rows and this strip: each hint measured the faster on
+      // its width.
       for (int off = 0; off < kL.bytes; off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(rec + a.w_strip_bytes + off), _MM_HINT_T0);
+        const char* next = reinterpret_cast<const char*>(rec + a.w_strip_bytes + off);
+        if constexpr (V::kLanes == 16) {
+          _mm_prefetch(next, _MM_HINT_T1);
+        } else {
+          _mm_prefetch(next, _MM_HINT_T0);
+        }
       }
       for (int j = 0; j < NC; ++j) Ops::PrepX(x[j][b], xs[j]);
       const uint8_t* q = rec + group * V::kLanes * 4;
@@ -207,12 +257,11 @@ struct KStripKernel {
             const int v = h * kVecs + i;
             const I w = Ops::template Vec<V>(q, g, v);
 #pragma GCC unroll 16
-            for (int j = 0; j < NC; ++j)
-              p[j] = V::DotU8S8(p[j], w, V::Bcast(x[j][b].q + 32 * g + 4 * v));
+            for (int j = 0; j < NC; ++j) p[j] = DotX<V>(p[j], w, x[j][b].q + 32 * g + 4 * v);
           }
-          const I pair = ScalePair(Ops::template Scale<V>(sc, s));
+          const I scale = ScaleOperand<V>(Ops::template Scale<V>(sc, s));
 #pragma GCC unroll 16
-          for (int j = 0; j < NC; ++j) isum[j] = ScaleInto<V>(isum[j], p[j], pair);
+          for (int j = 0; j < NC; ++j) isum[j] = ScaleInto<V>(isum[j], p[j], scale);
         }
       }
       const F wd = V::Halves(reinterpret_cast<const uint16_t*>(rec + kL.d) + group * V::kLanes);
@@ -228,7 +277,7 @@ struct KStripKernel {
 #pragma GCC unroll 16
         for (int j = 0; j < NC; ++j) {
           I im = V::Zero();
-          for (int k = 0; k < 4; ++k) im = V::DotS16(im, m[k], V::Bcast(xs[j] + k));
+          for (int k = 0; k < 4; ++k) im = DotS16X<V>(im, m[k], xs[j] + k);
           acc[j] = V::Fnma(V::ToFloat(im), V::Mul(wm, V::Set1(x[j][b].d)), acc[j]);
         }
       }
