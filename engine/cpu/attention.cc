@@ -11,8 +11,6 @@
 namespace hearth::engine::cpu {
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
-
 // With fewer tiles than this per thread, tiles whose context spans several segments are split
 // into one task per segment (a single long-context stream would otherwise leave threads idle:
 // 3 K/V heads on 2 threads).
@@ -64,7 +62,7 @@ void AttendTileScalarTyped(const AttentionTile& t, AttentionScratch* s) {
   const int32_t hd = t.head_dim;
   const int32_t bs = t.block_size;
   const int32_t rows = t.num_tokens * t.num_heads;
-  const float q_scale = t.scale * kLog2e;
+  const float q_scale = t.scale * internal::kLog2e;
   s->q.resize(int64_t{rows} * hd);
   s->acc.assign(int64_t{rows} * hd, 0.0f);
   s->e.resize(bs);
@@ -156,10 +154,6 @@ bool AttentionUsesAvx512(int32_t head_dim, int32_t block_size) {
 
 }  // namespace internal
 
-int32_t AttentionSegmentKeys(int32_t block_size) {
-  return 4 * std::max(1, 256 / block_size) * block_size;
-}
-
 void MergeAttentionSegments(const float* const* parts, int32_t count, int32_t head_dim,
                             float* out) {
   float m = -std::numeric_limits<float>::infinity();
@@ -201,6 +195,7 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& p, const KvS
   const int64_t q_dim = int64_t{p.num_heads} * p.head_dim;
   const int32_t hd = p.head_dim;
   const int32_t segment_keys = AttentionSegmentKeys(kv.block_size());
+  auto segments_of = [&](int32_t keys) { return (keys + segment_keys - 1) / segment_keys; };
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   std::vector<TileTask> tiles;
   for (int32_t s = 0; s < static_cast<int32_t>(batch.sequences.size()); ++s) {
@@ -222,7 +217,7 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& p, const KvS
   for (const TileTask& tile : tiles) {
     const BatchSequence& seq = batch.sequences[tile.sequence];
     const int32_t keys = seq.context_len - seq.num_tokens + tile.token_offset + tile.num_tokens;
-    const int32_t segments = (keys + segment_keys - 1) / segment_keys;
+    const int32_t segments = segments_of(keys);
     if (!split || segments == 1) {
       tasks.push_back(tile);
       continue;
@@ -262,6 +257,14 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& p, const KvS
     tile.block_size = kv.block_size();
     return tile;
   };
+  // Segment g of a tile: its rows' states to `states`.
+  auto attend_segment = [&](AttentionTile tile, int32_t g, float* states,
+                            AttentionScratch* scratch) {
+    tile.key_begin = g * segment_keys;
+    tile.key_end = tile.key_begin + segment_keys;
+    tile.partial = states;
+    AttendTile(tile, scratch);
+  };
   // Row r of a tile from `segments` consecutive states at `states`, into the tile's output.
   auto merge_rows = [&](const AttentionTile& tile, const float* states, int32_t segments) {
     const int32_t rows = tile.num_tokens * tile.num_heads;
@@ -283,14 +286,10 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& p, const KvS
         const TileTask& task = tasks[i];
         AttentionTile tile = make_tile(task);
         if (task.segment >= 0) {  // one segment of a split tile
-          tile.key_begin = task.segment * segment_keys;
-          tile.key_end = tile.key_begin + segment_keys;
-          tile.partial = &partials[task.partial];
-          AttendTile(tile, &scratch);
+          attend_segment(tile, task.segment, &partials[task.partial], &scratch);
           continue;
         }
-        const int32_t keys = tile.first_pos + tile.num_tokens;
-        const int32_t segments = (keys + segment_keys - 1) / segment_keys;
+        const int32_t segments = segments_of(tile.first_pos + tile.num_tokens);
         if (segments == 1) {
           AttendTile(tile, &scratch);
           continue;
@@ -298,11 +297,7 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& p, const KvS
         const int64_t state_floats = int64_t{tile.num_tokens} * group * (hd + 2);
         own_states.resize(segments * state_floats);
         for (int32_t g = 0; g < segments; ++g) {
-          AttentionTile part = tile;
-          part.key_begin = g * segment_keys;
-          part.key_end = part.key_begin + segment_keys;
-          part.partial = &own_states[g * state_floats];
-          AttendTile(part, &scratch);
+          attend_segment(tile, g, &own_states[g * state_floats], &scratch);
         }
         merge_rows(tile, own_states.data(), segments);
       }

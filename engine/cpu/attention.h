@@ -38,6 +38,7 @@
 // the load is the same for either storage type and the invariants above hold for both.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -85,11 +86,20 @@ struct AttentionTile {
   float* partial = nullptr;
 };
 
-// Keys per segment: the unit in which a long context is split across threads (four of the SIMD
-// kernels' 256-key softmax chunks, in whole blocks). A row's result is the merge of its segments'
-// partial states in order, whether or not they ran on different threads, so its bits depend on
-// absolute positions only; a row within one segment gets exactly the single-tile result.
-int32_t AttentionSegmentKeys(int32_t block_size);
+// Keys per softmax chunk of the SIMD kernels: 256 in whole blocks (one block if larger), so
+// chunk boundaries are absolute positions that depend on block_size alone.
+inline int32_t AttentionChunkKeys(int32_t block_size) {
+  return std::max(1, 256 / block_size) * block_size;
+}
+
+// Keys per segment: the unit in which a long context is split across threads (four chunks, so
+// every kernel's chunk and block boundaries fall on segment boundaries). A row's result is the
+// merge of its segments' partial states in order, whether or not they ran on different threads,
+// so its bits depend on absolute positions only; a row within one segment gets exactly the
+// single-tile result.
+inline int32_t AttentionSegmentKeys(int32_t block_size) {
+  return 4 * AttentionChunkKeys(block_size);
+}
 
 // out[0, head_dim) = the attention output of one row from its `count` segment states (see
 // AttentionTile::partial), merged in order: m = max m_i, w_i = 2^(m_i - m),
@@ -129,6 +139,7 @@ void PagedAttention(const Batch& batch, const PagedAttentionParams& params, cons
                     ThreadPool* pool);
 
 namespace internal {
+inline constexpr float kLog2e = 1.4426950408889634f;  // scores are scaled for a base-2 softmax
 void AttendTileScalar(const AttentionTile& tile, AttentionScratch* scratch);
 // The kernels' last step: each row's output acc * (1 / l) to tile.out, or its state to
 // tile.partial.

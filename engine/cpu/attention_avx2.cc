@@ -26,12 +26,12 @@
 #include <type_traits>
 
 #include "engine/cpu/attention.h"
+#include "engine/cpu/attention_prefetch.h"
 
 namespace hearth::engine::cpu::internal {
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr int32_t kChunkKeys = 256;  // the softmax runs once per chunk of absolute positions
+using Prefetches = PrefetchQueue<4>;  // K and V of one chunk slice
 
 // 2^x for x in [-126, 126] (clamped outside; NaN becomes -126), relative error ~2e-7:
 // 2^x = 2^n * e^(f ln 2) with n = round(x), |f| <= 1/2, e^y by its degree-7 Taylor polynomial.
@@ -143,44 +143,12 @@ inline void Scores(const float* q, int32_t hd, const T* const* k, int32_t ks, co
   }
 }
 
-// Software prefetches of whole K/V tiles, issued a slice at a time between score tiles: a burst
-// of a few hundred lines would stall on the line-fill buffers with no work behind it.
-struct PrefetchQueue {
-  const char* p[4];
-  int32_t lines[4];
-  bool l1[4];
-  int32_t n = 0, next = 0, total = 0;
-  void Add(const void* ptr, int64_t bytes, bool to_l1) {
-    p[n] = static_cast<const char*>(ptr);
-    lines[n] = static_cast<int32_t>((bytes + 63) / 64);
-    l1[n] = to_l1;
-    total += lines[n];
-    ++n;
-  }
-  void Issue(int32_t count) {
-    for (; count > 0 && next < n; ++next) {
-      const int32_t k = std::min(count, lines[next]);
-      for (int32_t i = 0; i < k; ++i) {
-        if (l1[next]) {
-          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T0);
-        } else {
-          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T1);
-        }
-      }
-      p[next] += 64 * k;
-      lines[next] -= k;
-      count -= k;
-      if (lines[next] > 0) break;
-    }
-  }
-};
-
 // Scores of `rows` rows against NB groups, 3 rows at a time (3 rows x 2 groups are 12
 // accumulators; with 3 query broadcasts and one K vector the 16 ymm registers), issuing an equal
 // share of the queued prefetches before each 3.
 template <int NB, bool kFull, typename T>
 void ScoresRows(const float* q, int32_t hd, int32_t rows, const T* const* k, int32_t ks,
-                const int32_t* n, float* e, const int32_t* eo, int32_t es, PrefetchQueue* pq) {
+                const int32_t* n, float* e, const int32_t* eo, int32_t es, Prefetches* pq) {
   const int32_t threes = (rows + 2) / 3;
   const int32_t share = (pq->total + threes - 1) / threes;
   int32_t r = 0;
@@ -298,8 +266,7 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
   const int32_t hd = t.head_dim;
   const int32_t bs = t.block_size;
   const int32_t rows = t.num_tokens * t.num_heads;
-  // Whole blocks, so a chunk's boundaries are absolute positions that depend on bs alone.
-  const int32_t chunk_keys = std::max(1, kChunkKeys / bs) * bs;
+  const int32_t chunk_keys = AttentionChunkKeys(bs);
   const int32_t es = (chunk_keys + 15) / 16 * 16;
   const int32_t block_groups = (bs + 15) / 16;  // 16-slot groups per block, the last partial
   // fp16 K/V read by more than 3 rows are widened once per chunk (V) or group pair (K) into
@@ -354,7 +321,7 @@ void AttendTileAvx2Typed(const AttentionTile& t, AttentionScratch* s) {
       const T* kg[2] = {};
       int32_t cnt[2] = {}, eo[2] = {};
       bool full = true;
-      PrefetchQueue pq;
+      Prefetches pq;
       for (int32_t j = 0; j < nb; ++j) {
         const int32_t b = b0 + (g + j) / block_groups;
         const int32_t p0 = (g + j) % block_groups * 16;

@@ -1,13 +1,12 @@
 // The AVX-512 tile kernel of attention.h (compiled with -mavx512f -mfma -mf16c; called only on
 // the avx512 kernel path, for head_dim % 16 == 0 and block_size % 16 == 0).
 //
-// Unlike the AVX2 kernel, which runs the online softmax once per K/V block, this one runs it once
-// per chunk of kChunkKeys absolute positions ([0, 256), [256, 512), ...): scores for the whole
-// chunk first, then one max / exp2 / sum per row, then the V sums with every accumulator held in
-// registers across the chunk. Per 16-key block the softmax bookkeeping was as costly as the dot
-// products; per 256 keys it is noise. Chunk boundaries are absolute positions, so a row's
-// arithmetic still depends only on its query, its position and the K/V it reads (attention.h's
-// invariants hold):
+// Like the AVX2 kernel, it runs the online softmax once per chunk of AttentionChunkKeys absolute
+// positions ([0, 256), [256, 512), ...) rather than once per 16-key block, where the bookkeeping
+// cost as much as the dot products: scores for the whole chunk first, then one max / exp2 / sum
+// per row, then the V sums with every accumulator held in registers across the chunk. Chunk
+// boundaries are absolute positions, so a row's arithmetic still depends only on its query, its
+// position and the K/V it reads (attention.h's invariants hold):
 //
 // Scores: a 16-slot group of a K tile ([head_dim][block_size]) is one zmm per d; RB rows x NB
 //   groups take RB * NB accumulators and one FMA chain per score over d = 0 .. head_dim - 1.
@@ -28,13 +27,14 @@
 #include <type_traits>
 
 #include "engine/cpu/attention.h"
+#include "engine/cpu/attention_prefetch.h"
 
 namespace hearth::engine::cpu::internal {
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr int32_t kChunkKeys = 256;
-constexpr int32_t kMaxGroups = kChunkKeys / 16;
+using Prefetches = PrefetchQueue<8>;  // at most 4 blocks of K and of V
+
+constexpr int32_t kMaxGroups = 256 / 16;  // 16-slot groups per chunk (16 <= block_size <= 256)
 
 // 2^x as the AVX2 kernel's Exp2 (clamped to [-126, 126], degree-7 Taylor of e^(f ln 2)).
 inline __m512 Exp2(__m512 x) {
@@ -98,43 +98,11 @@ inline void Scores(const float* q, int32_t hd, const T* const* k, int32_t bs, fl
   }
 }
 
-// Software prefetches of whole K/V tiles, issued a slice at a time between score tiles: a burst
-// of a few hundred lines would stall on the line-fill buffers with no work behind it.
-struct PrefetchQueue {
-  const char* p[8];
-  int32_t lines[8];
-  bool l1[8];
-  int32_t n = 0, next = 0, total = 0;
-  void Add(const void* ptr, int64_t bytes, bool to_l1) {
-    p[n] = static_cast<const char*>(ptr);
-    lines[n] = static_cast<int32_t>((bytes + 63) / 64);
-    l1[n] = to_l1;
-    total += lines[n];
-    ++n;
-  }
-  void Issue(int32_t count) {
-    for (; count > 0 && next < n; ++next) {
-      const int32_t k = std::min(count, lines[next]);
-      for (int32_t i = 0; i < k; ++i) {
-        if (l1[next]) {
-          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T0);
-        } else {
-          _mm_prefetch(p[next] + 64 * i, _MM_HINT_T1);
-        }
-      }
-      p[next] += 64 * k;
-      lines[next] -= k;
-      count -= k;
-      if (lines[next] > 0) break;
-    }
-  }
-};
-
 // Scores of `rows` rows against NB groups, 4 rows at a time, issuing an equal share of the
 // queued prefetches before each 4.
 template <int NB, typename T>
 void ScoresRows(const float* q, int32_t hd, int32_t rows, const T* const* k, int32_t bs, float* e,
-                int32_t es, PrefetchQueue* pq) {
+                int32_t es, Prefetches* pq) {
   const int32_t fours = (rows + 3) / 4;
   const int32_t share = (pq->total + fours - 1) / fours;
   int32_t r = 0;
@@ -163,7 +131,7 @@ void ScoresRows(const float* q, int32_t hd, int32_t rows, const T* const* k, int
 // ScoresRows for nb <= 4 groups.
 template <typename T>
 void ScoresGroups(int32_t nb, const float* q, int32_t hd, int32_t rows, const T* const* k,
-                  int32_t bs, float* e, int32_t es, PrefetchQueue* pq) {
+                  int32_t bs, float* e, int32_t es, Prefetches* pq) {
   switch (nb) {
     case 4:
       return ScoresRows<4>(q, hd, rows, k, bs, e, es, pq);
@@ -245,8 +213,7 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
   const int32_t hd = t.head_dim;
   const int32_t bs = t.block_size;
   const int32_t rows = t.num_tokens * t.num_heads;
-  const int32_t chunk_blocks = std::max(1, kChunkKeys / bs);
-  const int32_t chunk_keys = chunk_blocks * bs;
+  const int32_t chunk_keys = AttentionChunkKeys(bs);
   const int32_t es = chunk_keys;
   // fp16 K read by more than 4 rows is widened once per 4 groups into floats after the scores in
   // s->e, instead of once per 4 rows (vcvtph2ps competes with the FMAs for ports). Widening is
@@ -299,7 +266,7 @@ void AttendTileAvx512Typed(const AttentionTile& t, AttentionScratch* s) {
     const float* q = s->q.data() + int64_t{r0} * hd;
     float* e = s->e.data() + int64_t{r0} * es;
     for (int32_t g = 0; g < groups; g += 4) {
-      PrefetchQueue pq;  // at most 4 blocks of K and of V
+      Prefetches pq;  // at most 4 blocks of K and of V
       for (int32_t b = (start + 16 * g) / bs; b < (start + 16 * (g + 4)) / bs; ++b) {
         if (b + ahead <= last_block) pq.Add(tile(t.k0, b + ahead), tile_bytes, true);
         if (b <= last_block) pq.Add(tile(t.v0, b), tile_bytes, false);
