@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "engine/cpu/kernels/matmul.h"
@@ -96,6 +97,19 @@ AttentionTile MakeTile(const TileCase& c, const PagedKv& kv, const float* q, flo
   return t;
 }
 
+// A case's paged K/V (context first_pos + num_tokens; see PagedKv) and its random queries.
+struct Inputs {
+  PagedKv kv;
+  std::vector<float> q;
+};
+Inputs MakeInputs(const TileCase& c, KvDtype dtype, std::mt19937* rng) {
+  PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, rng, dtype);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> q(int64_t{c.num_tokens} * c.num_heads * c.head_dim);
+  for (float& x : q) x = dist(*rng);
+  return {std::move(kv), std::move(q)};
+}
+
 // float64 softmax(q k^T * scale) v for one row at position pos.
 std::vector<double> Reference(const float* q, const PagedKv& kv, int32_t pos, float scale) {
   const int32_t hd = kv.head_dim;
@@ -163,11 +177,9 @@ void CheckAgainstReference(Kernel kernel, const char* name, KvDtype dtype) {
                                     << " bs " << c.block_size << " heads " << c.num_heads
                                     << " tokens " << c.num_tokens << " first_pos " << c.first_pos);
     // The tile's later tokens are keys its earlier rows must not see; unused slots are NaN.
-    PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
+    auto [kv, q] = MakeInputs(c, dtype, &rng);
     const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
-    std::vector<float> q(c.num_tokens * row_floats), out(q.size(), -7.0f);
-    for (float& x : q) x = dist(rng);
+    std::vector<float> out(q.size(), -7.0f);
     AttentionScratch scratch;
     kernel(MakeTile(c, kv, q.data(), out.data()), &scratch);
     double worst = 0.0;
@@ -208,11 +220,8 @@ TEST(AttentionTest, VectorKernelsMatchScalarTwin) {
         if (!Runs(kernel, c)) continue;
         SCOPED_TRACE(testing::Message() << name << " " << KvDtypeName(dtype) << " hd " << c.head_dim
                                         << " bs " << c.block_size << " tokens " << c.num_tokens);
-        PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
-        std::normal_distribution<float> dist(0.0f, 1.0f);
-        const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
-        std::vector<float> q(c.num_tokens * row_floats), avx(q.size()), scalar(q.size());
-        for (float& x : q) x = dist(rng);
+        auto [kv, q] = MakeInputs(c, dtype, &rng);
+        std::vector<float> avx(q.size()), scalar(q.size());
         AttentionScratch scratch;
         kernel(MakeTile(c, kv, q.data(), avx.data()), &scratch);
         internal::AttendTileScalar(MakeTile(c, kv, q.data(), scalar.data()), &scratch);
@@ -254,11 +263,9 @@ TEST(AttentionTest, RowResultDoesNotDependOnTileGrouping) {
         if (!Runs(kernel, c)) continue;
         SCOPED_TRACE(testing::Message() << name << " " << KvDtypeName(dtype) << " hd " << c.head_dim
                                         << " bs " << c.block_size << " tokens " << c.num_tokens);
-        PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
-        std::normal_distribution<float> dist(0.0f, 1.0f);
+        auto [kv, q] = MakeInputs(c, dtype, &rng);
         const int64_t row_floats = int64_t{c.num_heads} * c.head_dim;
-        std::vector<float> q(c.num_tokens * row_floats), whole(q.size()), alone(q.size());
-        for (float& x : q) x = dist(rng);
+        std::vector<float> whole(q.size()), alone(q.size());
         AttentionScratch scratch;
         kernel(MakeTile(c, kv, q.data(), whole.data()), &scratch);
         for (int32_t j = 0; j < c.num_tokens; ++j) {
@@ -377,11 +384,9 @@ TEST(AttentionTest, MergeOfSegmentsMatchesWholeTile) {
   std::mt19937 rng(19);
   const TileCase c{64, 16, 3, 2, 1500};  // rows at 1500, 1501: segments [0, 1024), [1024, ..)
   for (KvDtype dtype : kDtypes) {
-    PagedKv kv(c.head_dim, c.block_size, c.first_pos + c.num_tokens, &rng, dtype);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
+    auto [kv, q] = MakeInputs(c, dtype, &rng);
     const int32_t rows = c.num_tokens * c.num_heads, hd = c.head_dim;
-    std::vector<float> q(rows * hd), whole(q.size()), merged(q.size());
-    for (float& x : q) x = dist(rng);
+    std::vector<float> whole(q.size()), merged(q.size());
     AttentionScratch scratch;
     // Whole-context tile (one key range) through the partial path, merged alone.
     AttentionTile t = MakeTile(c, kv, q.data(), whole.data());
