@@ -15,15 +15,18 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/grpc/hearth_service.h"
+#include "server/security/tls_files.h"
 
 namespace hearth::server {
 
 class GrpcServer {
  public:
-  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving.
+  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving, over TLS when
+  // `tls` is enabled (requiring and verifying client certificates when it has a client CA).
   // Unavailable naming the address when it cannot be bound.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const std::string& address,
-                                                           HearthService* service);
+                                                           HearthService* service,
+                                                           const security::TlsFiles& tls = {});
   ~GrpcServer();
 
   // The bound port.
