@@ -19,6 +19,7 @@
 #include "server/cli/model_path.h"
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
+#include "server/grpc/health_service.h"
 #include "server/grpc/hearth_service.h"
 #include "server/http/api_service.h"
 #include "server/http/http_server.h"
@@ -204,7 +205,13 @@ int RunServe(int argc, char** argv) {
       serving->ObserveFinished(out, Protocol::kGrpc);
     });
   }
-  auto server = GrpcServer::Start(config.listen_address, service.get(), *tls);
+  HealthService health;
+  if (config.auth.protect_health) {
+    health.RequireKeys(keys->get(), [serving] {
+      if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
+    });
+  }
+  auto server = GrpcServer::Start(config.listen_address, service.get(), *tls, &health);
   if (!server.ok()) {
     if (metrics) metrics->Stop();  // its scrape callbacks read the engine
     return Fail(kExitStartFailed, std::string(server.status().message()));

@@ -1,7 +1,6 @@
 #include "server/grpc/grpc_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -13,10 +12,16 @@ namespace hearth::server {
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& address,
                                                               HearthService* service,
-                                                              const security::TlsFiles& tls) {
-  grpc::EnableDefaultHealthCheckService(true);
+                                                              const security::TlsFiles& tls,
+                                                              HealthService* health) {
+  grpc::EnableDefaultHealthCheckService(false);  // ours is registered below
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::unique_ptr<GrpcServer> server(new GrpcServer());
+  if (health == nullptr) {
+    server->own_health_ = std::make_unique<HealthService>();
+    health = server->own_health_.get();
+  }
+  server->health_ = health;
   grpc::ServerBuilder builder;
   // A second server on a port in use must fail, not share it (gRPC sets SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -31,6 +36,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   }
   builder.AddListeningPort(address, credentials, &server->port_);
   builder.RegisterService(service);
+  builder.RegisterService(health);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
@@ -42,13 +48,12 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
 GrpcServer::~GrpcServer() = default;
 
 void GrpcServer::SetServing(bool serving) {
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health == nullptr) return;
-  health->SetServingStatus(serving);
-  health->SetServingStatus(v1::Hearth::service_full_name(), serving);
+  health_->SetStatus("", serving);
+  health_->SetStatus(v1::Hearth::service_full_name(), serving);
 }
 
 void GrpcServer::Shutdown(absl::Duration grace) {
+  health_->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   server_->Wait();
 }

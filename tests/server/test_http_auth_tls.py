@@ -103,7 +103,21 @@ def test_grpc_needs_a_key(keyed):
     assert grpc_generate(keyed.target, [("authorization", "Bearer key-one")])
 
 
+def grpc_health(target, metadata=None):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        resp = stub.Check(health_pb2.HealthCheckRequest(service=""), metadata=metadata, timeout=30)
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service=""), metadata=metadata,
+                           timeout=30)
+        first = next(watch)
+        watch.cancel()
+        assert first.status == resp.status
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+
 def test_health_and_metrics_open_by_default(keyed):
+    assert grpc_health(keyed.target) == "SERVING"
     assert scrape(keyed.metrics_url + "/metrics")[0] == 200
     assert scrape(keyed.metrics_url + "/ready")[0] == 200
     assert scrape(keyed.http_url + "/health")[0] == 200
@@ -141,6 +155,11 @@ def test_metrics_and_health_protected_by_setting():
             assert scrape(url, {"Authorization": "Bearer k"})[0] == 200, url
         _, text = scrape(s.metrics_url + "/metrics", {"Authorization": "Bearer k"})
         assert re.search(r'unauthenticated_requests_total\{[^}]*protocol="metrics"\} 3', text)
+        # The gRPC health service too.
+        with pytest.raises(grpc.RpcError) as e:
+            grpc_health(s.target)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert grpc_health(s.target, [("authorization", "Bearer k")]) == "SERVING"
     finally:
         s.stop()
 

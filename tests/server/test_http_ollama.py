@@ -21,7 +21,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def client(server):
-    return ollama.Client(host=server.http_url, timeout=60)
+    return ollama.Client(host=server.http_url, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def model(client):
 
 
 def grpc_text(server, **kwargs):
-    [c] = server.client.complete(timeout=60, **kwargs)
+    [c] = server.client.complete(timeout=300, **kwargs)
     return c.text
 
 

@@ -27,7 +27,7 @@ def server():
 @pytest.fixture(scope="module")
 def oa(server):
     with openai.OpenAI(base_url=server.http_url + "/v1", api_key="unused", max_retries=0,
-                       timeout=60) as client:
+                       timeout=300) as client:
         yield client
 
 
@@ -38,7 +38,7 @@ def model(oa):
 
 
 def grpc_text(server, **kwargs):
-    [c] = server.client.complete(timeout=60, **kwargs)
+    [c] = server.client.complete(timeout=300, **kwargs)
     return c.text, c.token_ids
 
 

@@ -24,7 +24,7 @@ def server():
     s.stop()
 
 
-def post(url, body, headers=None, timeout=60):
+def post(url, body, headers=None, timeout=300):
     """(status, parsed JSON body or raw text)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, headers=headers or {})
@@ -130,7 +130,7 @@ def test_slow_clients_do_not_block_others(server):
     sockets = []
     for port in (server.http_port, server.metrics_port):
         for _ in range(20):
-            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            s = socket.create_connection(("127.0.0.1", port), timeout=300)
             s.sendall(b"G")
             sockets.append(s)
 
@@ -169,7 +169,7 @@ def test_slow_clients_do_not_block_others(server):
 
 def test_huge_post_to_metrics_port_is_refused_without_reading(server):
     before = rss_kib(server.proc.pid)
-    with socket.create_connection(("127.0.0.1", server.metrics_port), timeout=60) as s:
+    with socket.create_connection(("127.0.0.1", server.metrics_port), timeout=300) as s:
         s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 300000000\r\n\r\n")
         sent = 0
         chunk = b"x" * (1 << 20)
@@ -226,12 +226,12 @@ def test_fuzzed_bodies_get_documented_statuses(server):
             assert "error" in body, body
     assert seen.get(400, 0) > 100
     still_serving(server)
-    assert wait_kv_free(server.client, timeout=60)[0] is not None
+    assert wait_kv_free(server.client, timeout=300)[0] is not None
 
 
 def open_stream(port, path, body):
     """Starts a streaming POST on a raw socket; returns it after the first body bytes arrive."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s = socket.create_connection(("127.0.0.1", port), timeout=300)
     data = json.dumps(body).encode()
     s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: "
               b"application/json\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n" +
@@ -259,7 +259,7 @@ def test_disconnect_mid_stream_frees_kv(server, path, body):
     info = server.client.model_info()
     assert info.num_requests_running >= 1 and info.kv_cache_usage > 0
     s.close()
-    waited, info = wait_kv_free(server.client, timeout=60)
+    waited, info = wait_kv_free(server.client, timeout=300)
     assert waited is not None, info
     still_serving(server)
 
@@ -276,10 +276,10 @@ def test_request_timeout():
         assert status in (200, 504)  # a short answer can finish (EOS) before the timeout
         req = urllib.request.Request(s.http_url + "/v1/completions",
                                      data=json.dumps({**body, "stream": True}).encode())
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=300) as r:
             events = [line for line in r.read().decode().split("\n\n") if line]
         assert "timed out" in events[-2] and events[-1] == "data: [DONE]"
-        assert wait_kv_free(s.client, timeout=60)[0] is not None
+        assert wait_kv_free(s.client, timeout=300)[0] is not None
     finally:
         s.stop()
 
@@ -303,5 +303,61 @@ def test_connection_bound():
                 break
             time.sleep(0.05)
         assert status_of(resp) == 200
+    finally:
+        s.stop()
+
+
+def test_queue_full_is_429():
+    s = Server(SMALL_SERVER + ["--max-num-seqs=1", "--max-waiting-requests=1"])
+    try:
+        body = {"prompt": "Once upon a time", "max_tokens": 16, "ignore_eos": True}
+        results = []
+
+        def one():
+            results.append(post(s.http_url + "/v1/completions", body))
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(status for status, _ in results)
+        assert 200 in statuses and 429 in statuses, statuses
+        assert set(statuses) <= {200, 429}
+        err = next(b for st, b in results if st == 429)
+        assert err["error"]["type"] == "rate_limit_error"
+        assert "max_waiting_requests" in err["error"]["message"]
+        status, err = post(s.http_url + "/api/generate",
+                           {"model": s.client.list_models()[0].name, "prompt": "x"})
+        assert status in (200, 429)
+    finally:
+        s.stop()
+
+
+def test_drain_finishes_streams_and_refuses_new_ones():
+    import signal
+    s = Server(SMALL_SERVER + ["--shutdown-grace-period=600s"])
+    try:
+        body = {"prompt": "Once upon a time", "max_tokens": 48, "ignore_eos": True,
+                "stream": True}
+        sock = open_stream(s.http_port, "/v1/completions", body)
+        s.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while not any("draining" in line for line in s.lines):
+            assert time.monotonic() < deadline, s.output()
+            time.sleep(0.05)
+        status, err = post(s.http_url + "/v1/completions", {"prompt": "hi", "max_tokens": 2})
+        assert status == 503 and "shutting down" in err["error"]["message"]
+        status, err = post(s.http_url + "/api/chat", {"model": "m", "messages": []})
+        assert status == 503 and "shutting down" in err["error"]
+        # The stream in flight runs to its end.
+        got = b""
+        sock.settimeout(120)
+        while b"data: [DONE]" not in got:
+            chunk = sock.recv(65536)
+            assert chunk, got[-200:]
+            got += chunk
+        assert got.count(b'"finish_reason":"length"') == 1
+        sock.close()
+        assert s.wait(60) == 0
     finally:
         s.stop()
