@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -159,7 +160,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request.authorization = std::string(msg[bhttp::field::authorization]);
     request.content_type = std::string(msg[bhttp::field::content_type]);
     request.body = std::move(msg.body());
-    Reply reply = hub_->handler(request);
+    Reply reply;
+    try {
+      reply = hub_->handler(request);
+    } catch (const std::exception& e) {
+      // Handlers return errors as values; an exception here is a bug, and must cost this
+      // request only, not the process.
+      reply = ErrorReply(*hub_, 500, request.path, absl::StrCat("internal error: ", e.what()));
+    }
     if (auto* response = std::get_if<HttpResponse>(&reply)) {
       WriteResponse(std::move(*response), /*close_after=*/!keep_alive_);
     } else {
