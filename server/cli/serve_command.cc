@@ -311,13 +311,12 @@ int RunServe(int argc, char** argv) {
     service->WaitIdle(absl::Seconds(5));
     api->WaitIdle(absl::Seconds(5));
   }
-  if (http_server) http_server->Stop();  // before the engine its streams abort into
+  http_server.reset();  // stops it and drops its connections, before the engine they abort into
   (*server)->Shutdown(absl::Seconds(1));
   if (metrics) metrics->Stop();  // before the engine its scrape callbacks read
   engine->reset();               // delivers the last final outputs; reactors release themselves
   server->reset();
   service.reset();
-  http_server.reset();
   api.reset();
   Log(LogLevel::kInfo, "stopped");
   return kExitOk;
