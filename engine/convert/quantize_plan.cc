@@ -3,12 +3,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/gguf/string_compat.h"
 #include "engine/quant/quantize.h"
 
 namespace hearth::engine::convert {
 namespace {
 
 using T = GgmlType;
+using gguf_internal::ToAbsl;
 
 struct NamedType {
   const char* name;
@@ -66,6 +68,44 @@ uint32_t FileTypeFor(GgmlType target) {
   return 0;
 }
 
+GgmlType TensorTypeFor(std::string_view name, const std::vector<int64_t>& shape,
+                       bool model_has_output, const QuantizeOptions& options, std::string* reason) {
+  reason->clear();
+  T type = options.type;
+  const bool is_output = name == "output.weight";
+  const bool is_token_embd = name == "token_embd.weight";
+  if (shape.size() < 2) {
+    type = T::kF32;
+    *reason = "1-D";
+  } else if (absl::EndsWith(ToAbsl(name), ".ffn_gate_inp.weight")) {
+    type = T::kF32;
+    *reason = "MoE router";
+  } else if (is_output && options.output_type) {
+    type = *options.output_type;
+    *reason = "--output-type";
+  } else if (is_token_embd && options.token_embedding_type) {
+    type = *options.token_embedding_type;
+    *reason = "--token-embedding-type";
+  } else if (!IsFloat(options.type) && !options.pure &&
+             (is_output || (is_token_embd && !model_has_output))) {
+    if (shape[0] % 256 != 0) {
+      type = T::kQ8_0;
+    } else {
+      type = options.type == T::kQ8_0 ? T::kQ8_0 : T::kQ6_K;
+    }
+    *reason = is_output ? "output rule" : "output rule (tied embeddings)";
+  }
+  if (shape.empty()) return type;
+  std::string fallback_reason;
+  const T fitted = Fallback(type, shape[0], &fallback_reason);
+  if (fitted != type) {
+    type = fitted;
+    *reason = reason->empty() ? fallback_reason : absl::StrCat(*reason, "; ", fallback_reason);
+  }
+  if (reason->empty() && type != options.type) *reason = "rule";
+  return type;
+}
+
 absl::StatusOr<std::vector<TensorPlan>> PlanQuantization(const GgufFile& source,
                                                          const QuantizeOptions& options) {
   if (FindQuantizer(options.type) == nullptr) {
@@ -77,36 +117,7 @@ absl::StatusOr<std::vector<TensorPlan>> PlanQuantization(const GgufFile& source,
   plan.reserve(source.tensors().size());
   for (const GgufTensor& t : source.tensors()) {
     TensorPlan p{&t, options.type, ""};
-    const bool is_output = t.name == "output.weight";
-    const bool is_token_embd = t.name == "token_embd.weight";
-    if (t.shape.size() < 2) {
-      p.type = T::kF32;
-      p.reason = "1-D";
-    } else if (absl::EndsWith(t.name, ".ffn_gate_inp.weight")) {
-      p.type = T::kF32;
-      p.reason = "MoE router";
-    } else if (is_output && options.output_type) {
-      p.type = *options.output_type;
-      p.reason = "--output-type";
-    } else if (is_token_embd && options.token_embedding_type) {
-      p.type = *options.token_embedding_type;
-      p.reason = "--token-embedding-type";
-    } else if (!IsFloat(options.type) && !options.pure &&
-               (is_output || (is_token_embd && !has_output))) {
-      if (t.cols() % 256 != 0) {
-        p.type = T::kQ8_0;
-      } else {
-        p.type = options.type == T::kQ8_0 ? T::kQ8_0 : T::kQ6_K;
-      }
-      p.reason = is_output ? "output rule" : "output rule (tied embeddings)";
-    }
-    std::string fallback_reason;
-    const T fitted = Fallback(p.type, t.cols(), &fallback_reason);
-    if (fitted != p.type) {
-      p.type = fitted;
-      p.reason = p.reason.empty() ? fallback_reason : absl::StrCat(p.reason, "; ", fallback_reason);
-    }
-    if (p.reason.empty() && p.type != options.type) p.reason = "rule";
+    p.type = TensorTypeFor(t.name, t.shape, has_output, options, &p.reason);
     if (!p.copy() && (t.traits == nullptr || !t.traits->supported())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", t.name, "' has type ", t.traits ? std::string(t.traits->name) : "unknown",

@@ -66,6 +66,12 @@ std::string QuantTypeNames();  // "f32, f16, ..." for messages
 // Q4_1 3, Q8_0 7, Q4_K_S 14, Q5_K_S 16, Q6_K 18, BF16 32.
 uint32_t FileTypeFor(GgmlType target);
 
+// The rule for one tensor (what PlanQuantization applies to each): `model_has_output` says
+// whether the model has an output.weight (else token_embd is the LM head). `reason` receives
+// why the type differs from the target (empty when it does not).
+GgmlType TensorTypeFor(std::string_view name, const std::vector<int64_t>& shape,
+                       bool model_has_output, const QuantizeOptions& options, std::string* reason);
+
 // One entry per tensor of `source`, in file order. InvalidArgument naming the tensor when a
 // tensor that must be converted has a source type Hearth cannot dequantize.
 absl::StatusOr<std::vector<TensorPlan>> PlanQuantization(const GgufFile& source,

@@ -7,12 +7,12 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/convert/model_quantizer.h"
 #include "engine/convert/quantize_plan.h"
 #include "engine/gguf/gguf_file.h"
+#include "server/cli/cli_args.h"
 #include "server/cli/progress_bar.h"
 
 namespace hearth::server {
@@ -47,7 +47,6 @@ int Usage(const std::string& message) {
 struct Args {
   std::string in, out;
   QuantizeOptions options;
-  bool has_type = false;
   int threads = 0;
   bool dry_run = false;
   bool quiet = false;
@@ -56,67 +55,39 @@ struct Args {
 
 // Parses argv into `args`; returns an error message, empty on success.
 std::string ParseArgs(int argc, char** argv, Args* args) {
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      args->help = true;
-      continue;
-    }
-    if (arg.rfind("--", 0) != 0) {
-      positional.push_back(arg);
-      continue;
-    }
-    std::string name = arg.substr(2), value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-      has_value = true;
-    }
-    for (char& c : name) {
-      if (c == '_') c = '-';
-    }
-    if (name == "pure" || name == "dry-run" || name == "quiet") {
-      if (has_value) return absl::StrCat("--", name, " takes no value");
-      (name == "pure"      ? args->options.pure
-       : name == "dry-run" ? args->dry_run
-                           : args->quiet) = true;
-      continue;
-    }
-    if (name != "type" && name != "threads" && name != "output-type" &&
-        name != "token-embedding-type") {
-      return absl::StrCat("unknown flag --", name);
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return absl::StrCat("--", name, " needs a value");
-      value = argv[++i];
-    }
-    if (name == "threads") {
-      if (!absl::SimpleAtoi(value, &args->threads) || args->threads < 1 || args->threads > 1024) {
-        return absl::StrCat("--threads must be an integer in [1, 1024], got '", value, "'");
-      }
-      continue;
-    }
-    auto type = engine::convert::ParseQuantType(value);
+  auto cli = ParseCliArgs(argc, argv, {"type", "threads", "output-type", "token-embedding-type"},
+                          {"pure", "dry-run", "quiet"});
+  if (!cli.ok()) return std::string(cli.status().message());
+  args->help = cli->help;
+  if (args->help) return "";
+  args->options.pure = cli->switches.count("pure") > 0;
+  args->dry_run = cli->switches.count("dry-run") > 0;
+  args->quiet = cli->switches.count("quiet") > 0;
+  if (cli->values.count("threads")) {
+    auto threads = cli->Int("threads", 1, 1024);
+    if (!threads.ok()) return std::string(threads.status().message());
+    args->threads = static_cast<int>(*threads);
+  }
+  for (const char* name : {"type", "output-type", "token-embedding-type"}) {
+    auto it = cli->values.find(name);
+    if (it == cli->values.end()) continue;
+    auto type = engine::convert::ParseQuantType(it->second);
     if (!type.ok()) return absl::StrCat("--", name, ": ", type.status().message());
-    if (name == "type") {
+    if (it->first == "type") {
       args->options.type = *type;
-      args->has_type = true;
-    } else if (name == "output-type") {
+    } else if (it->first == "output-type") {
       args->options.output_type = *type;
     } else {
       args->options.token_embedding_type = *type;
     }
   }
-  if (args->help) return "";
-  if (positional.size() != 2) {
-    return absl::StrCat("expected IN.gguf and OUT.gguf, got ", positional.size(),
+  if (cli->positional.size() != 2) {
+    return absl::StrCat("expected IN.gguf and OUT.gguf, got ", cli->positional.size(),
                         " positional arguments");
   }
-  args->in = positional[0];
-  args->out = positional[1];
-  if (!args->has_type) return "--type is required";
+  args->in = cli->positional[0];
+  args->out = cli->positional[1];
+  if (!cli->values.count("type")) return "--type is required";
   return "";
 }
 
