@@ -1,5 +1,6 @@
 #include "server/grpc/request_builder.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -85,6 +86,11 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const v1::GenerateRequest& r,
                                         model.chat_template_error));
       }
       std::vector<engine::tokenizer::ChatMessage> messages;
+      if (!model.default_system.empty() &&
+          std::none_of(r.chat().messages().begin(), r.chat().messages().end(),
+                       [](const v1::ChatMessage& m) { return m.role() == "system"; })) {
+        messages.push_back({"system", model.default_system});
+      }
       for (const v1::ChatMessage& m : r.chat().messages()) {
         messages.push_back({m.role(), m.content()});
       }
@@ -113,7 +119,10 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& re
                                                    const ServedModel& model) {
   RETURN_IF_ERROR(CheckModelName(request.model(), model));
   engine::Request out;
-  ASSIGN_OR_RETURN(out.params, ToSamplingParams(request.sampling(), model.tokenizer->vocab_size()));
+  v1::SamplingParams sampling = model.default_sampling;
+  if (request.sampling().stop_size() > 0) sampling.clear_stop();
+  sampling.MergeFrom(request.sampling());
+  ASSIGN_OR_RETURN(out.params, ToSamplingParams(sampling, model.tokenizer->vocab_size()));
   ASSIGN_OR_RETURN(out.prompt_tokens, Prompt(request, model));
   if (out.prompt_tokens.empty()) return Bad("input", "tokenizes to no tokens");
   out.priority = request.priority();

@@ -30,6 +30,11 @@ struct ServedModel {
   std::optional<engine::tokenizer::ChatTemplate> chat_template;
   std::string chat_template_error;
   int32_t max_model_len = 0;
+  // Model defaults (an Ollama model's system and params layers, server/models/model_source.h):
+  // the system message of chats that have none, and sampling fields a request leaves unset
+  // (a request's own stop list replaces the default one).
+  std::string default_system;
+  v1::SamplingParams default_sampling;
 };
 
 // OK for "" or the served name; NotFound naming the unknown model otherwise.
