@@ -262,3 +262,12 @@ def test_broken_stores_give_clear_errors(tmp_path):
     proc = subprocess.run([HEARTH, "models", "--store", str(tmp_path / "nowhere")],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1 and "no Ollama store at" in proc.stderr
+
+
+def test_generate_takes_a_store_name(store, tmp_path):
+    args = ["--prompt", "The capital of France is", "--temperature", "0", "--max_tokens", "6"]
+    runs = [subprocess.run([HEARTH, "generate", "--model", model, *args], capture_output=True,
+                           text=True, timeout=120, env=clean_env(env_for(store, tmp_path)))
+            for model in ("smollm2:135m", DEFAULT_MODEL)]
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout  # the same GGUF, found through the manifest
