@@ -103,11 +103,16 @@ def main():
     ap.add_argument("--also-f32", action="store_true",
                     help="also run each model with f32 activations and KV cache")
     ap.add_argument("--speed", action="store_true", help="also measure tokens/s")
+    ap.add_argument("--speed-only", action="store_true", help="only measure tokens/s")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     build = Path(args.build)
     models = [tuple(m.split("=", 1)) for m in args.model]
 
+    if args.speed_only:
+        args.speed = True
+        print_speed(build, models, args)
+        return
     tokens = tokenize(build, args.reference, Path(args.text).read_text())
     windows = [tokens[i:i + args.window]
                for i in range(0, len(tokens) - args.window + 1, args.window)]
@@ -137,15 +142,18 @@ def main():
               f"{np.median(kl):.5f} | {np.percentile(kl, 99):.4f} | {100 * agree.mean():.2f}% | "
               f"{', '.join(map(str, prefix))} |")
     if args.speed:
-        rows = speed(build, models, args.rounds, args.threads)
         print()
-        print(f"| model | prefill 512 (tok/s) | decode, 1 stream | decode, batch 32 (aggregate) |")
-        print("| --- | ---: | ---: | ---: |")
-        for name, _ in models:
-            r = rows[name]
-            cells = [f"{statistics.median(v):.1f} ({min(v):.0f}-{max(v):.0f})"
-                     for v in r.values()]
-            print(f"| {name} | {' | '.join(cells)} |")
+        print_speed(build, models, args)
+
+
+def print_speed(build, models, args):
+    rows = speed(build, models, args.rounds, args.threads)
+    print("| model | prefill 512 (tok/s) | decode, 1 stream | decode, batch 32 (aggregate) |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, _ in models:
+        cells = [f"{statistics.median(v):.1f} ({min(v):.0f}-{max(v):.0f})"
+                 for v in rows[name].values()]
+        print(f"| {name} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
