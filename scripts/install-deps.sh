@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: compilers and build tools, gRPC/protobuf, Abseil, yaml-cpp, GoogleTest,
 # Google Benchmark, cpp-httplib (bench-serve's HTTP client), prometheus (promtool + server for
-# tests), Boost headers (Beast/Asio: the HTTP API and metrics server), nlohmann-json, OpenSSL
-# (TLS, API-key digests; the openssl tool makes the TLS tests' CA).
+# tests), Boost headers (Beast/Asio: the HTTP API and metrics server), nlohmann-json (HTTP APIs, Ollama manifests), OpenSSL
+# (TLS, API-key digests, sha256 of Ollama blobs; the openssl tool makes the TLS tests' CA).
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip ca-certificates clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

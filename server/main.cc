@@ -8,7 +8,10 @@
 #include "server/cli/bench_serve_command.h"
 #include "server/cli/client_command.h"
 #include "server/cli/generate_command.h"
+#include "server/cli/models_command.h"
+#include "server/cli/quantize_command.h"
 #include "server/cli/serve_command.h"
+#include "server/cli/synth_model_command.h"
 #include "server/version.h"
 
 namespace {
@@ -22,6 +25,9 @@ int PrintUsage(FILE* out) {
                "  generate    stream a completion or an interactive chat (--prompt, --chat)\n"
                "  client      call a running server (generate, tokenize, models, info, health)\n"
                "  bench-serve load-test a running server (closed or open loop, TTFT/ITL)\n"
+               "  quantize    write a quantized copy of a GGUF model (--type q4_k, q6_k, ...)\n"
+               "  synth-model write a random llama-shaped model (--preset llama3-8b, ...)\n"
+               "  models      list the models of Ollama's local store (serve them by name)\n"
                "  version     print the version\n"
                "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
   return out == stderr ? 2 : 0;
@@ -41,6 +47,9 @@ int main(int argc, char** argv) {
   if (command == "generate") return hearth::server::RunGenerate(argc - 1, argv + 1);
   if (command == "client") return hearth::server::RunClient(argc - 1, argv + 1);
   if (command == "bench-serve") return hearth::server::RunBenchServe(argc - 1, argv + 1);
+  if (command == "quantize") return hearth::server::RunQuantize(argc - 1, argv + 1);
+  if (command == "synth-model") return hearth::server::RunSynthModel(argc - 1, argv + 1);
+  if (command == "models") return hearth::server::RunModels(argc - 1, argv + 1);
   if (command == "devices") {
     std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
     return 0;

@@ -15,8 +15,10 @@
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
+#include "server/models/model_source.h"
 
-ABSL_FLAG(std::string, model, "", "GGUF model path (default: the default model under models/)");
+ABSL_FLAG(std::string, model, "",
+          "GGUF model path or Ollama store name (default: the default model under models/)");
 ABSL_FLAG(std::string, prompt, "", "prompt text; with --chat, the first user message");
 ABSL_FLAG(bool, chat, false,
           "format the prompt with the model's chat template; without --prompt, an interactive "
@@ -133,8 +135,14 @@ int RunGenerate(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   std::string path = absl::GetFlag(FLAGS_model);
   if (path.empty()) path = DefaultModelPath();
+  // A file or an Ollama store name ("smollm2:135m"; server/models/model_source.h).
+  auto source = ResolveModelSource(path, engine::model_store::VerifyMode::kOnce);
+  if (!source.ok()) {
+    std::fprintf(stderr, "hearth generate: %s\n", std::string(source.status().message()).c_str());
+    return 1;
+  }
 
-  auto model = engine::LoadedModel::Open(path);
+  auto model = engine::LoadedModel::Open(source->gguf_path);
   if (!model.ok()) {
     std::fprintf(stderr, "hearth generate: %s\n", std::string(model.status().message()).c_str());
     return 1;
@@ -168,9 +176,13 @@ int RunGenerate(int argc, char** argv) {
     return 0;
   }
 
-  auto chat_template = engine::tokenizer::ChatTemplate::Detect(
-      tok.chat_template(), tok.bos_id() >= 0 ? tok.IdToPiece(tok.bos_id()) : "",
-      tok.eos_id() >= 0 ? tok.IdToPiece(tok.eos_id()) : "");
+  const std::string bos = tok.bos_id() >= 0 ? tok.IdToPiece(tok.bos_id()) : "";
+  const std::string eos = tok.eos_id() >= 0 ? tok.IdToPiece(tok.eos_id()) : "";
+  ChatDefaults defaults = ChatDefaultsFor(*source, bos, eos);  // an Ollama template layer
+  auto chat_template =
+      defaults.chat_template
+          ? absl::StatusOr<engine::tokenizer::ChatTemplate>(*defaults.chat_template)
+          : engine::tokenizer::ChatTemplate::Detect(tok.chat_template(), bos, eos);
   if (!chat_template.ok()) {
     std::fprintf(stderr, "hearth generate: %s\n",
                  std::string(chat_template.status().message()).c_str());

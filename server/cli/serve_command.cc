@@ -24,6 +24,7 @@
 #include "server/http/api_service.h"
 #include "server/http/http_server.h"
 #include "server/metrics/metrics_endpoint.h"
+#include "server/models/model_source.h"
 #include "server/request/served_model.h"
 #include "server/security/api_keys.h"
 #include "server/security/tls_files.h"
@@ -63,14 +64,6 @@ void PrintHelp() {
     }
     std::printf("  %-26s --%-26s %s\n", key.c_str(), flag.c_str(), EnvVarName(key).c_str());
   }
-}
-
-std::string FileStem(const std::string& path) {
-  std::string name = path.substr(path.find_last_of('/') + 1);
-  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0) {
-    name.resize(name.size() - 5);
-  }
-  return name;
 }
 
 // Where the model runs, how the KV cache was sized, and the RAM the process will reach.
@@ -143,8 +136,13 @@ int RunServe(int argc, char** argv) {
   ServerConfig& config = loaded->config;
   g_log_level = config.log_level;
   if (config.model.empty()) config.model = DefaultModelPath();
-  if (config.served_model_name.empty()) config.served_model_name = FileStem(config.model);
+  // A file, or a model of Ollama's store (sha256-checked here, before anything starts).
+  auto source =
+      ResolveModelSource(config.model, *engine::model_store::ParseVerifyMode(config.ollama_verify));
+  if (!source.ok()) return Fail(kExitStartFailed, std::string(source.status().message()));
+  if (config.served_model_name.empty()) config.served_model_name = source->default_name;
   for (const std::string& line : DescribeConfig(*loaded)) Log(LogLevel::kInfo, "config: " + line);
+  for (const std::string& line : source->log_lines) Log(LogLevel::kInfo, line);
 
   auto tls =
       security::LoadTlsFiles(config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file);
@@ -170,7 +168,7 @@ int RunServe(int argc, char** argv) {
     metrics = *std::move(endpoint);
   }
 
-  auto model = engine::LoadedModel::Open(config.model);
+  auto model = engine::LoadedModel::Open(source->gguf_path);
   if (!model.ok()) return Fail(kExitStartFailed, std::string(model.status().message()));
   engine::EngineConfig engine_config = config.ToEngineConfig();
   if (absl::Status st = engine_config.Validate(); !st.ok()) {
@@ -187,9 +185,15 @@ int RunServe(int argc, char** argv) {
   served.name = config.served_model_name;
   served.tokenizer = &tok;
   served.max_model_len = (*engine)->max_model_len();
-  auto chat = engine::tokenizer::ChatTemplate::Detect(
-      tok.chat_template(), tok.bos_id() >= 0 ? tok.IdToPiece(tok.bos_id()) : "",
-      tok.eos_id() >= 0 ? tok.IdToPiece(tok.eos_id()) : "");
+  const std::string bos = tok.bos_id() >= 0 ? tok.IdToPiece(tok.bos_id()) : "";
+  const std::string eos = tok.eos_id() >= 0 ? tok.IdToPiece(tok.eos_id()) : "";
+  ChatDefaults defaults = ChatDefaultsFor(*source, bos, eos);
+  for (const std::string& line : defaults.log_lines) Log(LogLevel::kInfo, line);
+  served.default_system = std::move(defaults.default_system);
+  served.default_sampling = ToSamplingSpec(defaults.default_sampling);
+  auto chat = defaults.chat_template
+                  ? absl::StatusOr<engine::tokenizer::ChatTemplate>(*defaults.chat_template)
+                  : engine::tokenizer::ChatTemplate::Detect(tok.chat_template(), bos, eos);
   if (chat.ok()) {
     served.chat_template = *std::move(chat);
   } else {

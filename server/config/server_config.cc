@@ -150,6 +150,13 @@ const std::vector<Setting>& Settings() {
       StringSetting("served_model_name",
                     [](ServerConfig& c) -> std::string& { return c.served_model_name; }),
       StringSetting(
+          "ollama_verify", [](ServerConfig& c) -> std::string& { return c.ollama_verify; },
+          [](const std::string& v) {
+            return v == "once" || v == "always" || v == "never"
+                       ? absl::OkStatus()
+                       : Reason(absl::StrCat("must be one of once, always, never, got '", v, "'"));
+          }),
+      StringSetting(
           "listen_address", [](ServerConfig& c) -> std::string& { return c.listen_address; },
           CheckHostPort),
       IntSetting(

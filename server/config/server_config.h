@@ -61,8 +61,11 @@ struct TlsConfig {
 };
 
 struct ServerConfig {
-  std::string model;              // GGUF path; "" = DefaultModelPath()
-  std::string served_model_name;  // the name clients pass; "" = the model file's stem
+  std::string model;  // GGUF path or Ollama model name ("llama3:8b"); "" = DefaultModelPath()
+  std::string served_model_name;  // the name clients pass; "" = Ollama's name or the file stem
+  // How `model` names from Ollama's store are checked: "once" (sha256 the first time, cached by
+  // size + mtime), "always", "never" (size only). See engine/model_store/blob_verifier.h.
+  std::string ollama_verify = "once";
   std::string listen_address = "0.0.0.0:50051";  // host:port for gRPC
   int32_t threads = 2;                           // compute threads per CPU stage, [1, 1024]
 

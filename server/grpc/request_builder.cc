@@ -1,5 +1,6 @@
 #include "server/grpc/request_builder.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -65,8 +66,12 @@ GenerateSpec ToGenerateSpec(const v1::GenerateRequest& r) {
     case v1::GenerateRequest::INPUT_NOT_SET:
       break;
   }
-  const v1::SamplingParams& s = r.sampling();
-  SamplingSpec& out = spec.sampling;
+  spec.sampling = ToSamplingSpec(r.sampling());
+  return spec;
+}
+
+SamplingSpec ToSamplingSpec(const v1::SamplingParams& s) {
+  SamplingSpec out;
   if (s.has_n()) out.n = s.n();
   if (s.has_temperature()) out.temperature = s.temperature();
   if (s.has_top_p()) out.top_p = s.top_p();
@@ -86,7 +91,7 @@ GenerateSpec ToGenerateSpec(const v1::GenerateRequest& r) {
   }
   if (s.has_logprobs()) out.logprobs = s.logprobs();
   if (s.has_skip_special_tokens()) out.skip_special_tokens = s.skip_special_tokens();
-  return spec;
+  return out;
 }
 
 absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& request,
@@ -125,6 +130,8 @@ void ToGenerateResponse(const engine::RequestOutput& out, const std::string& req
       response->set_finish_reason(v1::FINISH_REASON_LENGTH);
       break;
     case sampler::FinishReason::kAbort:
+    case sampler::FinishReason::kError:
+    case sampler::FinishReason::kNone:
       response->set_finish_reason(v1::FINISH_REASON_ABORT);
       break;
   }

@@ -27,6 +27,7 @@ absl::Status CheckModelName(const std::string& requested, const ServedModel& mod
 
 // The request in protocol-neutral form (no validation beyond what the proto's shape implies).
 GenerateSpec ToGenerateSpec(const v1::GenerateRequest& request);
+SamplingSpec ToSamplingSpec(const v1::SamplingParams& sampling);
 
 // Validates and tokenizes (build_request.h, with gRPC field names). Errors: NotFound (unknown
 // model), InvalidArgument naming the field (see BuildEngineRequest).

@@ -7,6 +7,18 @@
 namespace hearth::server::http::openai {
 namespace {
 
+PromptSpec TextPrompt(std::string text) {
+  PromptSpec p;
+  p.text = std::move(text);
+  return p;
+}
+
+PromptSpec IdsPrompt(std::vector<int64_t> ids) {
+  PromptSpec p;
+  p.token_ids = std::move(ids);
+  return p;
+}
+
 absl::Status Bad(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
@@ -174,23 +186,23 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(const Json& b) {
     r.specs.push_back(std::move(spec));
   };
   if (prompt->is_string()) {
-    add(PromptSpec{.text = prompt->get<std::string>()});
+    add(TextPrompt(prompt->get<std::string>()));
   } else if (prompt->is_array()) {
     if (prompt->empty()) return Bad("prompt", "must not be empty");
     const Json& first = (*prompt)[0];
     if (first.is_number()) {
       ASSIGN_OR_RETURN(std::vector<int64_t> ids, ToIntList(*prompt, "prompt"));
-      add(PromptSpec{.token_ids = std::move(ids)});
+      add(IdsPrompt(std::move(ids)));
     } else {
       if (prompt->size() > 64) return Bad("prompt", "at most 64 prompts per request");
       for (size_t i = 0; i < prompt->size(); ++i) {
         const Json& p = (*prompt)[i];
         const std::string name = absl::StrCat("prompt[", i, "]");
         if (p.is_string()) {
-          add(PromptSpec{.text = p.get<std::string>()});
+          add(TextPrompt(p.get<std::string>()));
         } else if (p.is_array()) {
           ASSIGN_OR_RETURN(std::vector<int64_t> ids, ToIntList(p, name));
-          add(PromptSpec{.token_ids = std::move(ids)});
+          add(IdsPrompt(std::move(ids)));
         } else {
           return Bad(
               name, absl::StrCat("must be a string or a list of token ids, got ", JsonTypeName(p)));

@@ -1,5 +1,6 @@
 #include "server/request/build_request.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -145,7 +146,12 @@ absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const
           absl::StrCat("the model's chat template is not supported: ", model.chat_template_error));
     }
     std::vector<engine::tokenizer::ChatMessage> messages;
-    messages.reserve(prompt.chat->size());
+    messages.reserve(prompt.chat->size() + 1);
+    if (!model.default_system.empty() &&
+        std::none_of(prompt.chat->begin(), prompt.chat->end(),
+                     [](const ChatMessageSpec& m) { return m.role == "system"; })) {
+      messages.push_back({"system", model.default_system});
+    }
     for (const ChatMessageSpec& m : *prompt.chat) messages.push_back({m.role, m.content});
     auto text = model.chat_template->Apply(messages, prompt.add_generation_prompt);
     if (!text.ok()) return Bad(names, Field::kChat, std::string(text.status().message()));
@@ -154,12 +160,37 @@ absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const
   return Bad(names, Field::kInput, "no input given");
 }
 
+SamplingSpec WithDefaults(const SamplingSpec& request, const SamplingSpec& defaults) {
+  SamplingSpec s = request;
+  auto fill = [](auto& field, const auto& fallback) {
+    if (!field.has_value()) field = fallback;
+  };
+  fill(s.n, defaults.n);
+  fill(s.temperature, defaults.temperature);
+  fill(s.top_p, defaults.top_p);
+  fill(s.top_k, defaults.top_k);
+  fill(s.min_p, defaults.min_p);
+  fill(s.repetition_penalty, defaults.repetition_penalty);
+  fill(s.presence_penalty, defaults.presence_penalty);
+  fill(s.frequency_penalty, defaults.frequency_penalty);
+  fill(s.seed, defaults.seed);
+  fill(s.max_tokens, defaults.max_tokens);
+  fill(s.min_tokens, defaults.min_tokens);
+  fill(s.ignore_eos, defaults.ignore_eos);
+  fill(s.include_stop_str_in_output, defaults.include_stop_str_in_output);
+  fill(s.logprobs, defaults.logprobs);
+  fill(s.skip_special_tokens, defaults.skip_special_tokens);
+  if (s.stop.empty()) s.stop = defaults.stop;
+  if (s.stop_token_ids.empty()) s.stop_token_ids = defaults.stop_token_ids;
+  return s;
+}
+
 absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
                                                    const ServedModel& model,
                                                    const FieldNames& names) {
   engine::Request out;
-  ASSIGN_OR_RETURN(out.params,
-                   ToSamplingParams(spec.sampling, model.tokenizer->vocab_size(), names));
+  ASSIGN_OR_RETURN(out.params, ToSamplingParams(WithDefaults(spec.sampling, model.default_sampling),
+                                                model.tokenizer->vocab_size(), names));
   ASSIGN_OR_RETURN(out.prompt_tokens, BuildPrompt(spec.prompt, model, names));
   if (out.prompt_tokens.empty()) return Bad(names, Field::kInput, "tokenizes to no tokens");
   out.priority = spec.priority;

@@ -31,6 +31,10 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
                                                    const FieldNames& names);
 
 // The prompt alone (tokenized text, checked ids or a templated chat); same errors as above.
+// `request` with every field it leaves unset taken from `defaults` (the model's); its stop lists
+// replace the default ones when not empty.
+SamplingSpec WithDefaults(const SamplingSpec& request, const SamplingSpec& defaults);
+
 absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const ServedModel& model,
                                                  const FieldNames& names);
 

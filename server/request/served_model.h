@@ -19,6 +19,7 @@
 #include "engine/model/model.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "server/request/generate_spec.h"
 
 namespace hearth::server {
 
@@ -30,6 +31,11 @@ struct ServedModel {
   std::optional<engine::tokenizer::ChatTemplate> chat_template;
   std::string chat_template_error;
   int32_t max_model_len = 0;
+  // Model defaults (an Ollama model's system and params layers, server/models/model_source.h):
+  // the system message of chats that have none, and sampling fields a request leaves unset
+  // (a request's own stop list replaces the default one). Every protocol applies them.
+  std::string default_system;
+  SamplingSpec default_sampling;
 };
 
 // Static facts about a served model for model listings (ListModels, /v1/models, /api/tags).
