@@ -15,7 +15,7 @@ const TokenMask& EmptyMask() {
 Matcher::Matcher(std::shared_ptr<const CompiledConstraint> compiled)
     : compiled_(std::move(compiled)), state_(compiled_->Initial()) {}
 
-const TokenMask& Matcher::Mask() {
+const TokenMask& Matcher::Mask() const {
   if (stopped_ || dead_) return EmptyMask();
   if (mask_ == nullptr) mask_ = compiled_->Mask(state_);
   return *mask_;

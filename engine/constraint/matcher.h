@@ -22,7 +22,7 @@ class Matcher {
   explicit Matcher(std::shared_ptr<const CompiledConstraint> compiled);
 
   // Tokens allowed next by their bytes (never special tokens). Empty once stopped or dead.
-  const TokenMask& Mask();
+  const TokenMask& Mask() const;
   // The output so far is a complete match (a stop token may end it here).
   bool Accepting() const { return !stopped_ && CompiledConstraint::Accepting(state_); }
   // Some byte may still follow.
@@ -41,7 +41,7 @@ class Matcher {
  private:
   std::shared_ptr<const CompiledConstraint> compiled_;
   ParserState state_;
-  std::shared_ptr<const TokenMask> mask_;  // for state_; null until asked
+  mutable std::shared_ptr<const TokenMask> mask_;  // for state_; null until asked
   bool dead_ = false;
   bool stopped_ = false;
 };

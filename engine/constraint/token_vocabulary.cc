@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "engine/tokenizer/tokenizer.h"
-
 namespace hearth::constraint {
 
 std::shared_ptr<const TokenVocabulary> TokenVocabulary::Create(
@@ -29,15 +27,6 @@ std::shared_ptr<const TokenVocabulary> TokenVocabulary::Create(
     v->lcp_[i] = static_cast<uint16_t>(k);
   }
   return v;
-}
-
-std::shared_ptr<const TokenVocabulary> TokenVocabulary::FromTokenizer(
-    const engine::tokenizer::Tokenizer& tokenizer) {
-  std::vector<std::string> bytes(tokenizer.vocab_size());
-  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-    if (!tokenizer.IsSpecial(id)) bytes[id] = tokenizer.TokenBytes(id, {.skip_special = true});
-  }
-  return Create(std::move(bytes));
 }
 
 }  // namespace hearth::constraint

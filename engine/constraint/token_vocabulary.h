@@ -20,10 +20,6 @@
 
 #include "absl/status/statusor.h"
 
-namespace hearth::engine::tokenizer {
-class Tokenizer;
-}
-
 namespace hearth::constraint {
 
 class TokenVocabulary {
@@ -31,9 +27,6 @@ class TokenVocabulary {
   // `token_bytes[id]`: the bytes token `id` adds to the output; empty for tokens a grammar
   // must never produce (special tokens).
   static std::shared_ptr<const TokenVocabulary> Create(std::vector<std::string> token_bytes);
-  // From the model's tokenizer: TokenBytes of every non-special token.
-  static std::shared_ptr<const TokenVocabulary> FromTokenizer(
-      const engine::tokenizer::Tokenizer& tokenizer);
 
   int32_t size() const { return static_cast<int32_t>(bytes_.size()); }
   std::string_view bytes(int32_t id) const { return bytes_[id]; }

@@ -13,6 +13,8 @@ enum class FinishReason {
   kStop,    // EOS, a stop token id, or a stop string.
   kLength,  // max_tokens reached, or the model's context length.
   kAbort,   // The client cancelled or the engine dropped the request.
+  // The output ended before it satisfied its constraint (never reported as complete).
+  kConstraintUnmet,
 };
 
 // The precise cause; each maps to exactly one FinishReason (see ReasonOf).
@@ -23,6 +25,8 @@ enum class StopCause {
   kMaxTokens,      // The output reached SamplingParams::max_tokens.
   kContextLength,  // prompt + output reached the model's context length.
   kAbort,
+  // max_tokens, the context, or no allowed token, before the constraint was satisfied.
+  kConstraintUnmet,
 };
 
 constexpr FinishReason ReasonOf(StopCause cause) {
@@ -36,11 +40,13 @@ constexpr FinishReason ReasonOf(StopCause cause) {
       return FinishReason::kLength;
     case StopCause::kAbort:
       return FinishReason::kAbort;
+    case StopCause::kConstraintUnmet:
+      return FinishReason::kConstraintUnmet;
   }
   return FinishReason::kAbort;
 }
 
-// The OpenAI wire names: "stop", "length", "abort".
+// The OpenAI wire names: "stop", "length", "abort"; and "constraint_unmet".
 constexpr std::string_view FinishReasonName(FinishReason reason) {
   switch (reason) {
     case FinishReason::kStop:
@@ -49,6 +55,8 @@ constexpr std::string_view FinishReasonName(FinishReason reason) {
       return "length";
     case FinishReason::kAbort:
       return "abort";
+    case FinishReason::kConstraintUnmet:
+      return "constraint_unmet";
   }
   return "abort";
 }

@@ -114,10 +114,64 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& re
   RETURN_IF_ERROR(CheckModelName(request.model(), model));
   engine::Request out;
   ASSIGN_OR_RETURN(out.params, ToSamplingParams(request.sampling(), model.tokenizer->vocab_size()));
+  ASSIGN_OR_RETURN(std::optional<constraint::ConstraintSpec> spec,
+                   ConstraintSpecFromProto(request));
+  if (spec.has_value()) RETURN_IF_ERROR(ApplyConstraint(*spec, model, &out.params));
   ASSIGN_OR_RETURN(out.prompt_tokens, Prompt(request, model));
   if (out.prompt_tokens.empty()) return Bad("input", "tokenizes to no tokens");
   out.priority = request.priority();
   return out;
+}
+
+absl::StatusOr<std::optional<constraint::ConstraintSpec>> ConstraintSpecFromProto(
+    const v1::GenerateRequest& request) {
+  using Kind = constraint::ConstraintSpec::Kind;
+  constraint::ConstraintSpec spec;
+  switch (request.constraint_case()) {
+    case v1::GenerateRequest::CONSTRAINT_NOT_SET:
+      return std::nullopt;
+    case v1::GenerateRequest::kJsonSchema:
+      spec.kind = Kind::kJsonSchema;
+      spec.text = request.json_schema();
+      break;
+    case v1::GenerateRequest::kJsonObject:
+      if (!request.json_object()) return Bad("constraint.json_object", "must be true when set");
+      spec.kind = Kind::kJsonObject;
+      break;
+    case v1::GenerateRequest::kRegex:
+      spec.kind = Kind::kRegex;
+      spec.text = request.regex();
+      break;
+    case v1::GenerateRequest::kChoice:
+      if (request.choice().values().empty()) {
+        return Bad("constraint.choice", "needs at least one string");
+      }
+      spec.kind = Kind::kChoice;
+      spec.choices.assign(request.choice().values().begin(), request.choice().values().end());
+      break;
+    case v1::GenerateRequest::kGrammar:
+      spec.kind = Kind::kGrammar;
+      spec.text = request.grammar();
+      break;
+  }
+  return spec;
+}
+
+absl::Status ApplyConstraint(const constraint::ConstraintSpec& spec, const ServedModel& model,
+                             sampler::SamplingParams* params) {
+  if (model.constraint_compiler == nullptr) {
+    return Bad(absl::StrCat("constraint.", std::string(constraint::KindName(spec.kind))),
+               "structured output is not enabled on this server");
+  }
+  auto compiled = model.constraint_compiler->Compile(spec);
+  if (!compiled.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("constraint.", compiled.status().message()));
+  }
+  params->constraint = *std::move(compiled);
+  if (absl::Status st = params->Validate(); !st.ok()) {
+    return absl::InvalidArgumentError(st.message());
+  }
+  return absl::OkStatus();
 }
 
 void ToGenerateResponse(const engine::RequestOutput& out, const std::string& request_id,
@@ -148,6 +202,9 @@ void ToGenerateResponse(const engine::RequestOutput& out, const std::string& req
       break;
     case sampler::FinishReason::kAbort:
       response->set_finish_reason(v1::FINISH_REASON_ABORT);
+      break;
+    case sampler::FinishReason::kConstraintUnmet:
+      response->set_finish_reason(v1::FINISH_REASON_CONSTRAINT_UNMET);
       break;
   }
   if (!out.finish->stop_string.empty()) {

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/constraint/constraint_compiler.h"
+#include "engine/constraint/constraint_spec.h"
 #include "engine/request.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -30,6 +32,8 @@ struct ServedModel {
   std::optional<engine::tokenizer::ChatTemplate> chat_template;
   std::string chat_template_error;
   int32_t max_model_len = 0;
+  // Compiles (and caches) structured-output constraints; null: constraints are rejected.
+  constraint::ConstraintCompiler* constraint_compiler = nullptr;
 };
 
 // OK for "" or the served name; NotFound naming the unknown model otherwise.
@@ -42,6 +46,19 @@ absl::Status CheckModelName(const std::string& requested, const ServedModel& mod
 // check (prompt + max_tokens) is the engine's, at Submit.
 absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& request,
                                                    const ServedModel& model);
+
+// The request's `constraint` oneof as a protocol-neutral spec; nullopt when unset.
+// InvalidArgument for json_object = false or an empty choice list.
+absl::StatusOr<std::optional<constraint::ConstraintSpec>> ConstraintSpecFromProto(
+    const v1::GenerateRequest& request);
+
+// Compiles `spec` with model.constraint_compiler into params->constraint and validates the
+// combination. Errors (InvalidArgument, before anything is queued): the compile error prefixed
+// with "constraint." (e.g. "constraint.json_schema: at /properties/side: ...",
+// "constraint.regex: offset 3: ..."), or a sampling field that cannot go with a constraint.
+// Shared by the gRPC and HTTP request paths.
+absl::Status ApplyConstraint(const constraint::ConstraintSpec& spec, const ServedModel& model,
+                             sampler::SamplingParams* params);
 
 // One engine delta -> one response message. `tokenizer` gives top-logprob token texts.
 void ToGenerateResponse(const engine::RequestOutput& out, const std::string& request_id,

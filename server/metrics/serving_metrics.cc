@@ -79,12 +79,14 @@ absl::Status ServingMetrics::Init() {
                    r.AddCounter(Name("generation_tokens_total"), "Generated tokens.", model));
   ASSIGN_OR_RETURN(generation_tokens_, generation->WithLabels(labels));
 
-  ASSIGN_OR_RETURN(metrics::CounterFamily * success,
-                   r.AddCounter(Name("request_success_total"),
-                                "Finished samples by finish reason (stop, length, abort).",
-                                {"model_name", "finished_reason"}));
-  for (sampler::FinishReason reason : {sampler::FinishReason::kStop, sampler::FinishReason::kLength,
-                                       sampler::FinishReason::kAbort}) {
+  ASSIGN_OR_RETURN(
+      metrics::CounterFamily * success,
+      r.AddCounter(Name("request_success_total"),
+                   "Finished samples by finish reason (stop, length, abort, constraint_unmet).",
+                   {"model_name", "finished_reason"}));
+  for (sampler::FinishReason reason :
+       {sampler::FinishReason::kStop, sampler::FinishReason::kLength, sampler::FinishReason::kAbort,
+        sampler::FinishReason::kConstraintUnmet}) {
     ASSIGN_OR_RETURN(
         success_[static_cast<int>(reason)],
         success->WithLabels({model_name_, std::string(sampler::FinishReasonName(reason))}));

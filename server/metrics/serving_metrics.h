@@ -95,7 +95,8 @@ class ServingMetrics {
   metrics::Histogram* iteration_tokens_ = nullptr;
   metrics::Counter* prompt_tokens_ = nullptr;
   metrics::Counter* generation_tokens_ = nullptr;
-  std::array<metrics::Counter*, 3> success_{};  // by sampler::FinishReason: stop, length, abort
+  // By sampler::FinishReason: stop, length, abort, constraint_unmet.
+  std::array<metrics::Counter*, 4> success_{};
   std::array<metrics::Counter*, kNumCodes> failure_{};  // by grpc::StatusCode; [0] unused
 };
 
