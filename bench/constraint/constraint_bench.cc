@@ -7,8 +7,8 @@
 //      one finishes) at 1 and 32 concurrent streams, constrained by a trading-signal schema vs
 //      unconstrained, the same prompt and seeds; runs alternate C, U, C, U, ... so that machine
 //      load drifts hit both alike, and each U run generates C's mean output length (ignore_eos),
-//      so that both have the same prefill share per output token. Constrained requests share one compiled constraint (the
-//      compile cache), as a bot sending the same schema does.
+//      so that both have the same prefill share per output token. Constrained requests share one
+//      compiled constraint (the compile cache), as a bot sending the same schema does.
 //
 //   hearth_constraint_bench --model models/SmolLM2-135M-Instruct.Q4_1.gguf --threads 2
 #include <algorithm>
@@ -38,8 +38,7 @@ namespace {
 using constraint::ConstraintSpec;
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 const char* const kSignalSchema =
@@ -84,6 +83,46 @@ std::vector<Named> CompileCases() {
   };
 }
 
+struct WalkCost {
+  double first_ms = 0, miss_mean_ms = 0, miss_max_ms = 0;
+};
+
+// The first mask, then a 48-token walk taking a fixed pseudo-random allowed token each step,
+// timing the masks that were cache misses.
+WalkCost Walk(const std::shared_ptr<const constraint::TokenVocabulary>& vocab,
+              const ConstraintSpec& spec) {
+  constraint::ConstraintCompiler compiler(vocab);
+  auto compiled = compiler.Compile(spec);
+  WalkCost w;
+  double t0 = Now();
+  constraint::Matcher m(*compiled);
+  m.Mask();
+  w.first_ms = (Now() - t0) * 1e3;
+  double miss_sum = 0;
+  int misses = 0;
+  uint32_t x = 12345;
+  for (int step = 0; step < 48 && m.CanContinue(); ++step) {
+    const int64_t before = (*compiled)->stats().mask_misses;
+    t0 = Now();
+    const constraint::TokenMask& mask = m.Mask();
+    const double ms = (Now() - t0) * 1e3;
+    if ((*compiled)->stats().mask_misses > before) {
+      miss_sum += ms, w.miss_max_ms = std::max(w.miss_max_ms, ms), ++misses;
+    }
+    if (mask.num_allowed == 0) break;
+    x = x * 1664525u + 1013904223u;
+    int32_t k = static_cast<int32_t>(x % static_cast<uint32_t>(mask.num_allowed));
+    for (int32_t t = 0; t < vocab->size(); ++t) {
+      if (mask.Allowed(t) && k-- == 0) {
+        m.Advance(t);
+        break;
+      }
+    }
+  }
+  w.miss_mean_ms = misses ? miss_sum / misses : 0.0;
+  return w;
+}
+
 void CompileSection(const tokenizer::Tokenizer& tok) {
   auto vocab = constraint::VocabularyFromTokenizer(tok);
   std::printf("compile (vocabulary %d tokens)\n", vocab->size());
@@ -103,37 +142,16 @@ void CompileSection(const tokenizer::Tokenizer& tok) {
       elements = g->elements.size();
     }
     std::sort(grammar_ms.begin(), grammar_ms.end());
-    constraint::ConstraintCompiler compiler(vocab);
-    auto compiled = compiler.Compile(c.spec);
-    double t0 = Now();
-    constraint::Matcher m(*compiled);
-    m.Mask();
-    const double first_ms = (Now() - t0) * 1e3;
-    // A walk of 48 tokens (a fixed pseudo-random allowed token each step): the cost of the
-    // mask at each state not seen before (a cache miss: one trie walk).
-    double miss_sum = 0, miss_max = 0;
-    int misses = 0;
-    uint32_t x = 12345;
-    for (int step = 0; step < 48 && m.CanContinue(); ++step) {
-      const int64_t before = (*compiled)->stats().mask_misses;
-      t0 = Now();
-      const constraint::TokenMask& mask = m.Mask();
-      const double ms = (Now() - t0) * 1e3;
-      if ((*compiled)->stats().mask_misses > before) {
-        miss_sum += ms, miss_max = std::max(miss_max, ms), ++misses;
-      }
-      if (mask.num_allowed == 0) break;
-      x = x * 1664525u + 1013904223u;
-      int32_t k = static_cast<int32_t>(x % static_cast<uint32_t>(mask.num_allowed));
-      for (int32_t t = 0; t < vocab->size(); ++t) {
-        if (mask.Allowed(t) && k-- == 0) {
-          m.Advance(t);
-          break;
-        }
-      }
+    // Three fresh compilers (cold caches); the minimum of each figure (the machine is shared).
+    double first_ms = 1e9, miss_mean = 1e9, miss_max = 1e9;
+    for (int rep = 0; rep < 3; ++rep) {
+      const WalkCost w = Walk(vocab, c.spec);
+      first_ms = std::min(first_ms, w.first_ms);
+      miss_mean = std::min(miss_mean, w.miss_mean_ms);
+      miss_max = std::min(miss_max, w.miss_max_ms);
     }
     std::printf("  %-44s %12.3f %12.2f %12.2f %12.2f %10zu\n", c.name, grammar_ms[2], first_ms,
-                misses ? miss_sum / misses : 0.0, miss_max, elements);
+                miss_mean, miss_max, elements);
   }
 }
 
@@ -177,7 +195,8 @@ LoopResult ClosedLoop(Engine& engine, const Request& base, int concurrency, int 
       if (out.final()) {
         --in_flight;
         ++finished;
-        if (out.finish && out.finish->reason() == sampler::FinishReason::kConstraintUnmet) ++r.unmet;
+        if (out.finish && out.finish->reason() == sampler::FinishReason::kConstraintUnmet)
+          ++r.unmet;
       }
     });
     if (!id.ok()) {
@@ -216,9 +235,10 @@ int ThroughputSection(const LoadedModel& model) {
   Request constrained = base;
   constrained.params.constraint = *compiled;
 
-  std::printf("throughput (closed loop, max_tokens %d, temperature 1.0; U = unconstrained, "
-              "C = trading-signal schema)\n",
-              absl::GetFlag(FLAGS_max_tokens));
+  std::printf(
+      "throughput (closed loop, max_tokens %d, temperature 1.0; U = unconstrained, "
+      "C = trading-signal schema)\n",
+      absl::GetFlag(FLAGS_max_tokens));
   std::vector<int> levels;
   for (const char* p = absl::GetFlag(FLAGS_concurrency).c_str(); *p;) {
     levels.push_back(std::atoi(p));
@@ -240,14 +260,15 @@ int ThroughputSection(const LoadedModel& model) {
                                         total, 1000 + 100 * static_cast<uint64_t>(round));
         const double tps = static_cast<double>(r.tokens) / r.seconds;
         (mode == 0 ? c_sum : u_sum) += tps;
-        std::printf("  streams %2d round %d %s: %7.1f output tokens/s  (%d requests, %.1f tokens "
-                    "each, %d constraint_unmet, %.2f s)\n",
-                    conc, round, mode == 0 ? "C" : "U", tps, r.requests,
-                    static_cast<double>(r.tokens) / r.requests, r.unmet, r.seconds);
+        std::printf(
+            "  streams %2d round %d %s: %7.1f output tokens/s  (%d requests, %.1f tokens "
+            "each, %d constraint_unmet, %.2f s)\n",
+            conc, round, mode == 0 ? "C" : "U", tps, r.requests,
+            static_cast<double>(r.tokens) / r.requests, r.unmet, r.seconds);
         if (mode == 0) {
           unconstrained.params.ignore_eos = true;
-          unconstrained.params.max_tokens =
-              std::max<int32_t>(1, static_cast<int32_t>(static_cast<double>(r.tokens) / r.requests + 0.5));
+          unconstrained.params.max_tokens = std::max<int32_t>(
+              1, static_cast<int32_t>(static_cast<double>(r.tokens) / r.requests + 0.5));
         }
       }
     }
@@ -266,6 +287,7 @@ int ThroughputSection(const LoadedModel& model) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when redirected to a file
   using namespace hearth::engine;
   auto model = LoadedModel::Open(absl::GetFlag(FLAGS_model));
   if (!model.ok()) {

@@ -51,7 +51,8 @@ std::shared_ptr<const TokenMask> CompiledConstraint::ComputeMask(const ParserSta
   const std::vector<int32_t>& sorted = v.sorted();
   const std::vector<uint16_t>& lcp = v.lcp();
   if (levels_.size() < v.max_token_bytes() + 1) levels_.resize(v.max_token_bytes() + 1);
-  levels_[0] = state;
+  if (stacks_.num_states() > kMaxWalkStates) stacks_.ClearStates();
+  levels_[0] = stacks_.InternState(state);
   size_t valid = 0;  // levels_[0, valid] hold the states after the current token's prefixes
   const size_t n = sorted.size();
   size_t k = 0;
@@ -61,8 +62,8 @@ std::shared_ptr<const TokenMask> CompiledConstraint::ComputeMask(const ParserSta
     size_t d = std::min<size_t>(lcp[k], valid);
     bool ok = true;
     while (d < b.size()) {
-      stacks_.Advance(levels_[d], static_cast<uint8_t>(b[d]), &levels_[d + 1]);
-      if (levels_[d + 1].empty()) {
+      levels_[d + 1] = stacks_.Step(levels_[d], static_cast<uint8_t>(b[d]));
+      if (levels_[d + 1] == StackTable::kRejected) {
         ok = false;
         break;
       }

@@ -48,6 +48,9 @@ struct TokenMask {
 using ParserState = std::vector<int32_t>;
 
 inline constexpr size_t kMaxCachedMasks = 2048;
+// Interned trie-walk states kept between mask computations, 1 KiB of transitions each (then
+// they start over).
+inline constexpr size_t kMaxWalkStates = 16384;
 
 class CompiledConstraint {
  public:
@@ -89,8 +92,8 @@ class CompiledConstraint {
   mutable absl::flat_hash_map<ParserState, std::shared_ptr<const TokenMask>> masks_
       ABSL_GUARDED_BY(mu_);
   mutable Stats stats_ ABSL_GUARDED_BY(mu_);
-  // Per-depth states of the trie walk, reused across misses.
-  mutable std::vector<ParserState> levels_ ABSL_GUARDED_BY(mu_);
+  // Per-depth state ids of the trie walk, reused across misses.
+  mutable std::vector<int32_t> levels_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hearth::constraint

@@ -97,6 +97,32 @@ void StackTable::Advance(const std::vector<int32_t>& from, uint8_t byte, std::ve
   if (contributors > 1) SortUnique(to);
 }
 
+int32_t StackTable::InternState(const std::vector<int32_t>& state) {
+  if (state.empty()) return kRejected;
+  auto [it, inserted] = state_index_.try_emplace(state, static_cast<int32_t>(states_.size()));
+  if (inserted) {
+    states_.push_back(state);
+    transitions_.emplace_back();
+    transitions_.back().fill(kUnknown);
+  }
+  return it->second;
+}
+
+int32_t StackTable::Step(int32_t id, uint8_t byte) {
+  int32_t next = transitions_[id][byte];
+  if (next != kUnknown) return next;
+  Advance(states_[id], byte, &scratch_);
+  next = InternState(scratch_);
+  transitions_[id][byte] = next;  // InternState may have grown transitions_: index again
+  return next;
+}
+
+void StackTable::ClearStates() {
+  states_.clear();
+  state_index_.clear();
+  transitions_.clear();
+}
+
 bool StackTable::AcceptsByte(const std::vector<int32_t>& state, uint8_t byte) const {
   for (int32_t n : state) {
     const int32_t set = nodes_[n].set;

@@ -13,6 +13,7 @@
 // Thread-safety: not thread-safe (CompiledConstraint guards it with its mutex).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -38,6 +39,17 @@ class StackTable {
 
   size_t num_nodes() const { return nodes_.size(); }
 
+  // Interned states with memoized byte transitions (a lazily built DFA over the states the
+  // trie walks meet): the mask computation's inner loop is one table lookup per trie node.
+  // Ids stay valid until ClearStates().
+  static constexpr int32_t kRejected = -1;
+  int32_t InternState(const std::vector<int32_t>& state);
+  // The id of the state after `byte` from state `id`, or kRejected.
+  int32_t Step(int32_t id, uint8_t byte);
+  size_t num_states() const { return states_.size(); }
+  // Forgets the interned states and transitions (bounds memory; nodes are kept).
+  void ClearStates();
+
  private:
   struct Node {
     int32_t pos;     // into grammar_->elements; -1 for accept
@@ -58,6 +70,13 @@ class StackTable {
   std::vector<bool> successors_done_;
   std::vector<int32_t> dfs_;
   absl::flat_hash_set<int32_t> visited_;
+
+  std::vector<std::vector<int32_t>> states_;
+  absl::flat_hash_map<std::vector<int32_t>, int32_t> state_index_;
+  // [states_.size()][256] next state id; kUnknown until computed.
+  static constexpr int32_t kUnknown = -2;
+  std::vector<std::array<int32_t, 256>> transitions_;
+  std::vector<int32_t> scratch_;
 };
 
 }  // namespace hearth::constraint
