@@ -10,6 +10,11 @@
 //      so that both have the same prefill share per output token. Constrained requests share one
 //      compiled constraint (the compile cache), as a bot sending the same schema does.
 //
+//   3. sampler: the per-token cost of Sampler::Sample + SamplerState::AppendOutput over a
+//      real constrained output (the masks cached, as after warm-up), constrained vs not,
+//      alternating, 31 passes (min and median): the constraint's own CPU cost per token, which the
+//      throughput figures hide in machine noise.
+//
 //   hearth_constraint_bench --model models/SmolLM2-135M-Instruct.Q4_1.gguf --threads 2
 #include <algorithm>
 #include <chrono>
@@ -24,13 +29,14 @@
 #include "engine/constraint/matcher.h"
 #include "engine/constraint/tokenizer_vocabulary.h"
 #include "engine/engine.h"
+#include "engine/sampler/sampler.h"
 
 ABSL_FLAG(std::string, model, "models/SmolLM2-135M-Instruct.Q4_1.gguf", "GGUF model");
 ABSL_FLAG(int32_t, threads, 2, "compute threads");
 ABSL_FLAG(int32_t, rounds, 3, "alternating rounds per concurrency (each: C then U)");
 ABSL_FLAG(int32_t, max_tokens, 64, "max_tokens of every request");
 ABSL_FLAG(std::string, concurrency, "1,32", "concurrent streams");
-ABSL_FLAG(std::string, sections, "compile,throughput", "what to run");
+ABSL_FLAG(std::string, sections, "compile,sampler,throughput", "what to run");
 
 namespace hearth::engine {
 namespace {
@@ -153,6 +159,51 @@ void CompileSection(const tokenizer::Tokenizer& tok) {
     std::printf("  %-44s %12.3f %12.2f %12.2f %12.2f %10zu\n", c.name, grammar_ms[2], first_ms,
                 miss_mean, miss_max, elements);
   }
+}
+
+void SamplerSection(const tokenizer::Tokenizer& tok) {
+  constraint::ConstraintCompiler compiler(constraint::VocabularyFromTokenizer(tok));
+  auto compiled = compiler.Compile({ConstraintSpec::Kind::kJsonSchema, kSignalSchema, {}});
+  if (!compiled.ok()) return;
+  const std::vector<int32_t> output = tok.Encode(
+      R"({"side": "buy", "size": 0.25, "reason": "strong momentum after the earnings beat"})");
+  const int32_t vocab = tok.vocab_size();
+  std::vector<float> logits(vocab);
+  uint32_t x = 7;
+  for (float& l : logits) {
+    x = x * 1664525u + 1013904223u;
+    l = static_cast<float>(x >> 8) / static_cast<float>(1 << 24) * 10.0f - 5.0f;
+  }
+  sampler::Sampler sampler;
+  const std::vector<int32_t> eos = tok.stop_ids();
+  auto pass = [&](bool constrained) {
+    sampler::SamplingParams p;
+    p.temperature = 1.0f;
+    if (constrained) p.constraint = *compiled;
+    auto state = sampler::SamplerState::Create(p, {}, eos);
+    const double t0 = Now();
+    for (int32_t t : output) {
+      // Sample from a copy (it records its own draw), then follow the planned output.
+      sampler::SamplerState scratch = *state;
+      (void)sampler.Sample(logits.data(), vocab, scratch);
+      state->AppendOutput(t);
+    }
+    return (Now() - t0) * 1e6 / static_cast<double>(output.size());
+  };
+  pass(true);  // fills the mask cache
+  std::vector<double> u, c;
+  for (int i = 0; i < 31; ++i) {
+    u.push_back(pass(false));
+    c.push_back(pass(true));
+  }
+  std::sort(u.begin(), u.end());
+  std::sort(c.begin(), c.end());
+  std::printf("sampler (vocab %d, %zu-token trading signal, masks cached; 31 passes)\n", vocab,
+              output.size());
+  std::printf("  min:    unconstrained %.1f us/token, constrained %.1f us/token: %+.1f us/token\n",
+              u[0], c[0], c[0] - u[0]);
+  std::printf("  median: unconstrained %.1f us/token, constrained %.1f us/token: %+.1f us/token\n",
+              u[15], c[15], c[15] - u[15]);
 }
 
 EngineConfig Config() {
@@ -299,6 +350,11 @@ int main(int argc, char** argv) {
     auto tok = tokenizer::Tokenizer::FromGguf((*model)->file());
     if (!tok.ok()) return 1;
     CompileSection(**tok);
+  }
+  if (sections.find("sampler") != std::string::npos) {
+    auto tok = tokenizer::Tokenizer::FromGguf((*model)->file());
+    if (!tok.ok()) return 1;
+    SamplerSection(**tok);
   }
   if (sections.find("throughput") != std::string::npos) return ThroughputSection(**model);
   return 0;

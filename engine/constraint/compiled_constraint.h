@@ -47,10 +47,10 @@ struct TokenMask {
 // a complete match.
 using ParserState = std::vector<int32_t>;
 
-inline constexpr size_t kMaxCachedMasks = 2048;
+inline constexpr size_t kMaxCachedMasks = 1024;
 // Interned trie-walk states kept between mask computations, 1 KiB of transitions each (then
 // they start over).
-inline constexpr size_t kMaxWalkStates = 16384;
+inline constexpr size_t kMaxWalkStates = 4096;
 
 class CompiledConstraint {
  public:

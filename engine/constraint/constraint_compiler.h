@@ -34,7 +34,7 @@ absl::StatusOr<Grammar> CompileGrammar(const ConstraintSpec& spec);
 class ConstraintCompiler {
  public:
   explicit ConstraintCompiler(std::shared_ptr<const TokenVocabulary> vocabulary,
-                              size_t cache_capacity = 64);
+                              size_t cache_capacity = 32);
 
   absl::StatusOr<std::shared_ptr<const CompiledConstraint>> Compile(const ConstraintSpec& spec);
 
