@@ -33,7 +33,7 @@
 
 ABSL_FLAG(std::string, model, "models/SmolLM2-135M-Instruct.Q4_1.gguf", "GGUF model");
 ABSL_FLAG(int32_t, threads, 2, "compute threads");
-ABSL_FLAG(int32_t, rounds, 3, "alternating rounds per concurrency (each: C then U)");
+ABSL_FLAG(int32_t, rounds, 7, "alternating rounds per concurrency (each: C then U)");
 ABSL_FLAG(int32_t, max_tokens, 64, "max_tokens of every request");
 ABSL_FLAG(std::string, concurrency, "1,32", "concurrent streams");
 ABSL_FLAG(std::string, sections, "compile,sampler,throughput", "what to run");
@@ -300,21 +300,21 @@ int ThroughputSection(const LoadedModel& model) {
   ClosedLoop(**engine, base, 4, 4, 1);
   ClosedLoop(**engine, constrained, 4, 4, 1);
   for (int conc : levels) {
-    const int total = std::max(8, conc * 3);
-    double u_sum = 0, c_sum = 0;
+    const int total = std::max(8, conc * 2);
+    std::vector<double> ratios;
     for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
       // C first; U then generates exactly C's mean output length (ignore_eos), so both runs
       // have the same prefill share per output token and differ only by the constraint.
       Request unconstrained = base;
+      double tps[2] = {0, 0};
       for (int mode = 0; mode < 2; ++mode) {
         const LoopResult r = ClosedLoop(**engine, mode == 0 ? constrained : unconstrained, conc,
                                         total, 1000 + 100 * static_cast<uint64_t>(round));
-        const double tps = static_cast<double>(r.tokens) / r.seconds;
-        (mode == 0 ? c_sum : u_sum) += tps;
+        tps[mode] = static_cast<double>(r.tokens) / r.seconds;
         std::printf(
             "  streams %2d round %d %s: %7.1f output tokens/s  (%d requests, %.1f tokens "
             "each, %d constraint_unmet, %.2f s)\n",
-            conc, round, mode == 0 ? "C" : "U", tps, r.requests,
+            conc, round, mode == 0 ? "C" : "U", tps[mode], r.requests,
             static_cast<double>(r.tokens) / r.requests, r.unmet, r.seconds);
         if (mode == 0) {
           unconstrained.params.ignore_eos = true;
@@ -322,9 +322,13 @@ int ThroughputSection(const LoadedModel& model) {
               1, static_cast<int32_t>(static_cast<double>(r.tokens) / r.requests + 0.5));
         }
       }
+      ratios.push_back(tps[0] / tps[1]);
     }
-    std::printf("  streams %2d: C / U = %.3f (mean of %d rounds)\n", conc, c_sum / u_sum,
-                absl::GetFlag(FLAGS_rounds));
+    std::vector<double> sorted = ratios;
+    std::sort(sorted.begin(), sorted.end());
+    std::printf("  streams %2d: C / U per round:", conc);
+    for (double r : ratios) std::printf(" %.3f", r);
+    std::printf("; median %.3f\n", sorted[sorted.size() / 2]);
   }
   const auto stats = (*compiled)->stats();
   std::printf("  mask cache: %lld hits, %lld misses, %zu stack nodes\n",

@@ -191,6 +191,7 @@ class GbnfParser {
       return Expr::CodePoints(negated ? ComplementRanges(ranges) : ranges);
     }
     if (c == '(') {
+      if (++depth_ > kMaxNesting) return Error("parentheses nested too deeply");
       ++pos_;
       SkipSpace(true);
       absl::StatusOr<Expr> inner = ParseAlternatives(/*nested=*/true);
@@ -198,6 +199,7 @@ class GbnfParser {
       SkipSpace(true);
       if (Peek() != ')') return Error("expected ')'");
       ++pos_;
+      --depth_;
       return inner;
     }
     if (c == '.') {
@@ -250,8 +252,11 @@ class GbnfParser {
     }
   }
 
+  static constexpr int kMaxNesting = 100;
+
   std::string_view text_;
   size_t pos_ = 0;
+  int depth_ = 0;
   GrammarBuilder builder_;
   absl::flat_hash_map<std::string, int32_t> rules_;
   absl::flat_hash_map<std::string, size_t> first_use_;

@@ -621,9 +621,37 @@ class SchemaCompiler {
   int items_ = 0, keys_ = 0;
 };
 
+// The deepest nesting of arrays / objects in `text` (strings skipped): bounded before parsing,
+// since serializing deeply nested values recurses.
+int MaxNesting(std::string_view text) {
+  int depth = 0, max = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max = std::max(max, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max;
+}
+
 }  // namespace
 
 absl::StatusOr<Grammar> JsonSchemaGrammar(std::string_view schema) {
+  if (MaxNesting(schema) > 2 * kMaxDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("json_schema: nested deeper than ", 2 * kMaxDepth, " levels"));
+  }
   Json root;
   try {
     root = Json::parse(schema);

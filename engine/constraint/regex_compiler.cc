@@ -12,6 +12,8 @@ namespace {
 
 using Ranges = std::vector<CodePointRange>;
 
+constexpr int kMaxNesting = 100;
+
 const Ranges kDigit = {{'0', '9'}};
 const Ranges kWord = {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}};
 const Ranges kSpace = {{'\t', '\r'}, {' ', ' '}};  // \t \n \v \f \r and space
@@ -168,6 +170,7 @@ class RegexParser {
     const char c = Peek();
     switch (c) {
       case '(': {
+        if (depth >= kMaxNesting) return Error(start, "groups nested too deeply");
         ++pos_;
         if (Peek() == '?') {
           if (Peek(1) == ':') {

@@ -78,6 +78,12 @@ TEST(GbnfParserTest, MalformedGrammarsNameTheProblemAndPosition) {
   }
 }
 
+TEST(GbnfParserTest, DeepNestingIsAnErrorNotACrash) {
+  auto g = ParseGbnf("root ::= " + std::string(100000, '(') + "\"a\"" + std::string(100000, ')'));
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), ::testing::HasSubstr("nested too deeply"));
+}
+
 TEST(GbnfParserTest, TailRecursionIsFine) {
   // Right recursion through a tail reference loops in constant stack depth.
   auto g = ParseGbnf("root ::= \"a\" root | \"b\"");

@@ -79,7 +79,7 @@ TEST(JsonSchemaCompilerTest, JsonObjectIsAnyObject) {
 }
 
 TEST(JsonSchemaCompilerTest, BadSchemasNameThePointer) {
-  const std::vector<std::pair<std::string, std::string>> cases = {
+  std::vector<std::pair<std::string, std::string>> cases = {
       {R"({"type":"object",)", "json_schema: invalid JSON at byte 18"},
       {R"({"type":"number","minimum":0})", "json_schema: at /: unsupported keyword 'minimum'"},
       {R"({"properties":{"a":{"type":"strin"}}})",
@@ -103,8 +103,13 @@ TEST(JsonSchemaCompilerTest, BadSchemasNameThePointer) {
       {R"({"required":["x"],"properties":{},"additionalProperties":false})",
        "json_schema: at /required: 'x' is required but additional properties are not allowed"},
       {R"(["type"])", "json_schema: at /: a schema must be an object or a boolean"},
+      {R"({"const":)" + std::string(100000, '[') + std::string(100000, ']') + "}",
+       "json_schema: nested deeper than 128 levels"},
       {R"({"$defs":{"a":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})", "matches no string at all"},
   };
+  std::string deep = "{}";
+  for (int i = 0; i < 70; ++i) deep = R"({"items":)" + deep + "}";
+  cases.emplace_back(deep, "nesting deeper than 64");
   for (const auto& [schema, want] : cases) {
     auto g = JsonSchemaGrammar(schema);
     ASSERT_FALSE(g.ok()) << schema;

@@ -97,6 +97,8 @@ TEST(RegexCompilerTest, MalformedPatternsNameTheProblemAndOffset) {
       {"\\q", "regex: offset 0: bad escape \\q"},
       {"a++", "regex: offset 2: possessive quantifiers are not supported"},
       {"\\x4", "regex: offset 0: incomplete hex escape"},
+      {std::string(100000, '(') + std::string(100000, ')'),
+       "regex: offset 100: groups nested too deeply"},
   };
   for (const auto& [pattern, want] : cases) {
     auto g = RegexGrammar(pattern);
