@@ -92,65 +92,65 @@ class RegexParser {
     return Expr::Seq(std::move(seq));
   }
 
+  // At most one quantifier (plus a lazy '?') may follow an atom, as in Python.
   absl::StatusOr<Expr> ParseQuantifiers(Expr atom) {
-    bool quantified = false;
-    for (;;) {
-      const size_t start = pos_;
-      int32_t min = 0, max = 0;
-      const char c = Peek();
-      if (c == '*') {
-        min = 0, max = Expr::kUnbounded, ++pos_;
-      } else if (c == '+') {
-        min = 1, max = Expr::kUnbounded, ++pos_;
-      } else if (c == '?') {
-        min = 0, max = 1, ++pos_;
-      } else if (c == '{' && IsBraceQuantifier()) {
-        size_t p = pos_ + 1;
-        auto number = [&](int64_t* out) {
-          bool any = false;
-          int64_t v = 0;
-          while (p < p_.size() && p_[p] >= '0' && p_[p] <= '9') {
-            v = std::min<int64_t>(v * 10 + (p_[p] - '0'), kMaxRepeatCount + 1);
-            ++p, any = true;
-          }
-          *out = v;
-          return any;
-        };
-        int64_t lo = 0, hi = 0;
-        const bool has_lo = number(&lo);
-        hi = lo;
-        if (p_[p] == ',') {
-          ++p;
-          if (!number(&hi)) hi = Expr::kUnbounded;
-        } else if (!has_lo) {
-          return Error(start, "bad repetition count");
-        }
-        pos_ = p + 1;  // past '}'
-        if (lo > kMaxRepeatCount || hi > kMaxRepeatCount) {
-          return Error(
-              start, absl::StrCat("repetition count over ", kMaxRepeatCount, " is not supported"));
-        }
-        if (hi != Expr::kUnbounded && hi < lo) return Error(start, "min repeat greater than max");
-        min = static_cast<int32_t>(lo), max = static_cast<int32_t>(hi);
-      } else {
-        return atom;
-      }
-      if (quantified) return Error(start, "multiple repeat");
-      quantified = true;
-      atom = Expr::Repeat(std::move(atom), min, max);
-      if (Peek() == '?') {
-        ++pos_;  // lazy: same language
-      } else if (Peek() == '+') {
-        return Error(pos_, "possessive quantifiers are not supported");
-      }
-      quantified = true;
-      // A second quantifier right after is an error in Python ("multiple repeat").
-      const char n = Peek();
-      if (n == '*' || n == '+' || n == '?' || (n == '{' && IsBraceQuantifier())) {
-        return Error(pos_, "multiple repeat");
-      }
+    int32_t min = 0, max = 0;
+    const char c = Peek();
+    if (c == '*') {
+      min = 0, max = Expr::kUnbounded, ++pos_;
+    } else if (c == '+') {
+      min = 1, max = Expr::kUnbounded, ++pos_;
+    } else if (c == '?') {
+      min = 0, max = 1, ++pos_;
+    } else if (c == '{' && IsBraceQuantifier()) {
+      absl::Status st = ParseBraceCounts(&min, &max);
+      if (!st.ok()) return st;
+    } else {
       return atom;
     }
+    atom = Expr::Repeat(std::move(atom), min, max);
+    if (Peek() == '?') {
+      ++pos_;  // lazy: same language
+    } else if (Peek() == '+') {
+      return Error(pos_, "possessive quantifiers are not supported");
+    }
+    const char n = Peek();
+    if (n == '*' || n == '+' || n == '?' || (n == '{' && IsBraceQuantifier())) {
+      return Error(pos_, "multiple repeat");
+    }
+    return atom;
+  }
+
+  // {m}, {m,}, {m,n} or {,n} at pos_ (IsBraceQuantifier() holds); advances past '}'.
+  absl::Status ParseBraceCounts(int32_t* min, int32_t* max) {
+    const size_t start = pos_;
+    size_t p = pos_ + 1;
+    auto number = [&](int64_t* out) {
+      bool any = false;
+      int64_t v = 0;
+      while (p < p_.size() && p_[p] >= '0' && p_[p] <= '9') {
+        v = std::min<int64_t>(v * 10 + (p_[p] - '0'), kMaxRepeatCount + 1);
+        ++p, any = true;
+      }
+      *out = v;
+      return any;
+    };
+    int64_t lo = 0, hi = 0;
+    number(&lo);
+    hi = lo;
+    if (p_[p] == ',') {
+      ++p;
+      if (!number(&hi)) hi = Expr::kUnbounded;
+    }
+    pos_ = p + 1;  // past '}'
+    if (lo > kMaxRepeatCount || hi > kMaxRepeatCount) {
+      return Error(start,
+                   absl::StrCat("repetition count over ", kMaxRepeatCount, " is not supported"));
+    }
+    if (hi != Expr::kUnbounded && hi < lo) return Error(start, "min repeat greater than max");
+    *min = static_cast<int32_t>(lo);
+    *max = static_cast<int32_t>(hi);
+    return absl::OkStatus();
   }
 
   // '{' starts a quantifier when it reads {m}, {m,}, {m,n} or {,n}; otherwise it is a literal.
