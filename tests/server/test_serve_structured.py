@@ -11,11 +11,20 @@ import grpc
 import jsonschema
 import pytest
 
-from conftest import pb  # noqa: F401
+from conftest import Server, pb
 import structured_corpus as corpus
 
 SEEDS = [1, 2, 3]
 MAX_TOKENS = 96
+
+
+@pytest.fixture(scope="module")
+def server():
+    """32 streams of ~130 tokens need ~4,200 tokens of KV: 256 MiB (11,600 tokens) keeps them
+    all resident (the shared 64 MiB setting would preempt and recompute under load)."""
+    s = Server(["--kv-cache-bytes=256MiB", "--swap-space=0", "--threads=2"])
+    yield s
+    s.stop()
 
 
 def ask(client, **kwargs):
