@@ -13,9 +13,15 @@ enum class FinishReason {
   kLength,  // max_tokens, the context length, or the scheduler's length limit
   kAbort,   // the client cancelled, a deadline passed, or the engine dropped the request
   kError,   // the step that ran it failed
+  // The output ended (max_tokens, context) before it satisfied its structured-output
+  // constraint: never reported as complete.
+  kConstraintUnmet,
 };
 
-// "none", "stop", "length", "abort", "error".
+// Values of FinishReason (for tables indexed by it).
+inline constexpr int kNumFinishReasons = static_cast<int>(FinishReason::kConstraintUnmet) + 1;
+
+// "none", "stop", "length", "abort", "error", "constraint_unmet".
 constexpr std::string_view FinishReasonName(FinishReason reason) {
   switch (reason) {
     case FinishReason::kNone:
@@ -28,6 +34,8 @@ constexpr std::string_view FinishReasonName(FinishReason reason) {
       return "abort";
     case FinishReason::kError:
       return "error";
+    case FinishReason::kConstraintUnmet:
+      return "constraint_unmet";
   }
   return "error";
 }

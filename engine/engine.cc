@@ -385,10 +385,11 @@ void Engine::RunStep() {
       update.finish = FinishedBy(sampler::StopCause::kMaxTokens);
     }
     if (update.finish) {
+      update.finish = s.sampler_state.CheckConstraint(*update.finish);
       if (by_sched == finished_by_scheduler.end()) {
         (void)scheduler_->Finish(sampled_ids[i], update.finish->reason());
       }
-      if (update.finish->reason() == sampler::FinishReason::kLength) out.text += s.decoder.Flush();
+      if (update.finish->reason() != sampler::FinishReason::kStop) out.text += s.decoder.Flush();
       out.finish = update.finish;
       FinishSequence(sampled_ids[i], s, std::move(out));
       seqs_.erase(it);

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: compilers and build tools, gRPC/protobuf, Abseil, yaml-cpp, GoogleTest,
 # Google Benchmark, cpp-httplib (bench-serve's HTTP client), prometheus (promtool + server for
-# tests), Boost headers (Beast/Asio: the HTTP API and metrics server), nlohmann-json (HTTP APIs, Ollama manifests), OpenSSL
+# tests), Boost headers (Beast/Asio: the HTTP API and metrics server), nlohmann-json (HTTP APIs, Ollama manifests, JSON
+# schemas), OpenSSL
 # (TLS, API-key digests, sha256 of Ollama blobs; the openssl tool makes the TLS tests' CA).
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip ca-certificates clang-format

@@ -61,7 +61,7 @@ std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
 
 absl::Status Run(const Args& args) {
   ASSIGN_OR_RETURN(auto model, LoadedModel::Open(args.model));
-  ASSIGN_OR_RETURN(auto backend, MakeCpuBackend(*model, args.threads, {.devices = args.devices}));
+  ASSIGN_OR_RETURN(auto backend, MakeCpuBackend(*model, args.threads, CpuSplit(args.devices)));
   std::printf("backend: %s\n", backend->Describe().c_str());
   const int32_t vocab = backend->vocab_size();
   const int32_t bs = 16;

@@ -22,6 +22,8 @@ enum class StopCause {
   kMaxTokens,      // The output reached SamplingParams::max_tokens.
   kContextLength,  // prompt + output reached the model's context length.
   kAbort,
+  // max_tokens, the context, or no allowed token, before the constraint was satisfied.
+  kConstraintUnmet,
 };
 
 constexpr FinishReason ReasonOf(StopCause cause) {
@@ -35,6 +37,8 @@ constexpr FinishReason ReasonOf(StopCause cause) {
       return FinishReason::kLength;
     case StopCause::kAbort:
       return FinishReason::kAbort;
+    case StopCause::kConstraintUnmet:
+      return FinishReason::kConstraintUnmet;
   }
   return FinishReason::kAbort;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/sampler/constraint_mask.h"
 #include "engine/sampler/fast_exp.h"
 #include "engine/sampler/penalties.h"
 #include "engine/sampler/philox.h"
@@ -33,6 +34,7 @@ absl::Status Sampler::Prepare(const float* logits, int32_t vocab, const SamplerS
   work_.assign(logits, logits + vocab);
   ApplyPenalties(state, absl::MakeSpan(work_));
   SuppressStopTokens(state, absl::MakeSpan(work_));
+  ApplyConstraintMask(state, absl::MakeSpan(work_));
 
   int32_t best = -1;
   float best_logit = -kInf;

@@ -1,7 +1,8 @@
 // Turns one row of logits into one token for one request, vLLM-style:
 //
 //   raw logits ──copy──▶ repetition / presence / frequency penalties ──▶ min_tokens suppression
-//     ──▶ temperature == 0 ? argmax (ties -> lowest id, no draw)
+//     ──▶ constraint mask (structured output, constraint_mask.h) ──▶ temperature == 0 ? argmax
+//     (ties -> lowest id, no draw)
 //       : /temperature ──▶ top-k ──▶ top-p (after top-k) ──▶ min-p ──▶ one draw u in [0, 1)
 //
 // The draw is UniformDraw(seed, sample_index, step) with step = the request's output count, so a

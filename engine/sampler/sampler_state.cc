@@ -33,6 +33,7 @@ absl::StatusOr<SamplerState> SamplerState::Create(const SamplingParams& params,
                         state.stop_ids_.end());
 
   if (state.track_seen_) state.seen_tokens_.insert(prompt_tokens.begin(), prompt_tokens.end());
+  if (params.constraint != nullptr) state.matcher_.emplace(params.constraint);
   return state;
 }
 
@@ -40,6 +41,22 @@ void SamplerState::AppendOutput(int32_t token) {
   ++num_output_tokens_;
   if (track_seen_) seen_tokens_.insert(token);
   if (track_counts_) ++output_counts_[token];
+  if (matcher_.has_value()) {
+    if (std::binary_search(stop_ids_.begin(), stop_ids_.end(), token)) {
+      matcher_->Stop();
+    } else {
+      matcher_->Advance(token);
+    }
+  }
+}
+
+FinishInfo SamplerState::CheckConstraint(const FinishInfo& info) const {
+  if (!matcher_.has_value() || info.cause == StopCause::kAbort) return info;
+  const bool satisfied = matcher_->stopped() ? !matcher_->dead() : matcher_->Accepting();
+  if (satisfied) return info;
+  FinishInfo unmet;
+  unmet.cause = StopCause::kConstraintUnmet;
+  return unmet;
 }
 
 }  // namespace hearth::sampler

@@ -5,12 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/constraint/matcher.h"
+#include "engine/sampler/finish_reason.h"
 #include "engine/sampler/sampling_params.h"
 
 namespace hearth::sampler {
@@ -33,9 +36,17 @@ class SamplerState {
   // Output tokens recorded so far; also the step index of the next random draw.
   int64_t num_output_tokens() const { return num_output_tokens_; }
 
-  // Records one output token. Sampler::Sample calls this for the token it returns; call it
-  // directly only for output tokens that were not sampled (e.g. forced or replayed ones).
+  // Records one output token (and advances the constraint's matcher with it: a stop id ends
+  // the match). Sampler::Sample calls this for the token it returns; call it directly only for
+  // output tokens that were not sampled (e.g. forced or replayed ones).
   void AppendOutput(int32_t token);
+
+  // The constraint's matcher; null when params().constraint is unset.
+  constraint::Matcher* matcher() { return matcher_ ? &*matcher_ : nullptr; }
+  const constraint::Matcher* matcher() const { return matcher_ ? &*matcher_ : nullptr; }
+  // `info` (how the output ended), or kConstraintUnmet when the output so far does not satisfy
+  // the constraint (max_tokens, the context, or a forced stop came first). Aborts unchanged.
+  FinishInfo CheckConstraint(const FinishInfo& info) const;
 
   // True while EOS / stop token ids must be suppressed (output shorter than min_tokens).
   bool SuppressingStops() const { return num_output_tokens_ < params_.min_tokens; }
@@ -59,6 +70,7 @@ class SamplerState {
   std::vector<int32_t> stop_ids_;
   absl::flat_hash_set<int32_t> seen_tokens_;
   absl::flat_hash_map<int32_t, int32_t> output_counts_;
+  std::optional<constraint::Matcher> matcher_;
 };
 
 }  // namespace hearth::sampler

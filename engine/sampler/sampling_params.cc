@@ -47,6 +47,18 @@ absl::Status SamplingParams::Validate() const {
   if (logprobs.has_value() && (*logprobs < 0 || *logprobs > kMaxLogprobs)) {
     return Bad("logprobs", absl::StrCat("must be in [0, ", kMaxLogprobs, "]"), *logprobs);
   }
+  if (constraint != nullptr) {
+    // The constraint decides where the output ends: these would end it elsewhere.
+    const char* const kWhy =
+        "cannot be combined with a constraint (the constraint decides where "
+        "the output ends)";
+    if (ignore_eos)
+      return absl::InvalidArgumentError(absl::StrCat("sampling params: ignore_eos ", kWhy));
+    if (min_tokens > 0) return Bad("min_tokens", kWhy, min_tokens);
+    if (!stop.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("sampling params: stop strings ", kWhy));
+    }
+  }
   return absl::OkStatus();
 }
 

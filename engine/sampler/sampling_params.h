@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/constraint/compiled_constraint.h"
 
 namespace hearth::sampler {
 
@@ -61,6 +63,14 @@ struct SamplingParams {
   // most likely alternatives. Logprobs are of the raw model distribution (log_softmax of the
   // logits before penalties, temperature and filters), as vLLM returns by default.
   std::optional<int32_t> logprobs;
+
+  // Structured output: a compiled JSON schema / regex / grammar / choice (see
+  // engine/constraint/) the output must match. Each sample gets its own matcher; the sampler
+  // masks every token the constraint does not allow next, and EOS / stop token ids are allowed
+  // only where the output so far is a complete match. Not combinable with ignore_eos,
+  // min_tokens > 0 or stop strings (the constraint decides where the output ends). Shared and
+  // immutable (its caches are thread-safe); null = unconstrained.
+  std::shared_ptr<const constraint::CompiledConstraint> constraint;
 
   // OK, or InvalidArgument naming the first offending field and the rule it breaks.
   absl::Status Validate() const;

@@ -17,6 +17,13 @@ struct CpuBackendOptions {
   std::string devices;
 };
 
+// Default options with a split ("cpu:0-14,cpu:15-29").
+inline CpuBackendOptions CpuSplit(std::string devices) {
+  CpuBackendOptions options;
+  options.devices = std::move(devices);
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<SplitBackend>> MakeCpuBackend(const LoadedModel& model, int threads,
                                                              const CpuBackendOptions& options = {});
 

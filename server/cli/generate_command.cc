@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "engine/constraint/constraint_compiler.h"
+#include "engine/constraint/tokenizer_vocabulary.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
@@ -42,6 +47,11 @@ ABSL_FLAG(std::string, devices, "",
 ABSL_FLAG(int64_t, kv_cache_mb, 512, "KV cache size in MiB");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (f32 with --cpu_precision f32, else f16), f16 or f32");
+ABSL_FLAG(std::string, json_schema, "",
+          "structured output: a JSON schema the reply must follow (JSON text, or @FILE)");
+ABSL_FLAG(std::string, regex, "", "structured output: a regex the whole reply must match");
+ABSL_FLAG(std::string, grammar, "", "structured output: a GBNF grammar (text, or @FILE)");
+ABSL_FLAG(std::vector<std::string>, choice, {}, "structured output: comma-separated choices");
 ABSL_FLAG(bool, stats, false, "print tokens/s and time to first token to stderr after each reply");
 
 namespace hearth::server {
@@ -55,12 +65,46 @@ struct ReplyStats {
   double total = 0;
 };
 
+// Text of a flag value, or the contents of FILE for "@FILE".
+absl::StatusOr<std::string> TextOrFile(const std::string& value) {
+  if (value.empty() || value[0] != '@') return value;
+  std::ifstream in(value.substr(1));
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", value.substr(1)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The constraint the flags ask for (null for none).
+absl::StatusOr<std::shared_ptr<const constraint::CompiledConstraint>> ConstraintFromFlags(
+    const engine::tokenizer::Tokenizer& tok) {
+  using Kind = constraint::ConstraintSpec::Kind;
+  constraint::ConstraintSpec spec;
+  if (!absl::GetFlag(FLAGS_json_schema).empty()) {
+    ASSIGN_OR_RETURN(spec.text, TextOrFile(absl::GetFlag(FLAGS_json_schema)));
+    spec.kind = Kind::kJsonSchema;
+  } else if (!absl::GetFlag(FLAGS_regex).empty()) {
+    spec = {Kind::kRegex, absl::GetFlag(FLAGS_regex), {}};
+  } else if (!absl::GetFlag(FLAGS_grammar).empty()) {
+    ASSIGN_OR_RETURN(spec.text, TextOrFile(absl::GetFlag(FLAGS_grammar)));
+    spec.kind = Kind::kGrammar;
+  } else if (!absl::GetFlag(FLAGS_choice).empty()) {
+    spec = {Kind::kChoice, "", absl::GetFlag(FLAGS_choice)};
+  } else {
+    return nullptr;
+  }
+  constraint::ConstraintCompiler compiler(constraint::VocabularyFromTokenizer(tok));
+  return compiler.Compile(spec);
+}
+
 // Streams one reply to stdout; returns its text.
-absl::StatusOr<std::string> StreamReply(engine::Engine& engine, std::vector<int32_t> prompt,
-                                        ReplyStats* stats) {
+absl::StatusOr<std::string> StreamReply(
+    engine::Engine& engine, std::vector<int32_t> prompt, ReplyStats* stats,
+    const std::shared_ptr<const constraint::CompiledConstraint>& constraint) {
   engine::Request request;
   request.prompt_tokens = std::move(prompt);
   sampler::SamplingParams& p = request.params;
+  p.constraint = constraint;
   p.max_tokens = absl::GetFlag(FLAGS_max_tokens);
   p.temperature = static_cast<float>(absl::GetFlag(FLAGS_temperature));
   p.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
@@ -82,6 +126,9 @@ absl::StatusOr<std::string> StreamReply(engine::Engine& engine, std::vector<int3
     if (out.final()) {
       stats->tokens = out.usage.completion_tokens;
       stats->ttft = out.usage.time_to_first_token_seconds;
+      if (out.finish && out.finish->reason() == sampler::FinishReason::kConstraintUnmet) {
+        std::fprintf(stderr, "\n[incomplete: max_tokens ran out before the reply matched]");
+      }
     }
   }
   stats->total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -158,6 +205,12 @@ int RunGenerate(int argc, char** argv) {
     return 1;
   }
   const engine::tokenizer::Tokenizer& tok = (*engine)->tokenizer();
+  auto constraint = ConstraintFromFlags(tok);
+  if (!constraint.ok()) {
+    std::fprintf(stderr, "hearth generate: %s\n",
+                 std::string(constraint.status().message()).c_str());
+    return 2;
+  }
 
   const std::string prompt = absl::GetFlag(FLAGS_prompt);
   if (!absl::GetFlag(FLAGS_chat)) {
@@ -167,7 +220,8 @@ int RunGenerate(int argc, char** argv) {
     }
     std::fputs(prompt.c_str(), stdout);
     ReplyStats stats;
-    auto reply = StreamReply(**engine, tok.Encode(prompt, {.add_special = true}), &stats);
+    auto reply =
+        StreamReply(**engine, tok.Encode(prompt, {.add_special = true}), &stats, *constraint);
     if (!reply.ok()) {
       std::fprintf(stderr, "hearth generate: %s\n", std::string(reply.status().message()).c_str());
       return 1;
@@ -209,8 +263,9 @@ int RunGenerate(int argc, char** argv) {
       return 1;
     }
     ReplyStats stats;
-    auto reply = StreamReply(
-        **engine, tok.Encode(*text, {.add_special = true, .parse_special = true}), &stats);
+    auto reply =
+        StreamReply(**engine, tok.Encode(*text, {.add_special = true, .parse_special = true}),
+                    &stats, *constraint);
     if (!reply.ok()) {
       std::fprintf(stderr, "hearth generate: %s\n", std::string(reply.status().message()).c_str());
       if (!interactive) return 1;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "engine/constraint/tokenizer_vocabulary.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
@@ -185,6 +186,9 @@ int RunServe(int argc, char** argv) {
   served.name = config.served_model_name;
   served.tokenizer = &tok;
   served.max_model_len = (*engine)->max_model_len();
+  // Structured output: one compiler (and compile cache) for the served model's vocabulary.
+  constraint::ConstraintCompiler constraint_compiler(constraint::VocabularyFromTokenizer(tok));
+  served.constraint_compiler = &constraint_compiler;
   const std::string bos = tok.bos_id() >= 0 ? tok.IdToPiece(tok.bos_id()) : "";
   const std::string eos = tok.eos_id() >= 0 ? tok.IdToPiece(tok.eos_id()) : "";
   ChatDefaults defaults = ChatDefaultsFor(*source, bos, eos);

@@ -100,7 +100,44 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& re
   if (request.input_case() == v1::GenerateRequest::INPUT_NOT_SET) {
     return absl::InvalidArgumentError("input: one of text, token_ids or chat must be set");
   }
-  return BuildEngineRequest(ToGenerateSpec(request), model, GrpcFieldNames());
+  GenerateSpec spec = ToGenerateSpec(request);
+  ASSIGN_OR_RETURN(spec.constraint, ConstraintSpecFromProto(request));
+  return BuildEngineRequest(spec, model, GrpcFieldNames());
+}
+
+absl::StatusOr<std::optional<constraint::ConstraintSpec>> ConstraintSpecFromProto(
+    const v1::GenerateRequest& request) {
+  using Kind = constraint::ConstraintSpec::Kind;
+  constraint::ConstraintSpec spec;
+  switch (request.constraint_case()) {
+    case v1::GenerateRequest::CONSTRAINT_NOT_SET:
+      return std::nullopt;
+    case v1::GenerateRequest::kJsonSchema:
+      spec.kind = Kind::kJsonSchema;
+      spec.text = request.json_schema();
+      break;
+    case v1::GenerateRequest::kJsonObject:
+      if (!request.json_object())
+        return absl::InvalidArgumentError("constraint.json_object: must be true when set");
+      spec.kind = Kind::kJsonObject;
+      break;
+    case v1::GenerateRequest::kRegex:
+      spec.kind = Kind::kRegex;
+      spec.text = request.regex();
+      break;
+    case v1::GenerateRequest::kChoice:
+      if (request.choice().values().empty()) {
+        return absl::InvalidArgumentError("constraint.choice: needs at least one string");
+      }
+      spec.kind = Kind::kChoice;
+      spec.choices.assign(request.choice().values().begin(), request.choice().values().end());
+      break;
+    case v1::GenerateRequest::kGrammar:
+      spec.kind = Kind::kGrammar;
+      spec.text = request.grammar();
+      break;
+  }
+  return spec;
 }
 
 void ToGenerateResponse(const engine::RequestOutput& out, const std::string& request_id,
@@ -133,6 +170,9 @@ void ToGenerateResponse(const engine::RequestOutput& out, const std::string& req
     case sampler::FinishReason::kError:
     case sampler::FinishReason::kNone:
       response->set_finish_reason(v1::FINISH_REASON_ABORT);
+      break;
+    case sampler::FinishReason::kConstraintUnmet:
+      response->set_finish_reason(v1::FINISH_REASON_CONSTRAINT_UNMET);
       break;
   }
   if (!out.finish->stop_string.empty()) {

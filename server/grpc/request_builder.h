@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/constraint/constraint_compiler.h"
+#include "engine/constraint/constraint_spec.h"
 #include "engine/request.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "hearth/v1/hearth.pb.h"
@@ -33,6 +35,11 @@ SamplingSpec ToSamplingSpec(const v1::SamplingParams& sampling);
 // model), InvalidArgument naming the field (see BuildEngineRequest).
 absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& request,
                                                    const ServedModel& model);
+
+// The request's `constraint` oneof as a protocol-neutral spec; nullopt when unset.
+// InvalidArgument for json_object = false or an empty choice list.
+absl::StatusOr<std::optional<constraint::ConstraintSpec>> ConstraintSpecFromProto(
+    const v1::GenerateRequest& request);
 
 // One engine delta -> one response message. `tokenizer` gives top-logprob token texts.
 void ToGenerateResponse(const engine::RequestOutput& out, const std::string& request_id,

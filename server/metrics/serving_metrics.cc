@@ -91,10 +91,11 @@ absl::Status ServingMetrics::Init() {
                    r.AddCounter(Name("generation_tokens_total"), "Generated tokens.", model));
   ASSIGN_OR_RETURN(generation_tokens_, generation->WithLabels(labels));
 
-  ASSIGN_OR_RETURN(metrics::CounterFamily * success,
-                   r.AddCounter(Name("request_success_total"),
-                                "Finished samples by finish reason (stop, length, abort).",
-                                {"model_name", "finished_reason", "protocol"}));
+  ASSIGN_OR_RETURN(
+      metrics::CounterFamily * success,
+      r.AddCounter(Name("request_success_total"),
+                   "Finished samples by finish reason (stop, length, abort, constraint_unmet).",
+                   {"model_name", "finished_reason", "protocol"}));
   ASSIGN_OR_RETURN(
       metrics::CounterFamily * failure,
       r.AddCounter(Name("request_failure_total"),
@@ -112,7 +113,7 @@ absl::Status ServingMetrics::Init() {
     if (p == Protocol::kMetrics) continue;
     for (sampler::FinishReason reason :
          {sampler::FinishReason::kStop, sampler::FinishReason::kLength,
-          sampler::FinishReason::kAbort}) {
+          sampler::FinishReason::kAbort, sampler::FinishReason::kConstraintUnmet}) {
       ASSIGN_OR_RETURN(
           series.success[static_cast<int>(reason)],
           success->WithLabels(
@@ -144,7 +145,7 @@ void ServingMetrics::ObserveFinished(const engine::RequestOutput& out, Protocol 
   if (!out.status.ok() || !out.finish.has_value() || protocol == Protocol::kMetrics) return;
   const PerProtocol& s = protocols_[static_cast<int>(protocol)];
   const engine::Usage& u = out.usage;
-  s.success[static_cast<int>(out.finish->reason())]->Inc();
+  if (metrics::Counter* c = s.success[static_cast<int>(out.finish->reason())]) c->Inc();
   s.e2e->Observe(u.e2e_seconds);
   s.queue_time->Observe(u.queue_seconds);
   s.prompt_tokens->Observe(u.prompt_tokens);

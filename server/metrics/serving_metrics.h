@@ -97,7 +97,8 @@ class ServingMetrics {
     metrics::Histogram* decode_time = nullptr;
     metrics::Histogram* prompt_tokens = nullptr;
     metrics::Histogram* generation_tokens = nullptr;
-    std::array<metrics::Counter*, 3> success{};  // by sampler::FinishReason: stop, length, abort
+    // By FinishReason (stop, length, abort, constraint_unmet set; the others stay null).
+    std::array<metrics::Counter*, kNumFinishReasons> success{};
     std::array<metrics::Counter*, kNumCodes> failure{};  // by grpc::StatusCode; [0] unused
     metrics::Counter* unauthenticated = nullptr;
   };

@@ -160,6 +160,24 @@ absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const
   return Bad(names, Field::kInput, "no input given");
 }
 
+absl::Status ApplyConstraint(const constraint::ConstraintSpec& spec, const ServedModel& model,
+                             sampler::SamplingParams* params) {
+  if (model.constraint_compiler == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("constraint.", std::string(constraint::KindName(spec.kind)),
+                     ": structured output is not enabled on this server"));
+  }
+  auto compiled = model.constraint_compiler->Compile(spec);
+  if (!compiled.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("constraint.", compiled.status().message()));
+  }
+  params->constraint = *std::move(compiled);
+  if (absl::Status st = params->Validate(); !st.ok()) {
+    return absl::InvalidArgumentError(st.message());
+  }
+  return absl::OkStatus();
+}
+
 SamplingSpec WithDefaults(const SamplingSpec& request, const SamplingSpec& defaults) {
   SamplingSpec s = request;
   auto fill = [](auto& field, const auto& fallback) {
@@ -191,6 +209,8 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
   engine::Request out;
   ASSIGN_OR_RETURN(out.params, ToSamplingParams(WithDefaults(spec.sampling, model.default_sampling),
                                                 model.tokenizer->vocab_size(), names));
+  if (spec.constraint.has_value())
+    RETURN_IF_ERROR(ApplyConstraint(*spec.constraint, model, &out.params));
   ASSIGN_OR_RETURN(out.prompt_tokens, BuildPrompt(spec.prompt, model, names));
   if (out.prompt_tokens.empty()) return Bad(names, Field::kInput, "tokenizes to no tokens");
   out.priority = spec.priority;

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/constraint/constraint_spec.h"
+
 namespace hearth::server {
 
 // The fields a protocol may name in an error. kInput is the request's input as a whole.
@@ -95,8 +97,9 @@ struct GenerateSpec {
   PromptSpec prompt;
   SamplingSpec sampling;
   int32_t priority = 0;
-  // Structured output (issue 18: OpenAI `response_format`, Ollama `format`) plugs in here: the
-  // front ends parse it into this spec and BuildEngineRequest hands it to the engine.
+  // Structured output (gRPC `constraint`, OpenAI `response_format`, Ollama `format`), compiled
+  // by BuildEngineRequest with the model's constraint compiler.
+  std::optional<constraint::ConstraintSpec> constraint;
 };
 
 }  // namespace hearth::server

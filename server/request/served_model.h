@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/constraint/constraint_compiler.h"
 #include "engine/engine.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/chat_template.h"
@@ -36,6 +37,8 @@ struct ServedModel {
   // (a request's own stop list replaces the default one). Every protocol applies them.
   std::string default_system;
   SamplingSpec default_sampling;
+  // Compiles (and caches) structured-output constraints; null: constraints are rejected.
+  constraint::ConstraintCompiler* constraint_compiler = nullptr;
 };
 
 // Static facts about a served model for model listings (ListModels, /v1/models, /api/tags).

@@ -96,7 +96,7 @@ TEST(EngineSplit, PreemptionBySwapAcrossStages) {
 
 // A memory budget on one stage that fits only part of the cache: the capacity is that stage's.
 TEST(EngineSplit, CapacityIsTheSmallestStage) {
-  auto probe = MakeCpuBackend(DefaultModel(), 1, {.devices = "cpu:0-9,cpu:10-29"});
+  auto probe = MakeCpuBackend(DefaultModel(), 1, CpuSplit("cpu:0-9,cpu:10-29"));
   ASSERT_TRUE(probe.ok()) << probe.status();
   const std::vector<StageMemoryInfo> stages = (*probe)->StageMemory(16);
   const int64_t budget = stages[0].memory.weight_bytes + 200 * stages[0].kv_bytes_per_block + 100;

@@ -55,7 +55,7 @@ std::vector<Request> Requests() {
 
 std::vector<std::vector<int32_t>> Outputs(const LoadedModel& model, const std::string& devices,
                                           bool one_at_a_time) {
-  auto backend = MakeCpuBackend(model, 2, {.devices = devices});
+  auto backend = MakeCpuBackend(model, 2, CpuSplit(devices));
   EXPECT_TRUE(backend.ok()) << backend.status();
   auto engine = Engine::Create(model, TinyConfig(), {}, *std::move(backend));
   EXPECT_TRUE(engine.ok()) << engine.status();
@@ -88,7 +88,7 @@ TEST(EngineTinyModel, InjectedBackendsGiveSoloOutputsUnderBatchingAndSplits) {
 
 TEST(EngineTinyModel, KvCacheIsSizedFromTheInjectedBackendsStages) {
   auto model = TinyModelWithTokenizer();
-  auto backend = *MakeCpuBackend(*model, 1, {.devices = "cpu:0-1,cpu:2-3"});
+  auto backend = *MakeCpuBackend(*model, 1, CpuSplit("cpu:0-1,cpu:2-3"));
   const int64_t bpb = backend->KvBytesPerBlock(4);
   EngineConfig config = TinyConfig();
   config.kv_cache.bytes = 100 * bpb;

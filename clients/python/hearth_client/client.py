@@ -1,6 +1,7 @@
 """Thin sync and asyncio helpers over the generated stubs."""
 
 import dataclasses
+import json
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -12,10 +13,13 @@ _SAMPLING_FIELDS = {f.name for f in pb.SamplingParams.DESCRIPTOR.fields}
 
 
 def build_request(text=None, token_ids=None, chat=None, model="", request_id="", priority=0,
-                  add_generation_prompt=None, **sampling):
+                  add_generation_prompt=None, json_schema=None, json_object=False, regex=None,
+                  choice=None, grammar=None, **sampling):
     """A GenerateRequest from keyword arguments. Exactly one of text, token_ids (a list of ints)
     or chat (a list of (role, content) pairs or dicts) is given; other keywords are
-    SamplingParams fields (temperature=0, max_tokens=32, stop=["\\n"], ...)."""
+    SamplingParams fields (temperature=0, max_tokens=32, stop=["\\n"], ...). At most one
+    constraint (structured output): json_schema (a dict or JSON text), json_object=True, regex,
+    choice (a list of strings) or grammar (GBNF text)."""
     unknown = set(sampling) - _SAMPLING_FIELDS
     if unknown:
         raise TypeError(f"unknown sampling fields: {sorted(unknown)}")
@@ -31,6 +35,16 @@ def build_request(text=None, token_ids=None, chat=None, model="", request_id="",
             req.chat.messages.add(role=role, content=content)
         if add_generation_prompt is not None:
             req.chat.add_generation_prompt = add_generation_prompt
+    if json_schema is not None:
+        req.json_schema = json_schema if isinstance(json_schema, str) else json.dumps(json_schema)
+    elif json_object:
+        req.json_object = True
+    elif regex is not None:
+        req.regex = regex
+    elif choice is not None:
+        req.choice.values.extend(choice)
+    elif grammar is not None:
+        req.grammar = grammar
     return req
 
 

@@ -253,13 +253,12 @@ TEST(CpuBackendTest, KvDtypeFollowsOptions) {
   auto q8 = *MakeCpuBackend(*model, 1);
   EXPECT_EQ(CpuKvDtype(*q8), KvDtype::kF16);
   EXPECT_EQ(q8->KvBytesPerBlock(kBlockSize), f16_bytes);
-  auto f32 = *MakeCpuBackend(*model, 1, {.precision = ActPrecision::kF32});
+  auto f32 = *MakeCpuBackend(*model, 1, {ActPrecision::kF32, std::nullopt, ""});
   EXPECT_EQ(CpuKvDtype(*f32), KvDtype::kF32);
   EXPECT_EQ(f32->KvBytesPerBlock(kBlockSize), 2 * f16_bytes);
-  auto q8_f32 = *MakeCpuBackend(*model, 1, {.kv_dtype = KvDtype::kF32});
+  auto q8_f32 = *MakeCpuBackend(*model, 1, {ActPrecision::kQ8, KvDtype::kF32, ""});
   EXPECT_EQ(CpuKvDtype(*q8_f32), KvDtype::kF32);
-  auto f32_f16 =
-      *MakeCpuBackend(*model, 1, {.precision = ActPrecision::kF32, .kv_dtype = KvDtype::kF16});
+  auto f32_f16 = *MakeCpuBackend(*model, 1, {ActPrecision::kF32, KvDtype::kF16, ""});
   EXPECT_EQ(CpuKvDtype(*f32_f16), KvDtype::kF16);
 }
 

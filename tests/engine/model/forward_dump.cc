@@ -69,7 +69,7 @@ absl::Status Run(const Args& args) {
   ASSIGN_OR_RETURN(auto model, LoadedModel::Open(args.model));
   const std::optional<cpu::ActPrecision> precision = cpu::ParseActPrecision(args.precision);
   if (!precision) return absl::InvalidArgumentError("--precision must be q8 or f32");
-  CpuBackendOptions options{.precision = *precision, .devices = args.devices};
+  CpuBackendOptions options{*precision, std::nullopt, args.devices};
   if (args.kv_dtype != "auto") {
     options.kv_dtype = ParseKvDtype(args.kv_dtype);
     if (!options.kv_dtype) return absl::InvalidArgumentError("--kv-dtype must be auto, f16 or f32");

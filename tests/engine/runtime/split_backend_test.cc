@@ -96,7 +96,7 @@ TEST(SplitBackendTest, AnySplitGivesTheUnsplitLogitsBitForBit) {
 
 TEST(SplitBackendTest, StagesAreBuiltAsAsked) {
   auto model = TinyModel(5);
-  auto backend = *MakeCpuBackend(*model, 1, {.devices = "cpu:0-0:threads=1,cpu:1-3,cpu:4-4"});
+  auto backend = *MakeCpuBackend(*model, 1, CpuSplit("cpu:0-0:threads=1,cpu:1-3,cpu:4-4"));
   ASSERT_EQ(backend->num_stages(), 3);
   EXPECT_EQ(backend->Describe(), "cpu[0-0] + cpu[1-3] + cpu[4-4]");
   const std::vector<StageMemoryInfo> stages = backend->StageMemory(kBlockSize);
@@ -109,7 +109,7 @@ TEST(SplitBackendTest, StagesAreBuiltAsAsked) {
   EXPECT_EQ(stages[1].end_layer, 4);
   EXPECT_TRUE(stages[0].host_memory);
   // The even split when no ranges are given: 5 layers over 2 stages.
-  auto even = *MakeCpuBackend(*model, 1, {.devices = "cpu,cpu"});
+  auto even = *MakeCpuBackend(*model, 1, CpuSplit("cpu,cpu"));
   EXPECT_EQ(even->Describe(), "cpu[0-2] + cpu[3-4]");
 }
 
@@ -118,7 +118,7 @@ TEST(SplitBackendTest, StagesAreBuiltAsAsked) {
 TEST(SplitBackendTest, CopyAndSwapMoveEveryStagesBlocks) {
   auto model = TinyModel(5);
   const int32_t vocab = model->config().vocab_size;
-  auto backend = *MakeCpuBackend(*model, 1, {.devices = "cpu:0-1,cpu:2-2,cpu:3-4"});
+  auto backend = *MakeCpuBackend(*model, 1, CpuSplit("cpu:0-1,cpu:2-2,cpu:3-4"));
   ASSERT_TRUE(backend->InitKvCache(/*num_blocks=*/12, /*num_host_blocks=*/4, kBlockSize).ok());
   const std::vector<int32_t> prompt = RandomTokens(10, 8);
   auto make = [&](const std::vector<int32_t>& tokens, int32_t cached,
@@ -173,7 +173,7 @@ TEST(SplitBackendTest, BadSplitsAreErrorsNamingTheKey) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.devices);
-    auto backend = MakeCpuBackend(*model, 1, {.devices = c.devices});
+    auto backend = MakeCpuBackend(*model, 1, CpuSplit(c.devices));
     ASSERT_FALSE(backend.ok());
     EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument) << backend.status();
     EXPECT_THAT(std::string(backend.status().message()), HasSubstr(c.message));
