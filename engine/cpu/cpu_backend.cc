@@ -17,6 +17,9 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const LoadedModel
   if (num_threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
   }
+  if (model.config().is_moe()) {
+    return absl::UnimplementedError("the CPU backend does not run mixture-of-experts models yet");
+  }
   // Every matrix must have a CPU kernel (the model library only checked it can be dequantized).
   const ModelWeights& w = model.weights();
   std::vector<const GgufTensor*> matrices = {w.output};
