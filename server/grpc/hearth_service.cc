@@ -29,6 +29,9 @@ ModelFacts DescribeModel(const engine::LoadedModel& model) {
     facts.parameter_count += t.num_elements;
     if (t.shape.size() >= 2) elements_by_type[std::string(t.traits->name)] += t.num_elements;
   }
+  // The experts a token is not routed to are the difference.
+  const engine::ParameterCounts bound = model.weights().CountParameters();
+  facts.active_parameter_count = facts.parameter_count - (bound.total - bound.active);
   int64_t best = -1;
   for (const auto& [name, n] : elements_by_type) {
     if (n > best) {
@@ -150,6 +153,7 @@ grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* 
   FillCard(response->mutable_model());
   response->set_vocab_size(model_.tokenizer->vocab_size());
   response->set_parameter_count(facts_.parameter_count);
+  response->set_active_parameter_count(facts_.active_parameter_count);
   response->set_backend(facts_.backend);
   response->set_kv_cache_capacity_tokens(stats.kv_capacity_tokens());
   response->set_kv_block_size(stats.block_size);
