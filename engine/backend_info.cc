@@ -19,6 +19,8 @@ bool CudaCompiledIn() {
 #endif
 }
 
+int UsableCudaDeviceCount() { return 0; }
+
 std::string DescribeBackends() {
   std::string out =
       absl::StrCat("cpu: ", std::thread::hardware_concurrency(), " hardware threads\n");

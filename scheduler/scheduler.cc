@@ -47,8 +47,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerConf
 
 Scheduler::Scheduler(const SchedulerConfig& config)
     : config_(config),
-      kv_(kvcache::KvCacheConfig{config.num_gpu_blocks, config.num_host_blocks, config.block_size,
-                                 config.enable_prefix_caching}) {}
+      kv_(kvcache::KvCacheConfig{config.num_device_blocks, config.num_host_blocks,
+                                 config.block_size, config.enable_prefix_caching}) {}
 
 absl::Status Scheduler::Add(Sequence seq) {
   const int64_t prompt = seq.num_tokens();
@@ -68,10 +68,10 @@ absl::Status Scheduler::Add(Sequence seq) {
   }
   // The last sampled token never needs a KV slot.
   const int64_t blocks = (total - 1 + config_.block_size - 1) / config_.block_size;
-  if (blocks > config_.num_gpu_blocks) {
+  if (blocks > config_.num_device_blocks) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the request needs ", blocks, " KV blocks (", total - 1, " tokens of ", config_.block_size,
-        ") but the whole cache has ", config_.num_gpu_blocks, "; it could never fit"));
+        ") but the whole cache has ", config_.num_device_blocks, "; it could never fit"));
   }
   if (!config_.enable_chunked_prefill && prompt > config_.max_num_batched_tokens) {
     return absl::InvalidArgumentError(
@@ -362,7 +362,7 @@ SchedulerStats Scheduler::Stats() const {
   st.prefix_cache_hit_tokens = u.prefix_hit_tokens;
   st.kv_usage = u.UsageFraction();
   st.kv_slot_waste = u.SlotWaste();
-  st.num_free_gpu_blocks = kv_.NumAvailableBlocks();
+  st.num_free_device_blocks = kv_.NumAvailableBlocks();
   return st;
 }
 

@@ -157,8 +157,8 @@ grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* 
   response->set_backend(facts_.backend);
   response->set_kv_cache_capacity_tokens(stats.kv_capacity_tokens());
   response->set_kv_block_size(stats.block_size);
-  response->set_kv_cache_free_blocks(s.num_free_gpu_blocks);
-  response->set_kv_cache_total_blocks(stats.num_gpu_blocks);
+  response->set_kv_cache_free_blocks(s.num_free_device_blocks);
+  response->set_kv_cache_total_blocks(stats.num_device_blocks);
   response->set_kv_cache_usage(s.kv_usage);
   response->set_num_requests_running(s.num_running);
   response->set_num_requests_waiting(s.num_waiting);
