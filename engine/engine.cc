@@ -19,18 +19,6 @@ double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-scheduler::FinishReason ToSchedulerReason(sampler::FinishReason r) {
-  switch (r) {
-    case sampler::FinishReason::kStop:
-      return scheduler::FinishReason::kStop;
-    case sampler::FinishReason::kLength:
-      return scheduler::FinishReason::kLength;
-    case sampler::FinishReason::kAbort:
-      return scheduler::FinishReason::kAbort;
-  }
-  return scheduler::FinishReason::kAbort;
-}
-
 sampler::FinishInfo FinishedBy(sampler::StopCause cause) {
   sampler::FinishInfo info;
   info.cause = cause;
@@ -306,7 +294,7 @@ void Engine::FailStep(const scheduler::SchedulerStep& step, const absl::Status& 
   for (const auto& ss : step.sequences) {
     auto it = seqs_.find(ss.id);
     if (it == seqs_.end()) continue;
-    (void)scheduler_->Finish(ss.id, scheduler::FinishReason::kError);
+    (void)scheduler_->Finish(ss.id, FinishReason::kError);
     RequestOutput out;
     out.status = status;
     FinishSequence(ss.id, *it->second, std::move(out));
@@ -358,7 +346,7 @@ void Engine::RunStep() {
     FailStep(step, finished.status());
     return;
   }
-  absl::flat_hash_map<scheduler::SeqId, scheduler::FinishReason> finished_by_scheduler;
+  absl::flat_hash_map<scheduler::SeqId, FinishReason> finished_by_scheduler;
   for (const auto& f : *finished) finished_by_scheduler[f.id] = f.reason;
 
   const double token_time = NowSeconds();
@@ -398,7 +386,7 @@ void Engine::RunStep() {
     }
     if (update.finish) {
       if (by_sched == finished_by_scheduler.end()) {
-        (void)scheduler_->Finish(sampled_ids[i], ToSchedulerReason(update.finish->reason()));
+        (void)scheduler_->Finish(sampled_ids[i], update.finish->reason());
       }
       if (update.finish->reason() == sampler::FinishReason::kLength) out.text += s.decoder.Flush();
       out.finish = update.finish;

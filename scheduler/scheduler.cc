@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "kvcache/check.h"
+#include "common/check.h"
 #include "scheduler/preemption_policy.h"
 
 namespace hearth::scheduler {
@@ -178,7 +178,7 @@ SchedulerStep Scheduler::Schedule() {
   plan.budget = config_.max_num_batched_tokens;
   for (const QueueKey& key : running_) {
     const SeqId id = std::get<2>(key);
-    KV_CHECK(kv_.NumTokens(id) == seqs_.at(id).num_computed_tokens);  // Update() was called
+    HEARTH_CHECK(kv_.NumTokens(id) == seqs_.at(id).num_computed_tokens);  // Update() was called
   }
   ScheduleRunning(/*decodes=*/true, plan);
   ScheduleRunning(/*decodes=*/false, plan);
@@ -198,7 +198,7 @@ void Scheduler::ScheduleRunning(bool decodes, Plan& plan) {
     Sequence& s = it->second;
     if (s.status != SequenceStatus::kRunning || plan.Has(id)) continue;  // preempted meanwhile
     const int32_t remaining = s.num_tokens() - s.num_computed_tokens;
-    KV_CHECK(remaining >= 1);
+    HEARTH_CHECK(remaining >= 1);
     if ((remaining == 1) != decodes) continue;
     AllocateOrPreempt(s, decodes ? 1 : ChunkLimit(remaining, plan.budget), plan);
   }
@@ -213,7 +213,7 @@ bool Scheduler::AllocateOrPreempt(Sequence& seq, int32_t n, Plan& plan) {
       return true;
     }
     // Lowest priority (largest value), then most recently admitted: the set's last key.
-    KV_CHECK(!running_.empty());
+    HEARTH_CHECK(!running_.empty());
     Sequence& victim = seqs_.at(std::get<2>(*running_.rbegin()));
     const bool self = victim.id == seq.id;
     Preempt(victim, plan);
@@ -228,7 +228,7 @@ void Scheduler::Preempt(Sequence& victim, Plan& plan) {
   running_.erase(RunningKey(victim));
   if (ChoosePreemption(config_, info) == PreemptionKind::kSwap) {
     std::optional<std::vector<BlockPair>> pairs = kv_.SwapOut(victim.id);
-    KV_CHECK(pairs.has_value());
+    HEARTH_CHECK(pairs.has_value());
     plan.step.swap_out.insert(plan.step.swap_out.end(), pairs->begin(), pairs->end());
     victim.status = SequenceStatus::kSwapped;
     swapped_.insert(WaitingKey(victim));
@@ -257,10 +257,10 @@ void Scheduler::ResumeSwapped(Plan& plan) {
     const int32_t n = remaining == 1 ? 1 : ChunkLimit(remaining, plan.budget);
     if (!kv_.CanSwapIn(id, n)) return;  // in order: later ones do not jump ahead
     std::optional<std::vector<BlockPair>> pairs = kv_.SwapIn(id);
-    KV_CHECK(pairs.has_value());
+    HEARTH_CHECK(pairs.has_value());
     plan.step.swap_in.insert(plan.step.swap_in.end(), pairs->begin(), pairs->end());
     std::optional<kvcache::Allocation> a = kv_.Allocate(id, n);
-    KV_CHECK(a.has_value() && a->copies.empty());
+    HEARTH_CHECK(a.has_value() && a->copies.empty());
     swapped_.erase(WaitingKey(s));
     s.status = SequenceStatus::kRunning;
     s.admission_order = next_admission_++;
@@ -308,7 +308,7 @@ SchedulerStep Scheduler::BuildStep(Plan& plan) {
     out.start_position = e.start;
     out.context_len = e.start + e.n;
     out.block_table = kv_.BlockTable(e.id);
-    KV_CHECK(static_cast<int32_t>(out.block_table.size()) == kv_.BlocksFor(out.context_len));
+    HEARTH_CHECK(static_cast<int32_t>(out.block_table.size()) == kv_.BlocksFor(out.context_len));
     out.sample = out.context_len == s.num_tokens();
     step.copies.insert(step.copies.end(), e.copies.begin(), e.copies.end());
     step.num_batched_tokens += e.n;

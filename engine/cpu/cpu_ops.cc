@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 #include "common/status_macros.h"
 #include "engine/cpu/attention.h"
 #include "engine/cpu/kernels/strips.h"
@@ -52,10 +53,7 @@ CpuOps::CpuOps(const ModelConfig& config, const std::vector<float>& rope_freq_fa
 
 const CpuOps::Weight& CpuOps::Get(WeightId id, WeightKind kind) const {
   // A wrong id is a bug in the graph, not bad input.
-  if (id < 0 || id >= static_cast<WeightId>(weights_.size()) || weights_[id].kind != kind) {
-    std::fprintf(stderr, "CpuOps: weight id %d is not of the kind the operation takes\n", id);
-    std::abort();
-  }
+  HEARTH_CHECK(id >= 0 && id < static_cast<WeightId>(weights_.size()) && weights_[id].kind == kind);
   return weights_[id];
 }
 

@@ -53,7 +53,7 @@ absl::StatusOr<KvCachePlan> PlanKvCache(const std::vector<StageMemoryInfo>& stag
   KvCachePlan plan;
   const bool automatic = req.kv_cache_bytes == 0;
   bool any_budget = false;
-  int64_t blocks = kMaxBlocks + 1;  // min over stages
+  int64_t blocks = std::numeric_limits<int64_t>::max();  // min over stages
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageMemoryInfo& s = stages[i];
     StageKvPlan sp{s.device, s.first_layer, s.end_layer, 0, 0, 0};

@@ -20,7 +20,7 @@
 namespace hearth::engine {
 namespace {
 
-constexpr int kVocab = 211;
+constexpr int kVocab = 300;  // tiny_model.h's tokenizer needs >= 259
 
 const LoadedModel& MoeModel() {
   static const LoadedModel* model = [] {
