@@ -4,9 +4,9 @@
 #include <string>
 #include <string_view>
 
-#include "engine/backend_info.h"
 #include "server/cli/bench_serve_command.h"
 #include "server/cli/client_command.h"
+#include "server/cli/devices_command.h"
 #include "server/cli/generate_command.h"
 #include "server/cli/serve_command.h"
 #include "server/version.h"
@@ -23,7 +23,8 @@ int PrintUsage(FILE* out) {
                "  client      call a running server (generate, tokenize, models, info, health)\n"
                "  bench-serve load-test a running server (closed or open loop, TTFT/ITL)\n"
                "  version     print the version\n"
-               "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
+               "  devices     list compute backends and devices (CPU, CUDA GPUs); with\n"
+               "              --model, the model's total and per-token parameters and bytes\n");
   return out == stderr ? 2 : 0;
 }
 
@@ -41,10 +42,7 @@ int main(int argc, char** argv) {
   if (command == "generate") return hearth::server::RunGenerate(argc - 1, argv + 1);
   if (command == "client") return hearth::server::RunClient(argc - 1, argv + 1);
   if (command == "bench-serve") return hearth::server::RunBenchServe(argc - 1, argv + 1);
-  if (command == "devices") {
-    std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
-    return 0;
-  }
+  if (command == "devices") return hearth::server::RunDevices(argc - 1, argv + 1);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n", argv[1]);
   return PrintUsage(stderr);
 }

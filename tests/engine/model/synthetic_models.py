@@ -46,6 +46,7 @@ class Spec:
     experts_used: int = 2
     stacked: bool = True      # 3-D ffn_*_exps tensors; else per-expert ffn_*.E
     shared_ffn: int = 256     # qwen2moe's shared expert width
+    tokenizer: bool = False   # a "llama" vocabulary (<unk> <s> </s>, 256 bytes, filler; vocab >= 259)
 
 
 def _random_quant(rng, qtype, rows, cols, std):
@@ -107,6 +108,15 @@ def write_model(path: str, s: Spec) -> None:
     if s.rope_linear > 0:
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(s.rope_linear)
+    if s.tokenizer:
+        tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+        tokens += [f"\u2581t{i}" for i in range(len(tokens), s.vocab)]
+        w.add_tokenizer_model("llama")
+        w.add_token_list(tokens)
+        w.add_token_scores([-float(i) for i in range(s.vocab)])
+        w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (s.vocab - 259))
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
     if s.experts:
         w.add_expert_count(s.experts)
         w.add_expert_used_count(s.experts_used)
