@@ -13,8 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/cpu_ops.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/model.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/cpu/kernels/test_weights.h"
+#include "tests/engine/model/tiny_model.h"
 
 namespace hearth::engine::cpu {
 namespace {
@@ -403,6 +408,51 @@ TEST(MoeFfnTest, RouterTiesGoToTheLowerExpert) {
   ExpertFfn(t.m.experts[1], x.data(), n, want.data(), &gate_up, &h, nullptr, ActPrecision::kQ8);
   EXPECT_EQ(std::memcmp(out.data(), want.data(), out.size() * sizeof(float)), 0);
   EXPECT_EQ(scratch.groups.offsets, (std::vector<int32_t>{0, 0, 10, 10, 10}));
+}
+
+// CpuOps::AddExperts checks what it is given (the loader validates files; this guards the graph).
+TEST(CpuOpsMoeTest, AddExpertsRejectsInconsistentExperts) {
+  engine::testing::TinyModelSpec spec;
+  spec.experts = 4;
+  auto file = GgufFile::FromBytes(engine::testing::BuildTinyModel(spec));
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto model = LoadedModel::FromFile(*std::move(file));
+  ASSERT_TRUE(model.ok()) << model.status();
+  const LayerWeights& l = (*model)->weights().layers[0];
+  auto tensors = [&] {
+    MoeTensors moe;
+    moe.router = l.router;
+    for (const ExpertWeights& e : l.experts) moe.experts.push_back({&e.gate, &e.up, &e.down});
+    moe.top_k = 2;
+    return moe;
+  };
+  struct Case {
+    std::string name;
+    MoeTensors moe;
+    std::string message;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"top_k 0", tensors(), "4 experts with top_k 0"});
+  cases.back().moe.top_k = 0;
+  cases.push_back({"top_k > experts", tensors(), "4 experts with top_k 5"});
+  cases.back().moe.top_k = 5;
+  cases.push_back({"router of the wrong shape", tensors(), "'blk.0.ffn_gate_exps.weight[0]' is"});
+  cases.back().moe.router = &l.experts[0].gate;
+  cases.push_back({"down of the wrong shape", tensors(), "'blk.0.ffn_gate_exps.weight[2]' is"});
+  cases.back().moe.experts[2].down = &l.experts[2].gate;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto ops = CpuOps::Create((*model)->config(), {}, 1, CpuOpsOptions{});
+    ASSERT_TRUE(ops.ok()) << ops.status();
+    auto id = (*ops)->AddExperts(c.moe);
+    ASSERT_FALSE(id.ok());
+    EXPECT_EQ(id.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(id.status().message()), ::testing::HasSubstr(c.message));
+  }
+  auto ops = CpuOps::Create((*model)->config(), {}, 1, CpuOpsOptions{});
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  ASSERT_TRUE((*ops)->AddExperts(tensors()).ok());
+  EXPECT_TRUE((*ops)->FinishLoading().ok());
 }
 
 }  // namespace
