@@ -4,9 +4,9 @@
 #include <string>
 #include <string_view>
 
-#include "engine/backend_info.h"
 #include "server/cli/bench_serve_command.h"
 #include "server/cli/client_command.h"
+#include "server/cli/devices_command.h"
 #include "server/cli/generate_command.h"
 #include "server/cli/models_command.h"
 #include "server/cli/quantize_command.h"
@@ -29,7 +29,8 @@ int PrintUsage(FILE* out) {
                "  synth-model write a random llama-shaped model (--preset llama3-8b, ...)\n"
                "  models      list the models of Ollama's local store (serve them by name)\n"
                "  version     print the version\n"
-               "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
+               "  devices     list compute backends and devices (CPU, CUDA GPUs); with\n"
+               "              --model, the model's total and per-token parameters and bytes\n");
   return out == stderr ? 2 : 0;
 }
 
@@ -50,10 +51,7 @@ int main(int argc, char** argv) {
   if (command == "quantize") return hearth::server::RunQuantize(argc - 1, argv + 1);
   if (command == "synth-model") return hearth::server::RunSynthModel(argc - 1, argv + 1);
   if (command == "models") return hearth::server::RunModels(argc - 1, argv + 1);
-  if (command == "devices") {
-    std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
-    return 0;
-  }
+  if (command == "devices") return hearth::server::RunDevices(argc - 1, argv + 1);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n", argv[1]);
   return PrintUsage(stderr);
 }

@@ -107,6 +107,15 @@ absl::Status CpuOps::FinishLoading() {
     for (int i : g.packed_index) g.parts.push_back(packed_.matrix(i));
     g.fused = g.parts.size() == 1 ? g.parts[0] : Concatenated(g.parts);
   }
+  for (MoeGroup& g : moe_) {
+    g.matrices.router = groups_[Get(g.router, WeightKind::kMatrix).index].parts[0];
+    g.matrices.experts.clear();
+    for (const ExpertIds& e : g.experts) g.matrices.experts.push_back(Expert(e));
+    if (g.shared_gate != kNoWeight) {
+      g.matrices.shared_gate = groups_[Get(g.shared_gate, WeightKind::kMatrix).index].parts[0];
+      g.matrices.shared = Expert(g.shared);
+    }
+  }
   loaded_ = true;
   return absl::OkStatus();
 }
@@ -126,6 +135,68 @@ WeightMatrix CpuOps::Concatenated(const std::vector<WeightMatrix>& parts) {
     all.rows += w.rows;
   }
   return all;  // data is null: only the strip kernels may read it
+}
+
+absl::StatusOr<WeightId> CpuOps::AddExperts(const MoeTensors& moe) {
+  if (loaded_) return absl::FailedPreconditionError("AddExperts after FinishLoading");
+  const int64_t num_experts = static_cast<int64_t>(moe.experts.size());
+  const int64_t dim = config_.dim;
+  if (moe.router == nullptr || num_experts == 0 || moe.top_k < 1 || moe.top_k > num_experts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("AddExperts: ", num_experts, " experts with top_k ", moe.top_k));
+  }
+  auto bad = [](const GgufTensor& t, auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "' ", parts...));
+  };
+  if (moe.router->cols() != dim || moe.router->rows() != num_experts) {
+    return bad(*moe.router, "is [", moe.router->rows(), ", ", moe.router->cols(), "], expected [",
+               num_experts, ", ", dim, "]");
+  }
+  // gate, up [f, dim] and down [dim, f] of one expert; its matrices added as gate|up and down.
+  auto add = [&](const ExpertTensors& e) -> absl::StatusOr<ExpertIds> {
+    const int64_t f = e.gate->rows();
+    if (e.gate->cols() != dim || e.up->cols() != dim || e.up->rows() != f) {
+      return bad(*e.up, "does not match '", e.gate->name, "' as [", f, ", ", dim, "]");
+    }
+    if (e.down->cols() != f || e.down->rows() != dim) {
+      return bad(*e.down, "is [", e.down->rows(), ", ", e.down->cols(), "], expected [", dim, ", ",
+                 f, "]");
+    }
+    ExpertIds ids;
+    const GgufTensor* const gate_up[] = {e.gate, e.up};
+    ASSIGN_OR_RETURN(ids.gate_up, AddMatrix(gate_up));
+    ASSIGN_OR_RETURN(ids.down, AddMatrix({&e.down, 1}));
+    return ids;
+  };
+  MoeGroup group;
+  group.matrices.rule = {moe.top_k, moe.normalize};
+  ASSIGN_OR_RETURN(group.router, AddMatrix({&moe.router, 1}));
+  for (const ExpertTensors& e : moe.experts) {
+    ASSIGN_OR_RETURN(ExpertIds ids, add(e));
+    group.experts.push_back(ids);
+  }
+  if (moe.shared_gate != nullptr) {
+    if (moe.shared_gate->num_elements != dim) {
+      return bad(*moe.shared_gate, "has ", moe.shared_gate->num_elements, " elements, expected ",
+                 dim);
+    }
+    ASSIGN_OR_RETURN(group.shared_gate, AddMatrix({&moe.shared_gate, 1}));  // [1, dim]
+    ASSIGN_OR_RETURN(group.shared, add(moe.shared));
+  }
+  moe_.push_back(std::move(group));
+  weights_.push_back({WeightKind::kExperts, static_cast<int32_t>(moe_.size() - 1)});
+  return static_cast<WeightId>(weights_.size() - 1);
+}
+
+ExpertMatrices CpuOps::Expert(const ExpertIds& ids) const {
+  const MatrixGroup& gate_up = groups_[Get(ids.gate_up, WeightKind::kMatrix).index];
+  const MatrixGroup& down = groups_[Get(ids.down, WeightKind::kMatrix).index];
+  return ExpertMatrices{gate_up.parts[0], gate_up.parts[1], down.parts[0], gate_up.fused};
+}
+
+void CpuOps::MoeFfn(WeightId moe, Tensor x, Tensor out) {
+  const MoeGroup& g = moe_[Get(moe, WeightKind::kExperts).index];
+  cpu::MoeFfn(g.matrices, x.data, x.rows, x.cols, out.data, &moe_scratch_, &pool_, precision_);
 }
 
 DeviceMemory CpuOps::Memory() const {

@@ -30,6 +30,7 @@
 #include "engine/cpu/kernels/matmul.h"
 #include "engine/cpu/kernels/thread_pool.h"
 #include "engine/cpu/kv_storage.h"
+#include "engine/cpu/moe.h"
 #include "engine/cpu/ops.h"
 #include "engine/graph/device_ops.h"
 #include "engine/model/model_config.h"
@@ -103,6 +104,11 @@ class CpuOps final : public DeviceOps {
   }
   absl::Status EndStep() override;
 
+  // Mixture of experts (moe.h): each expert's gate|up and down are matrices like AddMatrix's
+  // (repacked, gate|up fused when adjacent).
+  absl::StatusOr<WeightId> AddExperts(const MoeTensors& moe) override;
+  void MoeFfn(WeightId moe, Tensor x, Tensor out) override;
+
   KvDtype kv_dtype() const { return kv_.dtype(); }
   ActPrecision precision() const { return precision_; }
   int num_threads() const { return pool_.num_threads(); }
@@ -124,10 +130,23 @@ class CpuOps final : public DeviceOps {
     std::vector<WeightMatrix> parts;  // set by FinishLoading
     WeightMatrix fused;               // all parts as one (rows = 0 when not adjacent)
   };
-  enum class WeightKind { kMatrix, kEmbedding, kVector };
+  // One AddExperts: the matrices it added (WeightIds of kind kMatrix) and, after
+  // FinishLoading, the block's matrices for MoeFfn.
+  struct ExpertIds {
+    WeightId gate_up = kNoWeight, down = kNoWeight;
+  };
+  struct MoeGroup {
+    WeightId router = kNoWeight;
+    std::vector<ExpertIds> experts;
+    WeightId shared_gate = kNoWeight;  // kNoWeight: no shared expert
+    ExpertIds shared;
+    MoeMatrices matrices;  // set by FinishLoading
+  };
+  ExpertMatrices Expert(const ExpertIds& ids) const;
+  enum class WeightKind { kMatrix, kEmbedding, kVector, kExperts };
   struct Weight {
     WeightKind kind;
-    int32_t index;  // into groups_, embeddings_ or vectors_
+    int32_t index;  // into groups_, embeddings_, vectors_ or moe_
   };
   const Weight& Get(WeightId id, WeightKind kind) const;
 
@@ -143,6 +162,7 @@ class CpuOps final : public DeviceOps {
   std::vector<MatrixGroup> groups_;
   std::vector<const GgufTensor*> embeddings_;
   std::vector<std::vector<float>> vectors_;
+  std::vector<MoeGroup> moe_;
   PackedWeights packed_;
 
   // This step.
@@ -151,6 +171,7 @@ class CpuOps final : public DeviceOps {
   std::vector<float> rope_cs_;           // [n, rope_.table_width()] RoPE cos/sin of each token
   std::vector<std::vector<float>> scratch_;
   std::vector<float> part_out_;  // one part's output when a group's parts run one by one
+  MoeScratch moe_scratch_;       // shared by every layer's MoeFfn
 };
 
 }  // namespace hearth::engine::cpu

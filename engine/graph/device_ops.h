@@ -8,9 +8,9 @@
 // to the K/V operations are local to the stage: [0, num_layers()).
 //
 // Lifecycle:
-//   load   AddMatrix / AddEmbedding / AddVector ... FinishLoading()   (weights, once)
+//   load   AddMatrix / AddEmbedding / AddVector / AddExperts ... FinishLoading()   (weights, once)
 //          InitKvCache(...)                                           (after sizing)
-//   step   BeginStep(batch) -> Scratch / Embed / Linear / ... / Download -> EndStep()
+//   step   BeginStep(batch) -> Scratch / Embed / Linear / MoeFfn ... / Download -> EndStep()
 //
 // Tensors are float32 activations in the device's memory, made by Scratch(); operations may run
 // asynchronously (CUDA enqueues on a stream): host memory written by Download is valid, and the
@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,25 @@ struct Tensor {
 // A weight uploaded at load time (matrix, embedding table or vector), local to one DeviceOps.
 using WeightId = int32_t;
 inline constexpr WeightId kNoWeight = -1;
+
+// The weights of one mixture-of-experts block (Mixtral, Qwen2-MoE), as AddExperts takes them.
+// Shapes in GGUF order {cols, rows}.
+struct ExpertTensors {
+  const GgufTensor* gate = nullptr;  // {dim, f}
+  const GgufTensor* up = nullptr;    // {dim, f}
+  const GgufTensor* down = nullptr;  // {f, dim}
+};
+struct MoeTensors {
+  const GgufTensor* router = nullptr;  // {dim, num_experts}
+  std::vector<ExpertTensors> experts;  // [num_experts]; each expert's f may differ
+  int32_t top_k = 2;                   // experts per token, in [1, num_experts]
+  // true (Mixtral): weights = softmax over the k selected logits; false (Qwen2-MoE): the
+  // selected experts' probabilities under a softmax over all logits.
+  bool normalize = true;
+  // Optional shared expert run for every token, scaled by sigmoid(x . shared_gate).
+  const GgufTensor* shared_gate = nullptr;  // {dim} or {dim, 1}; null: none
+  ExpertTensors shared;
+};
 
 class DeviceOps {
  public:
@@ -134,6 +154,38 @@ class DeviceOps {
 
   // Waits for the step's work; the first error of the step, if any.
   virtual absl::Status EndStep() = 0;
+
+  // ---- Mixture of experts (Mixtral, Qwen2-MoE). --------------------------------------------
+  //
+  // One operation per MoE block, so each device groups the step's tokens by expert its own way
+  // (CPU: gather each expert's rows, matmul them once over its weights, scatter; CUDA: a grouped
+  // GEMM over the routed rows, or per-expert GEMVs at decode), reading only the experts that
+  // some token of the step is routed to.
+
+  // Load time: a layer's router and experts (with their shared expert). InvalidArgument for a
+  // type the device cannot multiply or inconsistent shapes (naming the tensor); by default
+  // Unimplemented: a device without these operations cannot run a mixture of experts.
+  virtual absl::StatusOr<WeightId> AddExperts(const MoeTensors& moe) {
+    (void)moe;
+    return absl::UnimplementedError("device '" + name() +
+                                    "' has no mixture-of-experts operations yet");
+  }
+  // out [n, dim] = the block over x [n, dim], for every token t:
+  //   logits    = x[t] router^T                                  [num_experts]
+  //   e_0..e_k-1 = the experts of the k largest logits, in descending order; equal logits in
+  //               ascending expert id (the same choice on every device)
+  //   w_r       = exp(logits[e_r]) / sum of exp over the k selected logits (normalize) or over
+  //               all logits (not)
+  //   out[t]    = sum over r = 0..k-1, in that order, of w_r * FFN_{e_r}(x[t]),
+  //               FFN_e(v) = down_e(silu(gate_e v) * up_e v)
+  //               (+ sigmoid(x[t] . shared_gate) * FFN_shared(x[t]) with a shared expert)
+  // Batch invariance as above: out[t] depends only on x[t], whichever tokens share the step or
+  // an expert. out must not alias x.
+  // REQUIRES: `moe` came from AddExperts (so the default, which aborts, is never reached).
+  virtual void MoeFfn(WeightId moe, Tensor x, Tensor out) {
+    (void)moe, (void)x, (void)out;
+    std::abort();
+  }
 };
 
 }  // namespace hearth::engine

@@ -17,6 +17,20 @@ std::vector<float> Concat(const std::vector<float>& a, const std::vector<float>&
   return all;
 }
 
+// A layer's mixture of experts as the device operations take it.
+MoeTensors ExpertTensorsOf(const LayerWeights& lw, const ModelConfig& c) {
+  MoeTensors moe;
+  moe.router = lw.router;
+  for (const ExpertWeights& e : lw.experts) moe.experts.push_back({&e.gate, &e.up, &e.down});
+  moe.top_k = c.expert_used_count;
+  moe.normalize = c.normalize_expert_weights;
+  if (lw.shared_expert) {
+    moe.shared_gate = lw.shared_gate_inp;
+    moe.shared = {&lw.shared_expert->gate, &lw.shared_expert->up, &lw.shared_expert->down};
+  }
+  return moe;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ModelGraph>> CreateModelGraph(const LoadedModel& model,
@@ -24,6 +38,7 @@ absl::StatusOr<std::unique_ptr<ModelGraph>> CreateModelGraph(const LoadedModel& 
   switch (model.config().arch) {
     case ModelArch::kLlama:
     case ModelArch::kQwen2:
+    case ModelArch::kQwen2Moe:
       return LlamaGraph::Create(model, layers, ops);
   }
   return absl::InvalidArgumentError("no model graph for this architecture");
@@ -64,8 +79,12 @@ absl::Status LlamaGraph::Load(const ModelWeights& w) {
     }
     ASSIGN_OR_RETURN(layer.wo, ops.AddMatrix({&lw.wo, 1}));
     ASSIGN_OR_RETURN(layer.ffn_norm, ops.AddVector(lw.ffn_norm));
-    ASSIGN_OR_RETURN(layer.gate_up, ops.AddMatrix(gate_up));
-    ASSIGN_OR_RETURN(layer.down, ops.AddMatrix({&lw.w_down, 1}));
+    if (config_.is_moe()) {
+      ASSIGN_OR_RETURN(layer.moe, ops.AddExperts(ExpertTensorsOf(lw, config_)));
+    } else {
+      ASSIGN_OR_RETURN(layer.gate_up, ops.AddMatrix(gate_up));
+      ASSIGN_OR_RETURN(layer.down, ops.AddMatrix({&lw.w_down, 1}));
+    }
     layer_weights_.push_back(layer);
   }
   if (is_last()) {
@@ -93,8 +112,9 @@ absl::Status LlamaGraph::Forward(const Batch& batch, const StageIo& io) {
   Tensor q = ops.Scratch(kQ, n, c.q_dim());
   Tensor attn = ops.Scratch(kAttn, n, c.q_dim());
   Tensor out = ops.Scratch(kOut, n, c.dim);
-  Tensor gate_up = ops.Scratch(kGateUp, n, 2 * int64_t{c.ffn_dim});
-  Tensor h = ops.Scratch(kH, n, c.ffn_dim);
+  const int64_t ffn = c.is_moe() ? 0 : c.ffn_dim;  // the experts keep their own buffers
+  Tensor gate_up = ops.Scratch(kGateUp, n, 2 * ffn);
+  Tensor h = ops.Scratch(kH, n, ffn);
 
   for (size_t i = 0; i < layer_weights_.size(); ++i) {
     const Layer& w = layer_weights_[i];
@@ -111,9 +131,13 @@ absl::Status LlamaGraph::Forward(const Batch& batch, const StageIo& io) {
     ops.Linear(w.wo, attn, out);
     // Feed-forward block (SwiGLU), its norm in one pass with the attention residual.
     ops.AddRmsNorm(x, out, w.ffn_norm, eps, xb);
-    ops.Linear(w.gate_up, xb, gate_up);
-    ops.SiluMul(gate_up, h);
-    ops.Linear(w.down, h, out);
+    if (w.moe != kNoWeight) {
+      ops.MoeFfn(w.moe, xb, out);  // router, each token's top-k experts, weighted sum
+    } else {
+      ops.Linear(w.gate_up, xb, gate_up);
+      ops.SiluMul(gate_up, h);
+      ops.Linear(w.down, h, out);
+    }
   }
   ops.Add(x, out);  // the last layer's residual: x is complete
 

@@ -1,5 +1,6 @@
 // The llama-family forward pass (llama, Mistral, SmolLM; qwen2 adds Q/K/V biases and NEOX RoPE,
-// which the device's RopeStoreKv applies from the config), over one stage's layers:
+// which the device's RopeStoreKv applies from the config; Mixtral and qwen2moe replace the FFN
+// with a mixture of experts), over one stage's layers:
 //
 //   x = embed(tokens)                                   (first stage; else the hidden states in)
 //   for each layer:
@@ -8,6 +9,7 @@
 //     out = Attention(Q over the cached K/V) Wo^T
 //     xb  = RmsNorm(x += out)
 //     out = (silu(xb Wgate^T) * xb Wup^T) Wdown^T
+//        or, with experts, the top-k experts' such FFNs of xb, weighted (DeviceOps::MoeFfn)
 //   x += out                                            (the last layer's residual)
 //   logits = RmsNorm(x[rows]) Wlm^T                     (last stage; else x is handed on)
 //
@@ -42,6 +44,7 @@ class LlamaGraph final : public ModelGraph {
     WeightId ffn_norm = kNoWeight;
     WeightId gate_up = kNoWeight;  // Wgate | Wup stacked
     WeightId down = kNoWeight;
+    WeightId moe = kNoWeight;  // router and experts, instead of gate_up and down
   };
 
   LlamaGraph(const ModelConfig& config, LayerRange layers, DeviceOps* ops)

@@ -62,9 +62,46 @@ class ArchKeys {
   std::string arch_;
 };
 
+// The mixture-of-experts keys: none (dense) or both counts; qwen2moe requires them.
+absl::Status ReadExperts(const ArchKeys& keys, ModelConfig* c) {
+  const bool has_count = keys.Has("expert_count"), has_used = keys.Has("expert_used_count");
+  if (has_count != has_used) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model metadata has '", keys.Key(has_count ? "expert_count" : "expert_used_count"),
+        "' without '", keys.Key(has_count ? "expert_used_count" : "expert_count"),
+        "': a mixture of experts needs both"));
+  }
+  if (!has_count) {
+    if (c->arch != ModelArch::kQwen2Moe) return absl::OkStatus();
+    return absl::NotFoundError(
+        absl::StrCat("model metadata key '", keys.Key("expert_count"), "' is missing"));
+  }
+  ASSIGN_OR_RETURN(c->expert_count, keys.RequiredInt("expert_count"));
+  ASSIGN_OR_RETURN(c->expert_used_count, keys.RequiredInt("expert_used_count"));
+  if (c->expert_count == 0 && c->expert_used_count == 0 && c->arch != ModelArch::kQwen2Moe) {
+    return absl::OkStatus();  // some dense files write both as 0
+  }
+  if (c->expert_count <= 0 || c->expert_used_count <= 0 || c->expert_used_count > c->expert_count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(keys.Key("expert_used_count"), " = ", c->expert_used_count, " and ",
+                     keys.Key("expert_count"), " = ", c->expert_count, ": need 0 < used <= count"));
+  }
+  if (c->arch == ModelArch::kQwen2Moe) {
+    // llama.cpp's defaults for files without the widths.
+    ASSIGN_OR_RETURN(c->expert_ffn_dim, keys.OptionalInt("expert_feed_forward_length",
+                                                         c->ffn_dim / c->expert_used_count));
+    ASSIGN_OR_RETURN(c->shared_expert_ffn_dim,
+                     keys.OptionalInt("expert_shared_feed_forward_length", c->ffn_dim));
+    c->normalize_expert_weights = false;
+  } else {
+    ASSIGN_OR_RETURN(c->expert_ffn_dim, keys.OptionalInt("expert_feed_forward_length", c->ffn_dim));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-const char* SupportedArchitectures() { return "llama, qwen2"; }
+const char* SupportedArchitectures() { return "llama, qwen2, qwen2moe"; }
 
 absl::StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& file) {
   if (file.Find("general.architecture") == nullptr) {
@@ -77,6 +114,10 @@ absl::StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& file) {
     c.rope_style = RopeStyle::kNormal;
   } else if (c.arch_name == "qwen2") {
     c.arch = ModelArch::kQwen2;
+    c.rope_style = RopeStyle::kNeox;
+    c.has_qkv_bias = true;
+  } else if (c.arch_name == "qwen2moe") {
+    c.arch = ModelArch::kQwen2Moe;
     c.rope_style = RopeStyle::kNeox;
     c.has_qkv_bias = true;
   } else {
@@ -121,6 +162,7 @@ absl::StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& file) {
                                                    " '", scaling, "' (supported: none, linear)"));
   }
   c.has_rope_freq_factors = file.FindTensor("rope_freqs.weight") != nullptr;
+  RETURN_IF_ERROR(ReadExperts(keys, &c));
 
   // Vocabulary: the metadata key when present, else the embedding's rows.
   const GgufTensor* embd = file.FindTensor("token_embd.weight");
@@ -159,6 +201,23 @@ absl::Status ModelConfig::Validate() const {
   if (!(rms_eps > 0.0f)) return bad("rms epsilon ", rms_eps, " must be positive");
   if (vocab_size <= 0) return bad("vocab size ", vocab_size, " must be positive");
   if (context_length <= 0) return bad("context_length ", context_length, " must be positive");
+  if (expert_count < 0 || expert_count > kMaxExperts) {
+    return bad("expert_count ", expert_count, " must be in [0, ", kMaxExperts, "]");
+  }
+  if ((expert_count == 0) != (expert_used_count == 0) || expert_used_count < 0 ||
+      expert_used_count > expert_count) {
+    return bad("expert_used_count ", expert_used_count, " with expert_count ", expert_count,
+               ": need 0 < used <= count, or both 0");
+  }
+  if (expert_count > 0 && expert_ffn_dim <= 0) {
+    return bad("expert_feed_forward_length ", expert_ffn_dim, " must be positive");
+  }
+  if (shared_expert_ffn_dim < 0 || (shared_expert_ffn_dim > 0 && expert_count == 0)) {
+    return bad("a shared expert (width ", shared_expert_ffn_dim, ") needs a mixture of experts");
+  }
+  if (arch == ModelArch::kQwen2Moe && (expert_count == 0 || shared_expert_ffn_dim <= 0)) {
+    return bad("qwen2moe needs experts and a shared expert");
+  }
   return absl::OkStatus();
 }
 

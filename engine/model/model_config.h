@@ -4,6 +4,8 @@
 //   llama  Llama 2/3, Mistral, SmolLM: "normal" RoPE over adjacent pairs (2i, 2i+1), since
 //          llama.cpp's converter permutes the Q/K rows for it.
 //   qwen2  Qwen 2 / 2.5: biases on Q/K/V, NEOX RoPE over pairs (i, i + rope_dims/2).
+//   qwen2moe  Qwen1.5-MoE / Qwen2-MoE: qwen2 attention, a mixture of experts plus a shared expert.
+// A llama file with `llama.expert_count` is a mixture of experts (Mixtral).
 // Keys are read as `<arch>.<name>`, e.g. `llama.block_count`.
 #pragma once
 
@@ -16,14 +18,17 @@
 
 namespace hearth::engine {
 
-enum class ModelArch { kLlama, kQwen2 };
+enum class ModelArch { kLlama, kQwen2, kQwen2Moe };
+
+// The largest expert_count accepted (DeepSeek-V3 has 256).
+inline constexpr int32_t kMaxExperts = 1024;
 
 enum class RopeStyle {
   kNormal,  // rotate (x[2i], x[2i+1])
   kNeox,    // rotate (x[i], x[i + rope_dims/2])
 };
 
-// "llama, qwen2": for error messages.
+// "llama, qwen2, qwen2moe": for error messages.
 const char* SupportedArchitectures();
 
 struct ModelConfig {
@@ -48,12 +53,28 @@ struct ModelConfig {
   bool has_qkv_bias = false;  // qwen2
   bool tied_output = false;   // no `output.weight`: the LM head is token_embd
 
+  // Mixture of experts (`expert_count`, `expert_used_count`; both 0 for a dense model): each
+  // layer's FFN is expert_count SwiGLU experts of width expert_ffn_dim, and a router sends each
+  // token through expert_used_count of them (the top-k logits, ties to the lowest expert id).
+  int32_t expert_count = 0;
+  int32_t expert_used_count = 0;
+  int32_t expert_ffn_dim = 0;  // `expert_feed_forward_length`; else ffn_dim (Mixtral)
+  // How the selected experts' outputs are weighted: true (Mixtral) a softmax over the k selected
+  // logits; false (qwen2moe) their probabilities under a softmax over all expert_count logits.
+  bool normalize_expert_weights = true;
+  // qwen2moe: a shared expert of this width runs for every token, scaled by a sigmoid gate
+  // (`expert_shared_feed_forward_length`, else ffn_dim). 0: none.
+  int32_t shared_expert_ffn_dim = 0;
+
+  bool is_moe() const { return expert_count > 0; }
+
   int32_t q_dim() const { return num_heads * head_dim; }
   int32_t kv_dim() const { return num_kv_heads * head_dim; }
 
   // Reads and validates the config. Errors: InvalidArgument for an unsupported architecture
   // (naming it and SupportedArchitectures()), NotFound naming a missing required key,
-  // InvalidArgument for inconsistent values or an unsupported RoPE scaling type.
+  // InvalidArgument for inconsistent values (expert counts: both or neither, 0 < used <= count)
+  // or an unsupported RoPE scaling type.
   static absl::StatusOr<ModelConfig> FromGguf(const GgufFile& file);
 
   // Checks the invariants above; InvalidArgument naming the first one broken.

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,6 +19,16 @@
 namespace hearth::engine {
 
 // Shapes in GGUF order {cols (inputs), rows (outputs)}.
+
+// One SwiGLU feed-forward network of a mixture of experts. Copies of the file's tensor infos
+// (data still points into the mapping): for the 3-D `ffn_*_exps` tensors, the expert's slice,
+// named "blk.N.ffn_gate_exps.weight[e]".
+struct ExpertWeights {
+  GgufTensor gate;  // {dim, expert_ffn_dim}
+  GgufTensor up;    // {dim, expert_ffn_dim}
+  GgufTensor down;  // {expert_ffn_dim, dim}
+};
+
 struct LayerWeights {
   std::vector<float> attn_norm;        // [dim]
   const GgufTensor* wq = nullptr;      // {dim, q_dim}
@@ -28,9 +39,24 @@ struct LayerWeights {
   std::vector<float> bv;               // [kv_dim] (idem)
   const GgufTensor* wo = nullptr;      // {q_dim, dim}
   std::vector<float> ffn_norm;         // [dim]
-  const GgufTensor* w_gate = nullptr;  // {dim, ffn_dim}
-  const GgufTensor* w_up = nullptr;    // {dim, ffn_dim}
-  const GgufTensor* w_down = nullptr;  // {ffn_dim, dim}
+  const GgufTensor* w_gate = nullptr;  // {dim, ffn_dim} (null in a mixture of experts)
+  const GgufTensor* w_up = nullptr;    // {dim, ffn_dim} (idem)
+  const GgufTensor* w_down = nullptr;  // {ffn_dim, dim} (idem)
+
+  // Mixtures of experts, bound from either layout: the 3-D `blk.N.ffn_{gate,up,down}_exps`
+  // ({dim, f, E}, {dim, f, E}, {f, dim, E}) or older files' `blk.N.ffn_{gate,up,down}.E`.
+  const GgufTensor* router = nullptr;  // ffn_gate_inp {dim, expert_count}
+  std::vector<ExpertWeights> experts;  // [expert_count]
+  // qwen2moe's shared expert, run for every token and scaled by sigmoid(x . shared_gate_inp).
+  const GgufTensor* shared_gate_inp = nullptr;  // ffn_gate_inp_shexp {dim} or {dim, 1}
+  std::optional<ExpertWeights> shared_expert;   // ffn_{gate,up,down}_shexp
+};
+
+// Elements of the bound weights: all of them, and those one token's forward pass reads (all but
+// the experts it is not routed to: expert_used_count of expert_count per layer).
+struct ParameterCounts {
+  int64_t total = 0;
+  int64_t active = 0;
 };
 
 struct ModelWeights {
@@ -39,14 +65,17 @@ struct ModelWeights {
   const GgufTensor* output = nullptr;      // {dim, vocab}; == token_embd when tied
   std::vector<float> rope_freq_factors;    // [rope_dims / 2], empty when absent
   std::vector<LayerWeights> layers;        // [num_layers]
+  int32_t experts_used = 0;                // config.expert_used_count (0: dense)
 
   // Binds every tensor the config calls for. Errors (InvalidArgument / NotFound) name the
   // tensor: missing, unexpected shape (expected vs actual), an element type Hearth cannot
   // compute with, or a row length that is not a multiple of the type's block size.
   static absl::StatusOr<ModelWeights> Bind(const GgufFile& file, const ModelConfig& config);
 
-  // Bytes of matrix weights read by one decode step (every layer's matrices + LM head).
+  // Bytes of matrix weights one token's decode step reads (every layer's matrices + LM head;
+  // of a mixture, the router and experts_used experts of average size).
   int64_t MatrixBytesPerToken() const;
+  ParameterCounts CountParameters() const;
 };
 
 }  // namespace hearth::engine

@@ -221,7 +221,8 @@ int Info(v1::Hearth::Stub& stub, const ParsedArgs& args, const std::string& addr
       "parameter_count: %lld\nbackend: %s\nkv_cache_capacity_tokens: %lld\nkv_block_size: %d\n"
       "kv_cache_free_blocks: %d\nkv_cache_total_blocks: %d\nkv_cache_usage: %.4f\n"
       "num_requests_running: %d\nnum_requests_waiting: %d\nnum_requests_swapped: %d\n"
-      "num_preemptions: %lld\nprefix_cache_hit_tokens: %lld\nprefix_cache_query_tokens: %lld\n",
+      "num_preemptions: %lld\nprefix_cache_hit_tokens: %lld\nprefix_cache_query_tokens: %lld\n"
+      "active_parameter_count: %lld\n",
       r.model().name().c_str(), r.model().architecture().c_str(), r.model().quant_type().c_str(),
       r.model().context_length(), r.vocab_size(), static_cast<long long>(r.parameter_count()),
       r.backend().c_str(), static_cast<long long>(r.kv_cache_capacity_tokens()), r.kv_block_size(),
@@ -229,7 +230,8 @@ int Info(v1::Hearth::Stub& stub, const ParsedArgs& args, const std::string& addr
       r.num_requests_running(), r.num_requests_waiting(), r.num_requests_swapped(),
       static_cast<long long>(r.num_preemptions()),
       static_cast<long long>(r.prefix_cache_hit_tokens()),
-      static_cast<long long>(r.prefix_cache_query_tokens()));
+      static_cast<long long>(r.prefix_cache_query_tokens()),
+      static_cast<long long>(r.active_parameter_count()));
   for (const v1::StageInfo& st : r.stages()) {
     std::printf("stage: %s layers %d-%d, kv_cache_bytes %lld of %lld available%s\n",
                 st.device().c_str(), st.first_layer(), st.last_layer(),

@@ -147,6 +147,7 @@ grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* 
   FillCard(response->mutable_model());
   response->set_vocab_size(model_.tokenizer->vocab_size());
   response->set_parameter_count(facts_.parameter_count);
+  response->set_active_parameter_count(facts_.active_parameter_count);
   response->set_backend(facts_.backend);
   response->set_kv_cache_capacity_tokens(stats.kv_capacity_tokens());
   response->set_kv_block_size(stats.block_size);

@@ -17,6 +17,9 @@ ModelFacts DescribeModel(const engine::LoadedModel& model) {
     facts.parameter_count += t.num_elements;
     if (t.shape.size() >= 2) elements_by_type[std::string(t.traits->name)] += t.num_elements;
   }
+  // The experts a token is not routed to are the difference.
+  const engine::ParameterCounts bound = model.weights().CountParameters();
+  facts.active_parameter_count = facts.parameter_count - (bound.total - bound.active);
   int64_t best = -1;
   for (const auto& [name, n] : elements_by_type) {
     if (n > best) {

@@ -46,6 +46,7 @@ struct ModelFacts {
   std::string architecture;  // "llama"
   std::string quant_type;    // dominant weight type, "Q4_1"
   int64_t parameter_count = 0;
+  int64_t active_parameter_count = 0;  // per token; < parameter_count for a mixture of experts
   int64_t file_bytes = 0;
   std::string backend = "cpu";
   int64_t created_unix = 0;  // the model file's modification time

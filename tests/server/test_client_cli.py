@@ -62,7 +62,7 @@ def test_health_models_info_tokenize(server):
     info = dict(line.split(": ", 1) for line in out.splitlines())
     assert info["name"] == want.model.name and info["architecture"] == "llama"
     for field in ("vocab_size", "parameter_count", "kv_block_size", "kv_cache_total_blocks",
-                  "kv_cache_capacity_tokens"):
+                  "kv_cache_capacity_tokens", "active_parameter_count"):
         assert int(info[field]) == getattr(want, field), field
     assert info["backend"] == want.backend
     assert int(info["vocab_size"]) == 49152

@@ -135,6 +135,7 @@ def test_list_models_and_model_info_match_gguf(server):
     assert info.model == card
     assert info.vocab_size == len(reader.fields["tokenizer.ggml.tokens"].contents())
     assert info.parameter_count == n_params
+    assert info.active_parameter_count == n_params  # dense: every weight is read per token
     assert info.backend == "cpu" and info.kv_block_size == 16
     # 64 MiB / (16 tokens x 30 layers x 2 x 192 x 2 B): fp16 K/V, the default
     assert info.kv_cache_total_blocks == 182

@@ -214,6 +214,25 @@ absl::Status PackedWeights::Pack(ThreadPool* pool, bool any_path) {
   return absl::OkStatus();
 }
 
+WeightMatrix ConcatenatedStrips(const std::vector<WeightMatrix>& parts) {
+  if (parts.empty()) return WeightMatrix{};
+  const WeightMatrix& first = parts.front();
+  WeightMatrix all{first.type, nullptr, 0, first.cols, first.row_bytes};
+  all.strips = first.strips;
+  const uint8_t* next = first.strips;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const WeightMatrix& w = parts[i];
+    const bool last = i + 1 == parts.size();
+    if (w.strips == nullptr || w.strips != next || w.type != first.type || w.cols != first.cols ||
+        (!last && w.rows % kern::kStripRows != 0)) {
+      return WeightMatrix{};
+    }
+    next += kern::StripCount(w.rows) * kern::StripBytes(w.type, w.cols);
+    all.rows += w.rows;
+  }
+  return all;
+}
+
 const uint8_t* QuantizedActivations::Q8Rows(ThreadPool* pool) {
   if (q8_ == nullptr && n_ > 0) {
     q8_.reset(new uint8_t[n_ * kern::ActRowBytes(ActFormat::kQ8, cols_)]);

@@ -74,6 +74,12 @@ class PackedWeights {
   int64_t packed_bytes_ = 0;
 };
 
+// `parts` stacked by rows as one matrix over their strips (Q|K|V, gate|up: one matmul over the
+// threads instead of several, the same bits per row), when every part has strips, all lie back
+// to back in that order with the same type and cols, and every part but the last fills whole
+// strips; else a matrix with rows = 0. Its data is null: only the strip kernels may read it.
+WeightMatrix ConcatenatedStrips(const std::vector<WeightMatrix>& parts);
+
 // REQUIRES: x has n * w.cols floats, y room for n * w.rows floats; pool may be null (runs on
 // the calling thread).
 void MatMul(const WeightMatrix& w, const float* x, int64_t n, float* y, ThreadPool* pool,

@@ -151,6 +151,189 @@ TEST(ModelConfigTest, ErrorsNameTheProblem) {
   }
 }
 
+// Mixtral-style llama files in both expert layouts, and qwen2moe with its shared expert: the
+// same experts bound either way, slices of the 3-D tensors pointing at the expert's bytes.
+TEST(ModelConfigTest, BindsMixturesOfExpertsInBothLayouts) {
+  TinyModelSpec stacked;
+  stacked.experts = 4;
+  stacked.experts_used = 2;
+  TinyModelSpec split = stacked;
+  split.stacked_experts = false;
+  TinyModelSpec qwen = stacked;
+  qwen.arch = "qwen2moe";
+  for (const TinyModelSpec* spec : {&stacked, &split, &qwen}) {
+    SCOPED_TRACE(spec->arch + (spec->stacked_experts ? " stacked" : " per-expert"));
+    auto model = Load(*spec);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const ModelConfig& cfg = (*model)->config();
+    EXPECT_TRUE(cfg.is_moe());
+    EXPECT_EQ(cfg.expert_count, 4);
+    EXPECT_EQ(cfg.expert_used_count, 2);
+    EXPECT_EQ(cfg.expert_ffn_dim, 96);
+    const bool is_qwen = spec == &qwen;
+    EXPECT_EQ(cfg.normalize_expert_weights, !is_qwen);
+    EXPECT_EQ(cfg.shared_expert_ffn_dim, is_qwen ? 64 : 0);
+    const GgufFile& file = (*model)->file();
+    const ModelWeights& w = (*model)->weights();
+    for (const LayerWeights& l : w.layers) {
+      EXPECT_EQ(l.w_gate, nullptr);
+      ASSERT_NE(l.router, nullptr);
+      EXPECT_EQ(l.router->shape, (std::vector<int64_t>{64, 4}));
+      ASSERT_EQ(l.experts.size(), 4u);
+      for (int e = 0; e < 4; ++e) {
+        EXPECT_EQ(l.experts[e].gate.shape, (std::vector<int64_t>{64, 96}));
+        EXPECT_EQ(l.experts[e].up.shape, (std::vector<int64_t>{64, 96}));
+        EXPECT_EQ(l.experts[e].down.shape, (std::vector<int64_t>{96, 64}));
+        EXPECT_EQ(l.experts[e].down.num_bytes, 64u * 96 / 32 * 34);  // Q8_0
+      }
+      EXPECT_EQ(l.shared_expert.has_value(), is_qwen);
+      EXPECT_EQ(l.shared_gate_inp != nullptr, is_qwen);
+    }
+    const LayerWeights& l1 = w.layers[1];
+    if (spec == &split) {
+      EXPECT_EQ(l1.experts[3].up.name, "blk.1.ffn_up.3.weight");
+      EXPECT_EQ(l1.experts[3].up.data, file.FindTensor("blk.1.ffn_up.3.weight")->data);
+    } else {
+      const GgufTensor* up = file.FindTensor("blk.1.ffn_up_exps.weight");
+      ASSERT_NE(up, nullptr);
+      EXPECT_EQ(l1.experts[3].up.name, "blk.1.ffn_up_exps.weight[3]");
+      EXPECT_EQ(l1.experts[3].up.data, up->data + 3 * up->num_bytes / 4);
+      EXPECT_EQ(l1.experts[3].up.offset, up->offset + 3 * up->num_bytes / 4);
+    }
+    // Total vs active parameters: 2 of the 4 experts per layer are inactive.
+    const ParameterCounts n = w.CountParameters();
+    int64_t file_total = 0;
+    for (const GgufTensor& t : file.tensors()) file_total += t.num_elements;
+    EXPECT_EQ(n.total, file_total);
+    EXPECT_EQ(n.total - n.active, 2 /*layers*/ * 2 /*experts*/ * 3 * 64 * 96);
+  }
+}
+
+TEST(ModelConfigTest, DenseModelsHaveEqualTotalAndActiveParameters) {
+  auto model = Load(TinyModelSpec());
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ParameterCounts n = (*model)->weights().CountParameters();
+  EXPECT_EQ(n.total, n.active);
+  EXPECT_FALSE((*model)->config().is_moe());
+  EXPECT_TRUE((*model)->weights().layers[0].experts.empty());
+}
+
+TEST(ModelConfigTest, MixtureErrorsNameTheProblem) {
+  struct Case {
+    std::string name;
+    TinyModelSpec spec;
+    absl::StatusCode code;
+    std::vector<std::string> message_parts;
+  };
+  TinyModelSpec base;
+  base.experts = 4;
+  std::vector<Case> cases;
+  {
+    TinyModelSpec s = base;
+    s.omit_keys = {"llama.expert_used_count"};
+    cases.push_back({"count without used",
+                     s,
+                     absl::StatusCode::kInvalidArgument,
+                     {"'llama.expert_count' without 'llama.expert_used_count'"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.experts_used = 5;
+    cases.push_back(
+        {"used > count",
+         s,
+         absl::StatusCode::kInvalidArgument,
+         {"llama.expert_used_count = 5", "llama.expert_count = 4", "0 < used <= count"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.experts_used = 0;
+    cases.push_back({"used 0", s, absl::StatusCode::kInvalidArgument, {"expert_used_count = 0"}});
+  }
+  {
+    TinyModelSpec s;
+    s.arch = "qwen2moe";
+    s.experts = 4;
+    s.omit_keys = {"qwen2moe.expert_count", "qwen2moe.expert_used_count"};
+    cases.push_back(
+        {"qwen2moe without experts", s, absl::StatusCode::kNotFound, {"'qwen2moe.expert_count'"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.shape_override["blk.1.ffn_gate_inp.weight"] = {64, 3};
+    cases.push_back({"router of the wrong expert count",
+                     s,
+                     absl::StatusCode::kInvalidArgument,
+                     {"'blk.1.ffn_gate_inp.weight'", "{64, 3}", "expected {64, 4}"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.shape_override["blk.0.ffn_down_exps.weight"] = {96, 64, 3};
+    cases.push_back({"3-D experts of the wrong count",
+                     s,
+                     absl::StatusCode::kInvalidArgument,
+                     {"'blk.0.ffn_down_exps.weight'", "{96, 64, 3}", "expected {96, 64, 4}"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.shape_override["blk.0.ffn_up_exps.weight"] = {64, 64, 4};
+    cases.push_back({"3-D experts of the wrong width",
+                     s,
+                     absl::StatusCode::kInvalidArgument,
+                     {"'blk.0.ffn_up_exps.weight'", "expected {64, 96, 4}"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.stacked_experts = false;
+    s.omit_tensors = {"blk.1.ffn_down.3.weight"};
+    cases.push_back({"missing per-expert tensor",
+                     s,
+                     absl::StatusCode::kNotFound,
+                     {"'blk.1.ffn_down.3.weight' is missing"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.stacked_experts = false;
+    s.shape_override["blk.0.ffn_gate.2.weight"] = {64, 64};
+    cases.push_back({"per-expert tensor of the wrong shape",
+                     s,
+                     absl::StatusCode::kInvalidArgument,
+                     {"'blk.0.ffn_gate.2.weight'", "{64, 64}", "expected {64, 96}"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.omit_tensors = {"blk.0.ffn_gate_exps.weight"};
+    cases.push_back({"no experts at all",
+                     s,
+                     absl::StatusCode::kNotFound,
+                     {"'blk.0.ffn_gate_exps.weight' is missing", "'blk.0.ffn_gate.0.weight'"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.omit_tensors = {"blk.1.ffn_gate_inp.weight"};
+    cases.push_back(
+        {"no router", s, absl::StatusCode::kNotFound, {"'blk.1.ffn_gate_inp.weight' is missing"}});
+  }
+  {
+    TinyModelSpec s = base;
+    s.arch = "qwen2moe";
+    s.omit_tensors = {"blk.0.ffn_up_shexp.weight"};
+    cases.push_back({"qwen2moe without its shared expert",
+                     s,
+                     absl::StatusCode::kNotFound,
+                     {"'blk.0.ffn_up_shexp.weight' is missing"}});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto model = Load(c.spec);
+    ASSERT_FALSE(model.ok());
+    EXPECT_EQ(model.status().code(), c.code) << model.status();
+    for (const std::string& part : c.message_parts) {
+      EXPECT_THAT(std::string(model.status().message()), HasSubstr(part));
+    }
+  }
+}
+
 TEST(ModelConfigTest, MissingTensorIsNamed) {
   // An untied spec whose output.weight is renamed away cannot be told from a tied model, so
   // drop a layer tensor instead: the file claims 3 layers but holds 2.

@@ -1,4 +1,5 @@
-"""An independent NumPy reference of the llama / qwen2 forward pass.
+"""An independent NumPy reference of the llama / qwen2 / qwen2moe forward pass, with mixtures of
+experts (Mixtral: llama + `expert_count`).
 
 Built only on the `gguf` pip package (GGUFReader, gguf.quants.dequantize) and numpy: it shares
 no code with Hearth's C++ loader or kernels, so it can check them. Weights are dequantized once
@@ -19,6 +20,12 @@ kv_f16=True stores K (after RoPE) and V rounded to IEEE float16 (numpy's astype,
 nearest even), as Hearth's fp16 KV cache (engine/cpu/kv_storage.h) does; attention then reads
 them back exactly.
 
+Mixture of experts, per token: the router's logits, the expert_used_count largest (equal logits:
+the lower expert id first), weights = softmax over those k logits (Mixtral) or their
+probabilities under a softmax over all experts (qwen2moe, not renormalized), and the weighted sum
+of the selected experts' SwiGLU FFNs; qwen2moe adds sigmoid(h . gate_shexp) * FFN_shexp(h).
+Experts are read from the 3-D `ffn_*_exps` tensors or the per-expert `ffn_*.E` ones.
+
 RoPE: GGUF `llama` files hold Q/K rows permuted by llama.cpp's converter so the rotation pairs
 adjacent elements (2i, 2i+1) ("normal" rope); `qwen2` keeps Hugging Face's layout and rotates
 (i, i + n_rot/2) ("neox" rope).
@@ -29,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 import gguf
 
-SUPPORTED_ARCHS = ("llama", "qwen2")
+SUPPORTED_ARCHS = ("llama", "qwen2", "qwen2moe")
 
 _Q = gguf.GGMLQuantizationType
 _ACT_BLOCK = {_Q.Q4_0: 32, _Q.Q4_1: 32, _Q.Q8_0: 32, _Q.Q4_K: 256, _Q.Q5_K: 256, _Q.Q6_K: 256}
@@ -75,6 +82,8 @@ class ReferenceModel:
         self.n_rot = int(_field(r, p + "rope.dimension_count", self.head_dim))
         self.rope_base = float(_field(r, p + "rope.freq_base", 10000.0))
         self.eps = float(_field(r, p + "attention.layer_norm_rms_epsilon"))
+        self.n_expert = int(_field(r, p + "expert_count", 0))
+        self.n_expert_used = int(_field(r, p + "expert_used_count", 0))
         scaling = _field(r, p + "rope.scaling.type", "none")
         self.rope_linear = 1.0
         if scaling == "linear":
@@ -111,7 +120,7 @@ class ReferenceModel:
         sin = np.sin(ang)[:, None, :].astype(self.dtype)
         y = x.copy()
         half = self.n_rot // 2
-        if self.arch == "qwen2":  # neox: (i, i + half)
+        if self.arch in ("qwen2", "qwen2moe"):  # neox: (i, i + half)
             a, b = x[..., :half], x[..., half:self.n_rot]
             y[..., :half] = a * cos - b * sin
             y[..., half:self.n_rot] = a * sin + b * cos
@@ -121,14 +130,50 @@ class ReferenceModel:
             y[..., 1:self.n_rot:2] = a * sin + b * cos
         return y
 
-    def _linear(self, x, name, bias=None):
+    def _linear(self, x, name, bias=None, expert=None):
         block = self.act_block[name] if self.act_quant else 0
         if block:
             x = _quantize_act(x, block).astype(self.dtype)
-        y = x @ self.t[name].T
+        w = self.t[name] if expert is None else self.t[name][expert]
+        y = x @ w.T
         if bias is not None and bias in self.t:
             y = y + self.t[bias]
         return y
+
+    def _ffn(self, h, gate, up, down, expert=None):
+        """SwiGLU; with `expert`, slice `expert` of 3-D tensors (or the per-expert tensors)."""
+        g = self._linear(h, gate, expert=expert)
+        u = self._linear(h, up, expert=expert)
+        return self._linear((g / (1.0 + np.exp(-g))) * u, down, expert=expert)
+
+    def _moe(self, h, b):
+        logits = self._linear(h, b + "ffn_gate_inp.weight").astype(np.float64)  # [n, E]
+        stacked = (b + "ffn_gate_exps.weight") in self.t
+        out = np.zeros_like(h)
+        for t in range(h.shape[0]):
+            row = logits[t]
+            chosen = sorted(range(self.n_expert), key=lambda e: (-row[e], e))[:self.n_expert_used]
+            if self.arch == "qwen2moe":
+                p = np.exp(row - row.max())
+                weights = (p / p.sum())[chosen]
+            else:
+                sel = row[chosen]
+                p = np.exp(sel - sel.max())
+                weights = p / p.sum()
+            for e, wgt in zip(chosen, weights):
+                if stacked:
+                    names = [b + f"ffn_{k}_exps.weight" for k in ("gate", "up", "down")]
+                    y = self._ffn(h[t:t + 1], *names, expert=e)
+                else:
+                    names = [b + f"ffn_{k}.{e}.weight" for k in ("gate", "up", "down")]
+                    y = self._ffn(h[t:t + 1], *names)
+                out[t] += (wgt * y[0]).astype(self.dtype)
+        if self.arch == "qwen2moe":
+            gate = h @ self.t[b + "ffn_gate_inp_shexp.weight"].reshape(-1)  # [n]
+            shared = self._ffn(h, b + "ffn_gate_shexp.weight", b + "ffn_up_shexp.weight",
+                               b + "ffn_down_shexp.weight")
+            out = out + (1.0 / (1.0 + np.exp(-gate)))[:, None] * shared
+        return out
 
     # --- forward ------------------------------------------------------------------------
 
@@ -172,6 +217,9 @@ class ReferenceModel:
             att = np.einsum("hnc,chd->nhd", p, Vx).reshape(n, nh * hd).astype(self.dtype)
             x = x + self._linear(att, b + "attn_output.weight")
             h = self._rmsnorm(x, self.t[b + "ffn_norm.weight"])
+            if self.n_expert:
+                x = x + self._moe(h, b)
+                continue
             g = self._linear(h, b + "ffn_gate.weight")
             u = self._linear(h, b + "ffn_up.weight")
             x = x + self._linear((g / (1.0 + np.exp(-g))) * u, b + "ffn_down.weight")

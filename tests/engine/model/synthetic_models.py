@@ -1,4 +1,6 @@
-"""Tiny random llama / qwen2 GGUF models written with gguf.GGUFWriter, one weight type each.
+"""Tiny random llama / qwen2 / qwen2moe GGUF models written with gguf.GGUFWriter, one weight type
+each; with `experts` > 0 a mixture of experts (Mixtral's llama layout, either the 3-D
+`ffn_*_exps` tensors or the older per-expert `ffn_*.E` ones; qwen2moe adds its shared expert).
 
 Quantized payloads are random bytes whose fp16 scale fields are set so the dequantized weights
 have a chosen standard deviation and (for types with a min/offset field) about zero mean; the
@@ -40,6 +42,11 @@ class Spec:
     rope_linear: float = 0.0  # > 0: rope.scaling.type linear with this factor
     rope_freqs: bool = False  # a Llama 3 style rope_freqs.weight tensor (factors in [1, 8])
     seed: int = 0
+    experts: int = 0          # > 0: a mixture of experts of width `ffn`, router kept in F32
+    experts_used: int = 2
+    stacked: bool = True      # 3-D ffn_*_exps tensors; else per-expert ffn_*.E
+    shared_ffn: int = 256     # qwen2moe's shared expert width
+    tokenizer: bool = False   # a "llama" vocabulary (<unk> <s> </s>, 256 bytes, filler; vocab >= 259)
 
 
 def _random_quant(rng, qtype, rows, cols, std):
@@ -101,10 +108,34 @@ def write_model(path: str, s: Spec) -> None:
     if s.rope_linear > 0:
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(s.rope_linear)
+    if s.tokenizer:
+        tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+        tokens += [f"\u2581t{i}" for i in range(len(tokens), s.vocab)]
+        w.add_tokenizer_model("llama")
+        w.add_token_list(tokens)
+        w.add_token_scores([-float(i) for i in range(s.vocab)])
+        w.add_token_types([2, 3, 3] + [6] * 256 + [1] * (s.vocab - 259))
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+    if s.experts:
+        w.add_expert_count(s.experts)
+        w.add_expert_used_count(s.experts_used)
+        if s.arch == "qwen2moe":
+            w.add_expert_feed_forward_length(s.ffn)
+            w.add_expert_shared_feed_forward_length(s.shared_ffn)
 
     def mat(name, rows, cols, std):
         arr, raw = _matrix(rng, s.wtype, rows, cols, std)
         w.add_tensor(name, arr, raw_dtype=raw)
+
+    def experts(b, kind, rows, cols, std):
+        if s.stacked:  # numpy [E, rows, cols] is GGUF {cols, rows, E}
+            parts = [_matrix(rng, s.wtype, rows, cols, std) for _ in range(s.experts)]
+            w.add_tensor(f"{b}ffn_{kind}_exps.weight", np.stack([p[0] for p in parts]),
+                         raw_dtype=parts[0][1])
+        else:
+            for e in range(s.experts):
+                mat(f"{b}ffn_{kind}.{e}.weight", rows, cols, std)
 
     def vec(name, n, center, spread):
         w.add_tensor(name, (center + spread * rng.standard_normal(n)).astype(np.float32))
@@ -121,12 +152,27 @@ def write_model(path: str, s: Spec) -> None:
         mat(b + "attn_q.weight", qd, s.dim, 1.0 / np.sqrt(s.dim))
         mat(b + "attn_k.weight", kvd, s.dim, 1.0 / np.sqrt(s.dim))
         mat(b + "attn_v.weight", kvd, s.dim, 1.0 / np.sqrt(s.dim))
-        if s.arch == "qwen2":
+        if s.arch in ("qwen2", "qwen2moe"):
             vec(b + "attn_q.bias", qd, 0.0, 0.2)
             vec(b + "attn_k.bias", kvd, 0.0, 0.2)
             vec(b + "attn_v.bias", kvd, 0.0, 0.2)
         mat(b + "attn_output.weight", s.dim, qd, 1.0 / np.sqrt(qd))
         vec(b + "ffn_norm.weight", s.dim, 1.0, 0.1)
+        if s.experts:
+            # Router logits of std ~2 over normed inputs: tokens spread over the experts.
+            w.add_tensor(b + "ffn_gate_inp.weight",
+                         (rng.standard_normal((s.experts, s.dim)) * 2.0 / np.sqrt(s.dim))
+                         .astype(np.float32))
+            experts(b, "gate", s.ffn, s.dim, 1.0 / np.sqrt(s.dim))
+            experts(b, "up", s.ffn, s.dim, 1.0 / np.sqrt(s.dim))
+            experts(b, "down", s.dim, s.ffn, 1.0 / np.sqrt(s.ffn))
+            if s.arch == "qwen2moe":
+                w.add_tensor(b + "ffn_gate_inp_shexp.weight",
+                             (rng.standard_normal(s.dim) / np.sqrt(s.dim)).astype(np.float32))
+                mat(b + "ffn_gate_shexp.weight", s.shared_ffn, s.dim, 1.0 / np.sqrt(s.dim))
+                mat(b + "ffn_up_shexp.weight", s.shared_ffn, s.dim, 1.0 / np.sqrt(s.dim))
+                mat(b + "ffn_down_shexp.weight", s.dim, s.shared_ffn, 1.0 / np.sqrt(s.shared_ffn))
+            continue
         mat(b + "ffn_gate.weight", s.ffn, s.dim, 1.0 / np.sqrt(s.dim))
         mat(b + "ffn_up.weight", s.ffn, s.dim, 1.0 / np.sqrt(s.dim))
         mat(b + "ffn_down.weight", s.dim, s.ffn, 1.0 / np.sqrt(s.ffn))
@@ -149,4 +195,16 @@ SPECS = [
     Spec("q4_k_qwen2_gqa_tied", "qwen2", Q.Q4_K, tied=True, seed=8),
     Spec("q5_k_qwen2_mha", "qwen2", Q.Q5_K, kv_heads=4, seed=9),
     Spec("q6_k_llama_mha", "llama", Q.Q6_K, kv_heads=4, seed=10),
+]
+
+# Mixtures of experts: Mixtral-layout llama files (8 or 4 experts, top-2; both tensor layouts)
+# and one qwen2moe (softmax over all experts, not renormalized; a gated shared expert).
+MOE_SPECS = [
+    Spec("moe_f32_llama_8x2", "llama", Q.F32, ffn=256, experts=8, seed=21),
+    Spec("moe_q8_0_llama_4x2_per_expert", "llama", Q.Q8_0, ffn=256, experts=4, stacked=False,
+         seed=22),
+    Spec("moe_q4_k_llama_8x2", "llama", Q.Q4_K, ffn=256, experts=8, seed=23),
+    Spec("moe_q6_k_llama_4x2_per_expert", "llama", Q.Q6_K, ffn=256, experts=4, stacked=False,
+         kv_heads=4, seed=24),
+    Spec("moe_q8_0_qwen2moe_8x2", "qwen2moe", Q.Q8_0, ffn=256, experts=8, seed=25),
 ]

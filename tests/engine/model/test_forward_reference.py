@@ -51,7 +51,8 @@ SMOL_PROMPTS = [
 ]
 
 
-def run_dump(model, prompts, tmp_path, new, chunk=0, threads=2, precision="q8", kv_dtype="auto"):
+def run_dump(model, prompts, tmp_path, new, chunk=0, threads=2, precision="q8", kv_dtype="auto",
+             devices=""):
     ppath = tmp_path / "prompts.txt"
     ppath.write_text("".join(" ".join(map(str, p)) + "\n" for p in prompts))
     out = tmp_path / "out"
@@ -59,7 +60,8 @@ def run_dump(model, prompts, tmp_path, new, chunk=0, threads=2, precision="q8", 
     assert os.path.exists(BIN), f"build forward_dump first: {BIN}"
     subprocess.run([BIN, "--model", str(model), "--prompts", str(ppath), "--out", str(out),
                     "--new", str(new), "--chunk", str(chunk), "--threads", str(threads),
-                    "--precision", precision, "--kv-dtype", kv_dtype],
+                    "--precision", precision, "--kv-dtype", kv_dtype]
+                   + (["--devices", devices] if devices else []),
                    check=True, timeout=300)
     logits = np.load(out / "prompt_logits.npy")
     greedy = [list(map(int, line.split())) for line in (out / "greedy.txt").read_text().splitlines()]

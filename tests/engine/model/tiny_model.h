@@ -1,6 +1,6 @@
-// Test helper: a tiny random llama / qwen2 model as an in-memory GGUF image, written byte by
-// byte from the format description (independent of the parser), for unit tests that need a
-// model but not a real one.
+// Test helper: a tiny random llama / qwen2 / qwen2moe model (optionally a Mixtral-style mixture
+// of experts) as an in-memory GGUF image, written byte by byte from the format description
+// (independent of the parser), for unit tests that need a model but not a real one.
 #pragma once
 
 #include <cmath>
@@ -31,6 +31,13 @@ struct TinyModelSpec {
   uint32_t seed = 7;
   std::set<std::string> omit_keys;  // metadata keys to leave out ("llama.block_count")
   std::map<std::string, std::vector<uint64_t>> shape_override;  // tensor name -> dims
+  std::set<std::string> omit_tensors;                           // tensor names to leave out
+  // Mixture of experts (experts > 0; qwen2moe always): ffn is each expert's width; the 3-D
+  // ffn_*_exps tensors (stacked) or the older per-expert ffn_*.E ones.
+  int experts = 0;
+  int experts_used = 2;
+  bool stacked_experts = true;
+  int shared_ffn = 64;  // qwen2moe's shared expert
 };
 
 class TinyModelWriter {
@@ -49,6 +56,15 @@ class TinyModelWriter {
     KvU32(a + "attention.head_count_kv", s.kv_heads);
     KvF32(a + "rope.freq_base", 10000.0f);
     KvF32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+    const bool moe = s.experts > 0 || s.arch == "qwen2moe";
+    if (moe) {
+      KvU32(a + "expert_count", s.experts);
+      KvU32(a + "expert_used_count", s.experts_used);
+    }
+    if (s.arch == "qwen2moe") {
+      KvU32(a + "expert_feed_forward_length", s.ffn);
+      KvU32(a + "expert_shared_feed_forward_length", s.shared_ffn);
+    }
     if (s.tokenizer) Tokenizer();
     const uint64_t q = s.dim, kv = s.dim / s.heads * s.kv_heads;
     Matrix("token_embd.weight", s.dim, s.vocab);
@@ -60,13 +76,17 @@ class TinyModelWriter {
       Matrix(b + "attn_q.weight", s.dim, q);
       Matrix(b + "attn_k.weight", s.dim, kv);
       Matrix(b + "attn_v.weight", s.dim, kv);
-      if (s.arch == "qwen2") {
+      if (s.arch != "llama") {
         Vector(b + "attn_q.bias", q, 0.0f);
         Vector(b + "attn_k.bias", kv, 0.0f);
         Vector(b + "attn_v.bias", kv, 0.0f);
       }
       Matrix(b + "attn_output.weight", q, s.dim);
       Vector(b + "ffn_norm.weight", s.dim, 1.0f);
+      if (moe) {
+        Experts(b);
+        continue;
+      }
       Matrix(b + "ffn_gate.weight", s.dim, s.ffn);
       Matrix(b + "ffn_up.weight", s.dim, s.ffn);
       Matrix(b + "ffn_down.weight", s.ffn, s.dim);
@@ -75,7 +95,7 @@ class TinyModelWriter {
   }
 
  private:
-  struct Tensor {
+  struct TensorImage {
     std::string name;
     std::vector<uint64_t> dims;
     uint32_t type;
@@ -91,6 +111,31 @@ class TinyModelWriter {
     out += s;
   }
   bool Keep(const std::string& key) const { return !spec_.omit_keys.count(key); }
+  // Router (F32, as converters keep it) and experts of the layer with tensor prefix `b`.
+  void Experts(const std::string& b) {
+    const TinyModelSpec& s = spec_;
+    const uint64_t e = s.experts, d = s.dim, f = s.ffn;
+    Tensor(b + "ffn_gate_inp.weight", {d, e}, /*f32=*/true);
+    if (s.stacked_experts) {
+      Tensor(b + "ffn_gate_exps.weight", {d, f, e});
+      Tensor(b + "ffn_up_exps.weight", {d, f, e});
+      Tensor(b + "ffn_down_exps.weight", {f, d, e});
+    } else {
+      for (const char* kind : {"gate", "up", "down"}) {
+        for (uint64_t i = 0; i < e; ++i) {
+          const bool down = std::string(kind) == "down";
+          Tensor(b + "ffn_" + kind + "." + std::to_string(i) + ".weight",
+                 down ? std::vector<uint64_t>{f, d} : std::vector<uint64_t>{d, f});
+        }
+      }
+    }
+    if (s.arch == "qwen2moe") {
+      Tensor(b + "ffn_gate_inp_shexp.weight", {d}, /*f32=*/true);
+      Matrix(b + "ffn_gate_shexp.weight", d, s.shared_ffn);
+      Matrix(b + "ffn_up_shexp.weight", d, s.shared_ffn);
+      Matrix(b + "ffn_down_shexp.weight", s.shared_ffn, d);
+    }
+  }
   void KvString(const std::string& key, const std::string& v) {
     if (!Keep(key)) return;
     std::string e;
@@ -159,11 +204,16 @@ class TinyModelWriter {
     return it == spec_.shape_override.end() ? dims : it->second;
   }
   // {cols, rows}: Q8_0 blocks (fp16 0.004 + 32 random int8) or F32 N(0, 0.3 / sqrt(cols)).
-  void Matrix(const std::string& name, uint64_t cols, uint64_t rows) {
-    std::vector<uint64_t> dims = Dims(name, {cols, rows});
-    const uint64_t n = dims[0] * dims[1];
+  void Matrix(const std::string& name, uint64_t cols, uint64_t rows) { Tensor(name, {cols, rows}); }
+  // Any shape, {cols, ...}, as Matrix (F32 when `f32`).
+  void Tensor(const std::string& name, std::vector<uint64_t> shape, bool f32 = false) {
+    if (spec_.omit_tensors.count(name)) return;
+    std::vector<uint64_t> dims = Dims(name, shape);
+    uint64_t n = 1;
+    for (uint64_t d : dims) n *= d;
+    const bool q8 = spec_.q8_0 && !f32;
     std::string data;
-    if (spec_.q8_0) {
+    if (q8) {
       std::uniform_int_distribution<int> q(-127, 127);
       for (uint64_t b = 0; b < n / 32; ++b) {
         Put<uint16_t>(data, 0x1c19);  // fp16 0.004
@@ -173,7 +223,7 @@ class TinyModelWriter {
       std::normal_distribution<float> g(0.0f, 0.3f / std::sqrt(static_cast<float>(dims[0])));
       for (uint64_t i = 0; i < n; ++i) Put<float>(data, g(rng_));
     }
-    tensors_.push_back({name, dims, spec_.q8_0 ? 8u : 0u, data});
+    tensors_.push_back({name, dims, q8 ? 8u : 0u, data});
   }
   void Vector(const std::string& name, uint64_t n, float center) {
     std::vector<uint64_t> dims = Dims(name, {n});
@@ -190,7 +240,7 @@ class TinyModelWriter {
     Put<uint64_t>(out, kvs_.size());
     for (const auto& kv : kvs_) out += kv;
     uint64_t offset = 0;
-    for (const Tensor& t : tensors_) {
+    for (const TensorImage& t : tensors_) {
       PutString(out, t.name);
       Put<uint32_t>(out, t.dims.size());
       for (uint64_t d : t.dims) Put(out, d);
@@ -199,7 +249,7 @@ class TinyModelWriter {
       offset = (offset + t.data.size() + 31) / 32 * 32;
     }
     out.resize((out.size() + 31) / 32 * 32, '\0');
-    for (const Tensor& t : tensors_) {
+    for (const TensorImage& t : tensors_) {
       out += t.data;
       out.resize((out.size() + 31) / 32 * 32, '\0');
     }
@@ -209,7 +259,7 @@ class TinyModelWriter {
   TinyModelSpec spec_;
   std::mt19937 rng_;
   std::vector<std::string> kvs_;
-  std::vector<Tensor> tensors_;
+  std::vector<TensorImage> tensors_;
 };
 
 inline std::string BuildTinyModel(const TinyModelSpec& spec) {
