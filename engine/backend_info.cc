@@ -1,5 +1,8 @@
 #include "engine/backend_info.h"
 
+#include <cstdint>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -19,9 +22,34 @@ bool CudaCompiledIn() {
 #endif
 }
 
+int UsableCudaDeviceCount() { return 0; }
+
+namespace {
+
+// A /proc/meminfo field in GiB (0 when unreadable).
+double MemInfoGiB(const std::string& field) {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  int64_t kib = 0;
+  while (in >> key >> kib >> unit) {
+    if (key == field + ":") return kib / 1048576.0;
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::string DescribeBackends() {
-  std::string out =
-      absl::StrCat("cpu: ", std::thread::hardware_concurrency(), " hardware threads\n");
+  std::string out = "devices a split can use (settings device, devices, gpu_layers):\n";
+  absl::StrAppendFormat(&out, "  cpu      %u hardware threads, %.1f GiB RAM (%.1f GiB available)\n",
+                        std::thread::hardware_concurrency(), MemInfoGiB("MemTotal"),
+                        MemInfoGiB("MemAvailable"));
+  if (UsableCudaDeviceCount() == 0) {
+    absl::StrAppend(&out, "  (no GPU: ",
+                    CudaCompiledIn() ? "the CUDA forward pass is not built yet, kernels only"
+                                     : "built without CUDA",
+                    ")\n");
+  }
 #ifdef HEARTH_HAVE_CUDA
   cuda::CudaQueryResult q = cuda::QueryCudaDevices();
   if (!q.error.empty()) {

@@ -1,13 +1,13 @@
 #include "engine/engine.h"
 
 #include <chrono>
-#include <fstream>
 #include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/cpu/cpu_backend.h"
+#include "engine/runtime/backend_factory.h"
+#include "engine/runtime/kv_sizing.h"
 #include "engine/sampler/sampler_state.h"
 #include "engine/sampler/stop_checker.h"
 #include "engine/tokenizer/incremental_decoder.h"
@@ -17,30 +17,6 @@ namespace {
 
 double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// MemAvailable from /proc/meminfo, in bytes (0 when unreadable).
-int64_t AvailableMemoryBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return 0;
-}
-
-scheduler::FinishReason ToSchedulerReason(sampler::FinishReason r) {
-  switch (r) {
-    case sampler::FinishReason::kStop:
-      return scheduler::FinishReason::kStop;
-    case sampler::FinishReason::kLength:
-      return scheduler::FinishReason::kLength;
-    case sampler::FinishReason::kAbort:
-      return scheduler::FinishReason::kAbort;
-  }
-  return scheduler::FinishReason::kAbort;
 }
 
 sampler::FinishInfo FinishedBy(sampler::StopCause cause) {
@@ -73,70 +49,53 @@ Engine::Engine(const LoadedModel& model, const EngineConfig& config, EngineHooks
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const LoadedModel& model,
                                                        const EngineConfig& config,
-                                                       EngineHooks hooks) {
+                                                       EngineHooks hooks,
+                                                       std::unique_ptr<Backend> backend) {
   RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<Engine> engine(new Engine(model, config, std::move(hooks)));
-  RETURN_IF_ERROR(engine->Init());
+  RETURN_IF_ERROR(engine->Init(std::move(backend)));
   engine->loop_ = std::thread([e = engine.get()] { e->Loop(); });
   return engine;
 }
 
-absl::Status Engine::Init() {
+absl::Status Engine::Init(std::unique_ptr<Backend> backend) {
   ASSIGN_OR_RETURN(tokenizer_, tokenizer::Tokenizer::FromGguf(model_.file()));
   eos_ids_ = tokenizer_->stop_ids();
-  const std::optional<cpu::ActPrecision> precision = cpu::ParseActPrecision(config_.cpu_precision);
-  if (!precision.has_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cpu_precision must be q8 or f32, got '", config_.cpu_precision, "'"));
+  if (backend == nullptr) {
+    BackendConfig bc;
+    bc.device = config_.device;
+    bc.kv_dtype = config_.kv_cache.ResolvedDtype(config_.device.cpu_precision);
+    ASSIGN_OR_RETURN(backend, CreateBackend(model_, bc));
   }
-  const std::optional<cpu::KvDtype> kv_dtype = cpu::ParseKvDtype(config_.ResolvedKvCacheDtype());
-  if (!kv_dtype.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat("kv_cache_dtype must be auto, f16 or f32, got '",
-                                                   config_.kv_cache_dtype, "'"));
-  }
-  ASSIGN_OR_RETURN(auto cpu,
-                   cpu::CpuBackend::Create(model_, config_.num_threads,
-                                           {.precision = *precision, .kv_dtype = *kv_dtype}));
-  backend_ = std::move(cpu);
+  backend_description_ = backend->Describe();
 
-  const ModelConfig& mc = model_.config();
-  const int64_t block_bytes = backend_->KvBytesPerBlock(config_.block_size);
-  int64_t kv_bytes = config_.kv_cache_bytes;
-  if (kv_bytes == 0) {
-    kv_bytes = static_cast<int64_t>(AvailableMemoryBytes() * config_.kv_cache_memory_fraction);
+  // Size the cache over every stage's memory and cap the context to it.
+  sched_config_ = config_.scheduler;
+  const int32_t block_size = sched_config_.block_size;
+  KvCacheRequest request;
+  request.kv_cache_bytes = config_.kv_cache.bytes;
+  request.memory_fraction = config_.kv_cache.memory_fraction;
+  request.swap_space_bytes = config_.kv_cache.swap_space_bytes;
+  request.block_size = block_size;
+  request.max_model_len = sched_config_.max_model_len;
+  request.model_context_length = model_.config().context_length;
+  request.max_num_seqs = sched_config_.max_num_seqs;
+  const std::vector<StageMemoryInfo> stages = backend->StageMemory(block_size);
+  for (const StageMemoryInfo& st : stages) {
+    if (st.host_memory) request.host_free_bytes = st.memory.free_bytes;
   }
-  sched_config_.block_size = config_.block_size;
-  sched_config_.num_gpu_blocks = static_cast<int32_t>(kv_bytes / block_bytes);
-  sched_config_.num_host_blocks = static_cast<int32_t>(config_.swap_space_bytes / block_bytes);
-  sched_config_.max_model_len =
-      config_.max_model_len > 0 ? config_.max_model_len : mc.context_length;
-  if (mc.context_length > 0 && sched_config_.max_model_len > mc.context_length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("engine config: max_model_len ", sched_config_.max_model_len,
-                     " exceeds the model's context length ", mc.context_length));
-  }
-  if (int64_t{sched_config_.num_gpu_blocks} * config_.block_size < sched_config_.max_model_len) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("engine config: the KV cache holds ",
-                     int64_t{sched_config_.num_gpu_blocks} * config_.block_size,
-                     " tokens, less than one sequence of max_model_len ",
-                     sched_config_.max_model_len, ": raise kv_cache_bytes or lower max_model_len"));
-  }
-  sched_config_.max_num_seqs = config_.max_num_seqs;
-  sched_config_.max_num_batched_tokens = config_.max_num_batched_tokens;
-  sched_config_.max_waiting_requests = config_.max_waiting_requests;
-  sched_config_.enable_prefix_caching = config_.enable_prefix_caching;
-  sched_config_.enable_chunked_prefill = config_.enable_chunked_prefill;
-  sched_config_.long_prefill_token_threshold = config_.long_prefill_token_threshold;
-  sched_config_.preemption_mode = config_.preemption_mode;
-  sched_config_.swap_min_tokens = config_.swap_min_tokens;
+  ASSIGN_OR_RETURN(kv_plan_, PlanKvCache(stages, request));
+  sched_config_.num_device_blocks = kv_plan_.num_device_blocks;
+  sched_config_.num_host_blocks = kv_plan_.num_host_blocks;
+  sched_config_.max_model_len = kv_plan_.max_model_len;
   ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(sched_config_));
-  RETURN_IF_ERROR(backend_->InitKvCache(sched_config_.num_gpu_blocks, sched_config_.num_host_blocks,
-                                        config_.block_size));
+  RETURN_IF_ERROR(backend->InitKvCache(sched_config_.num_device_blocks,
+                                       sched_config_.num_host_blocks, block_size));
+  runner_ = std::make_unique<ModelRunner>(std::move(backend));
   absl::MutexLock lock(&mu_);
-  stats_.num_gpu_blocks = local_stats_.num_gpu_blocks = sched_config_.num_gpu_blocks;
+  stats_.num_device_blocks = local_stats_.num_device_blocks = sched_config_.num_device_blocks;
   stats_.num_host_blocks = local_stats_.num_host_blocks = sched_config_.num_host_blocks;
-  stats_.block_size = local_stats_.block_size = config_.block_size;
+  stats_.block_size = local_stats_.block_size = block_size;
   return absl::OkStatus();
 }
 
@@ -152,7 +111,7 @@ absl::Status Engine::CheckAdmissible(const Request& request) const {
   RETURN_IF_ERROR(request.params.Validate());
   const int64_t prompt = static_cast<int64_t>(request.prompt_tokens.size());
   if (prompt == 0) return absl::InvalidArgumentError("prompt: must not be empty");
-  const int32_t vocab = backend_->vocab_size();
+  const int32_t vocab = runner_->backend().vocab_size();
   for (size_t i = 0; i < request.prompt_tokens.size(); ++i) {
     const int32_t t = request.prompt_tokens[i];
     if (t < 0 || t >= vocab) {
@@ -175,9 +134,9 @@ absl::StatusOr<uint64_t> Engine::Submit(Request request, OutputCallback on_outpu
   const int32_t n = request.params.n;
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("engine is shutting down");
-  if (queued_.load() + n > config_.max_waiting_requests + stats_.scheduler.num_running) {
+  if (queued_.load() + n > sched_config_.max_waiting_requests + stats_.scheduler.num_running) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "waiting queue is full (max_waiting_requests = ", config_.max_waiting_requests, ")"));
+        "waiting queue is full (max_waiting_requests = ", sched_config_.max_waiting_requests, ")"));
   }
   const uint64_t id = next_request_id_.fetch_add(1);
   queued_ += n;
@@ -335,7 +294,7 @@ void Engine::FailStep(const scheduler::SchedulerStep& step, const absl::Status& 
   for (const auto& ss : step.sequences) {
     auto it = seqs_.find(ss.id);
     if (it == seqs_.end()) continue;
-    (void)scheduler_->Finish(ss.id, scheduler::FinishReason::kError);
+    (void)scheduler_->Finish(ss.id, FinishReason::kError);
     RequestOutput out;
     out.status = status;
     FinishSequence(ss.id, *it->second, std::move(out));
@@ -356,25 +315,8 @@ void Engine::RunStep() {
     return;
   }
   const double now = NowSeconds();
-  absl::Status status = backend_->SwapOut(step.swap_out);
-  if (status.ok()) status = backend_->SwapIn(step.swap_in);
-  if (status.ok()) status = backend_->CopyBlocks(step.copies);
-
-  Batch batch;
-  batch.sequences.reserve(step.sequences.size());
   int32_t prefill_tokens = 0;
   for (const auto& ss : step.sequences) {
-    BatchSequence bs;
-    bs.token_begin = batch.num_tokens();
-    bs.num_tokens = ss.num_tokens();
-    bs.context_len = ss.context_len;
-    bs.block_table = ss.block_table;
-    bs.sample = ss.sample;
-    for (int32_t j = 0; j < ss.num_tokens(); ++j) {
-      batch.tokens.push_back(ss.token_ids[j]);
-      batch.positions.push_back(ss.start_position + j);
-    }
-    batch.sequences.push_back(std::move(bs));
     SeqState& s = *seqs_.at(ss.id);
     if (s.cached_prompt_tokens < 0) {
       s.cached_prompt_tokens = ss.start_position;
@@ -384,35 +326,27 @@ void Engine::RunStep() {
       prefill_tokens += ss.num_tokens();
     }
   }
-  if (status.ok()) status = backend_->Forward(batch, &logits_);
-  if (!status.ok()) {
-    FailStep(step, status);
+  auto output = runner_->Execute(step, [this](scheduler::SeqId id) -> sampler::SamplerState& {
+    return seqs_.at(id)->sampler_state;
+  });
+  if (!output.ok()) {
+    FailStep(step, output.status());  // e.g. NaN logits: the model or file is broken
     return;
   }
-
-  // Sample, in step order, one token per sampling sequence.
-  const int32_t vocab = backend_->vocab_size();
   std::vector<int32_t> sampled;
   std::vector<sampler::SampledToken> sampled_full;
   std::vector<scheduler::SeqId> sampled_ids;
-  for (const auto& ss : step.sequences) {
-    if (!ss.sample) continue;
-    SeqState& s = *seqs_.at(ss.id);
-    auto tok = sampler_.Sample(logits_.data() + sampled.size() * vocab, vocab, s.sampler_state);
-    if (!tok.ok()) {
-      FailStep(step, tok.status());  // e.g. NaN logits: the model or file is broken
-      return;
-    }
-    sampled.push_back(tok->id);
-    sampled_full.push_back(*std::move(tok));
-    sampled_ids.push_back(ss.id);
+  for (SampledSequence& s : output->sampled) {
+    sampled.push_back(s.token.id);
+    sampled_ids.push_back(s.id);
+    sampled_full.push_back(std::move(s.token));
   }
   auto finished = scheduler_->Update(step, sampled);
   if (!finished.ok()) {
     FailStep(step, finished.status());
     return;
   }
-  absl::flat_hash_map<scheduler::SeqId, scheduler::FinishReason> finished_by_scheduler;
+  absl::flat_hash_map<scheduler::SeqId, FinishReason> finished_by_scheduler;
   for (const auto& f : *finished) finished_by_scheduler[f.id] = f.reason;
 
   const double token_time = NowSeconds();
@@ -452,7 +386,7 @@ void Engine::RunStep() {
     }
     if (update.finish) {
       if (by_sched == finished_by_scheduler.end()) {
-        (void)scheduler_->Finish(sampled_ids[i], ToSchedulerReason(update.finish->reason()));
+        (void)scheduler_->Finish(sampled_ids[i], update.finish->reason());
       }
       if (update.finish->reason() == sampler::FinishReason::kLength) out.text += s.decoder.Flush();
       out.finish = update.finish;

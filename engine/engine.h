@@ -29,8 +29,10 @@
 #include "engine/backend.h"
 #include "engine/engine_config.h"
 #include "engine/model/model.h"
+#include "engine/model_runner.h"
 #include "engine/request.h"
 #include "engine/request_stream.h"
+#include "engine/runtime/kv_sizing.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "scheduler/scheduler.h"
 
@@ -42,10 +44,10 @@ struct EngineStats {
   int64_t prompt_tokens_computed = 0;  // prefill tokens run through the model
   int64_t generation_tokens = 0;       // tokens sampled
   int64_t num_requests_finished = 0;
-  int32_t num_gpu_blocks = 0;
+  int32_t num_device_blocks = 0;  // KV blocks (the smallest stage's capacity)
   int32_t num_host_blocks = 0;
   int32_t block_size = 0;
-  int64_t kv_capacity_tokens() const { return int64_t{num_gpu_blocks} * block_size; }
+  int64_t kv_capacity_tokens() const { return int64_t{num_device_blocks} * block_size; }
 };
 
 // What one engine step did, for metrics. The vectors are the engine's (reused each step).
@@ -82,9 +84,12 @@ struct SampleResult {
 
 class Engine {
  public:
+  // Builds the backend from config.device (engine/runtime/backend_factory.h), or takes
+  // `backend` (tests inject one) whose stages' memory then sizes the KV cache.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const LoadedModel& model,
                                                         const EngineConfig& config,
-                                                        EngineHooks hooks = {});
+                                                        EngineHooks hooks = {},
+                                                        std::unique_ptr<Backend> backend = nullptr);
   // Aborts whatever is in flight (each sample gets a final abort output) and joins the loop.
   ~Engine();
   Engine(const Engine&) = delete;
@@ -111,6 +116,9 @@ class Engine {
   const ModelConfig& model_config() const { return model_.config(); }
   int32_t max_model_len() const { return sched_config_.max_model_len; }
   const EngineConfig& config() const { return config_; }
+  // How the KV cache was sized (per stage), and the stages ("cpu[0-14] + cpu[15-29]").
+  const KvCachePlan& kv_plan() const { return kv_plan_; }
+  const std::string& backend_description() const { return backend_description_; }
 
  private:
   struct SeqState;  // engine.cc
@@ -122,7 +130,7 @@ class Engine {
   };
 
   Engine(const LoadedModel& model, const EngineConfig& config, EngineHooks hooks);
-  absl::Status Init();
+  absl::Status Init(std::unique_ptr<Backend> backend);
   absl::Status CheckAdmissible(const Request& request) const;
 
   void Loop();
@@ -141,7 +149,8 @@ class Engine {
   EngineHooks hooks_;
   scheduler::SchedulerConfig sched_config_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-  std::unique_ptr<Backend> backend_;
+  KvCachePlan kv_plan_;
+  std::string backend_description_;
   std::vector<int32_t> eos_ids_;
 
   // Inbox, written by any thread.
@@ -155,11 +164,10 @@ class Engine {
 
   // Engine-thread state.
   std::unique_ptr<scheduler::Scheduler> scheduler_;
-  sampler::Sampler sampler_;
+  std::unique_ptr<ModelRunner> runner_;
   absl::flat_hash_map<scheduler::SeqId, std::unique_ptr<SeqState>> seqs_;
   absl::flat_hash_map<uint64_t, std::vector<scheduler::SeqId>> request_seqs_;
   scheduler::SeqId next_seq_id_ = 1;
-  std::vector<float> logits_;
   EngineStats local_stats_;
   StepMetrics step_metrics_;  // filled per step when hooks_.on_step_metrics is set
   std::vector<std::pair<OutputCallback, RequestOutput>> emits_;

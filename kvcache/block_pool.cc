@@ -2,13 +2,13 @@
 
 #include <algorithm>
 
-#include "kvcache/check.h"
+#include "common/check.h"
 
 namespace hearth::kvcache {
 
 BlockPool::BlockPool(int32_t num_blocks, int32_t block_size)
     : block_size_(block_size), blocks_(std::max(num_blocks, 0)) {
-  KV_CHECK(num_blocks >= 0 && block_size > 0);
+  HEARTH_CHECK(num_blocks >= 0 && block_size > 0);
   free_.reserve(blocks_.size());
   // Reversed so that block 0 is handed out first (readable tests and dumps).
   for (int32_t i = num_blocks - 1; i >= 0; --i) free_.push_back(i);
@@ -38,7 +38,7 @@ std::optional<BlockId> BlockPool::Allocate() {
     return std::nullopt;
   }
   Block& b = blocks_[id];
-  KV_CHECK(b.ref_count == 0 && !b.hashed);
+  HEARTH_CHECK(b.ref_count == 0 && !b.hashed);
   b.ref_count = 1;
   return id;
 }
@@ -46,7 +46,7 @@ std::optional<BlockId> BlockPool::Allocate() {
 void BlockPool::Acquire(BlockId id) {
   Block& b = blocks_.at(id);
   if (b.ref_count == 0) {
-    KV_CHECK(b.hashed);  // a free block must come from Allocate()
+    HEARTH_CHECK(b.hashed);  // a free block must come from Allocate()
     evictable_.erase(b.lru_pos);
   }
   ++b.ref_count;
@@ -54,7 +54,7 @@ void BlockPool::Acquire(BlockId id) {
 
 void BlockPool::Release(BlockId id) {
   Block& b = blocks_.at(id);
-  KV_CHECK(b.ref_count > 0);
+  HEARTH_CHECK(b.ref_count > 0);
   if (--b.ref_count > 0) return;
   if (b.hashed) {
     b.lru_pos = evictable_.insert(evictable_.end(), id);
@@ -83,8 +83,8 @@ std::optional<BlockId> BlockPool::Lookup(const BlockHash& hash, const BlockHash&
 bool BlockPool::Register(BlockId id, const BlockHash& hash, const BlockHash& parent,
                          absl::Span<const int32_t> tokens) {
   Block& b = blocks_.at(id);
-  KV_CHECK(b.ref_count > 0 && !b.hashed);
-  KV_CHECK(static_cast<int32_t>(tokens.size()) == block_size_);
+  HEARTH_CHECK(b.ref_count > 0 && !b.hashed);
+  HEARTH_CHECK(static_cast<int32_t>(tokens.size()) == block_size_);
   if (!cached_.emplace(hash, id).second) return false;
   b.hashed = true;
   b.hash = hash;

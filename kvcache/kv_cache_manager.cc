@@ -4,13 +4,13 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "kvcache/check.h"
+#include "common/check.h"
 
 namespace hearth::kvcache {
 
 KvCacheManager::KvCacheManager(const KvCacheConfig& config)
     : config_(config), pool_(config.num_blocks, config.block_size) {
-  KV_CHECK(config.num_host_blocks >= 0);
+  HEARTH_CHECK(config.num_host_blocks >= 0);
   host_free_.reserve(config.num_host_blocks);
   for (int32_t i = config.num_host_blocks - 1; i >= 0; --i) host_free_.push_back(i);
 }
@@ -23,13 +23,13 @@ int32_t KvCacheManager::NumBlocksForBudget(int64_t budget_bytes, int64_t bytes_p
 
 KvCacheManager::SeqBlocks& KvCacheManager::Get(SeqId seq) {
   auto it = seqs_.find(seq);
-  KV_CHECK(it != seqs_.end());
+  HEARTH_CHECK(it != seqs_.end());
   return it->second;
 }
 
 const KvCacheManager::SeqBlocks& KvCacheManager::Get(SeqId seq) const {
   auto it = seqs_.find(seq);
-  KV_CHECK(it != seqs_.end());
+  HEARTH_CHECK(it != seqs_.end());
   return it->second;
 }
 
@@ -61,7 +61,7 @@ int32_t KvCacheManager::CachedPrefixLength(absl::Span<const int32_t> tokens) con
 
 std::optional<Admission> KvCacheManager::Admit(SeqId seq, absl::Span<const int32_t> tokens,
                                                int32_t max_new_tokens) {
-  KV_CHECK(!seqs_.contains(seq) && !tokens.empty() && max_new_tokens > 0);
+  HEARTH_CHECK(!seqs_.contains(seq) && !tokens.empty() && max_new_tokens > 0);
   std::vector<BlockId> hit_blocks;
   std::vector<BlockHash> hit_hashes;
   FindCachedPrefix(tokens, &hit_blocks, &hit_hashes);
@@ -91,7 +91,7 @@ std::optional<Admission> KvCacheManager::Admit(SeqId seq, absl::Span<const int32
 
 std::optional<Allocation> KvCacheManager::Allocate(SeqId seq, int32_t num_new_tokens) {
   SeqBlocks& s = Get(seq);
-  KV_CHECK(!s.swapped && num_new_tokens >= 0);
+  HEARTH_CHECK(!s.swapped && num_new_tokens >= 0);
   Allocation result;
   if (num_new_tokens == 0) return result;
   const int32_t bs = config_.block_size;
@@ -115,7 +115,7 @@ std::optional<Allocation> KvCacheManager::Allocate(SeqId seq, int32_t num_new_to
 void KvCacheManager::CacheFullBlocks(SeqId seq, absl::Span<const int32_t> computed_tokens) {
   if (!config_.enable_prefix_caching) return;
   SeqBlocks& s = Get(seq);
-  KV_CHECK(!s.swapped);
+  HEARTH_CHECK(!s.swapped);
   const int32_t bs = config_.block_size;
   const int32_t num_full =
       std::min(static_cast<int32_t>(computed_tokens.size()), s.num_tokens) / bs;
@@ -160,7 +160,7 @@ bool KvCacheManager::Free(SeqId seq) {
 
 std::optional<std::vector<BlockPair>> KvCacheManager::SwapOut(SeqId seq) {
   SeqBlocks& s = Get(seq);
-  KV_CHECK(!s.swapped);
+  HEARTH_CHECK(!s.swapped);
   if (s.blocks.size() > host_free_.size()) return std::nullopt;
   std::vector<BlockPair> pairs;
   pairs.reserve(s.blocks.size());
@@ -179,7 +179,7 @@ std::optional<std::vector<BlockPair>> KvCacheManager::SwapOut(SeqId seq) {
 
 std::optional<std::vector<BlockPair>> KvCacheManager::SwapIn(SeqId seq) {
   SeqBlocks& s = Get(seq);
-  KV_CHECK(s.swapped);
+  HEARTH_CHECK(s.swapped);
   if (static_cast<int32_t>(s.host_blocks.size()) > pool_.NumAvailable()) return std::nullopt;
   std::vector<BlockPair> pairs;
   pairs.reserve(s.host_blocks.size());
@@ -208,7 +208,7 @@ int32_t KvCacheManager::NumTokens(SeqId seq) const { return Get(seq).num_tokens;
 
 const std::vector<BlockId>& KvCacheManager::BlockTable(SeqId seq) const {
   const SeqBlocks& s = Get(seq);
-  KV_CHECK(!s.swapped);
+  HEARTH_CHECK(!s.swapped);
   return s.blocks;
 }
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "kvcache/check.h"
+#include "common/check.h"
 #include "scheduler/preemption_policy.h"
 
 namespace hearth::scheduler {
@@ -47,8 +47,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerConf
 
 Scheduler::Scheduler(const SchedulerConfig& config)
     : config_(config),
-      kv_(kvcache::KvCacheConfig{config.num_gpu_blocks, config.num_host_blocks, config.block_size,
-                                 config.enable_prefix_caching}) {}
+      kv_(kvcache::KvCacheConfig{config.num_device_blocks, config.num_host_blocks,
+                                 config.block_size, config.enable_prefix_caching}) {}
 
 absl::Status Scheduler::Add(Sequence seq) {
   const int64_t prompt = seq.num_tokens();
@@ -68,10 +68,10 @@ absl::Status Scheduler::Add(Sequence seq) {
   }
   // The last sampled token never needs a KV slot.
   const int64_t blocks = (total - 1 + config_.block_size - 1) / config_.block_size;
-  if (blocks > config_.num_gpu_blocks) {
+  if (blocks > config_.num_device_blocks) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the request needs ", blocks, " KV blocks (", total - 1, " tokens of ", config_.block_size,
-        ") but the whole cache has ", config_.num_gpu_blocks, "; it could never fit"));
+        ") but the whole cache has ", config_.num_device_blocks, "; it could never fit"));
   }
   if (!config_.enable_chunked_prefill && prompt > config_.max_num_batched_tokens) {
     return absl::InvalidArgumentError(
@@ -178,7 +178,7 @@ SchedulerStep Scheduler::Schedule() {
   plan.budget = config_.max_num_batched_tokens;
   for (const QueueKey& key : running_) {
     const SeqId id = std::get<2>(key);
-    KV_CHECK(kv_.NumTokens(id) == seqs_.at(id).num_computed_tokens);  // Update() was called
+    HEARTH_CHECK(kv_.NumTokens(id) == seqs_.at(id).num_computed_tokens);  // Update() was called
   }
   ScheduleRunning(/*decodes=*/true, plan);
   ScheduleRunning(/*decodes=*/false, plan);
@@ -198,7 +198,7 @@ void Scheduler::ScheduleRunning(bool decodes, Plan& plan) {
     Sequence& s = it->second;
     if (s.status != SequenceStatus::kRunning || plan.Has(id)) continue;  // preempted meanwhile
     const int32_t remaining = s.num_tokens() - s.num_computed_tokens;
-    KV_CHECK(remaining >= 1);
+    HEARTH_CHECK(remaining >= 1);
     if ((remaining == 1) != decodes) continue;
     AllocateOrPreempt(s, decodes ? 1 : ChunkLimit(remaining, plan.budget), plan);
   }
@@ -213,7 +213,7 @@ bool Scheduler::AllocateOrPreempt(Sequence& seq, int32_t n, Plan& plan) {
       return true;
     }
     // Lowest priority (largest value), then most recently admitted: the set's last key.
-    KV_CHECK(!running_.empty());
+    HEARTH_CHECK(!running_.empty());
     Sequence& victim = seqs_.at(std::get<2>(*running_.rbegin()));
     const bool self = victim.id == seq.id;
     Preempt(victim, plan);
@@ -228,7 +228,7 @@ void Scheduler::Preempt(Sequence& victim, Plan& plan) {
   running_.erase(RunningKey(victim));
   if (ChoosePreemption(config_, info) == PreemptionKind::kSwap) {
     std::optional<std::vector<BlockPair>> pairs = kv_.SwapOut(victim.id);
-    KV_CHECK(pairs.has_value());
+    HEARTH_CHECK(pairs.has_value());
     plan.step.swap_out.insert(plan.step.swap_out.end(), pairs->begin(), pairs->end());
     victim.status = SequenceStatus::kSwapped;
     swapped_.insert(WaitingKey(victim));
@@ -257,10 +257,10 @@ void Scheduler::ResumeSwapped(Plan& plan) {
     const int32_t n = remaining == 1 ? 1 : ChunkLimit(remaining, plan.budget);
     if (!kv_.CanSwapIn(id, n)) return;  // in order: later ones do not jump ahead
     std::optional<std::vector<BlockPair>> pairs = kv_.SwapIn(id);
-    KV_CHECK(pairs.has_value());
+    HEARTH_CHECK(pairs.has_value());
     plan.step.swap_in.insert(plan.step.swap_in.end(), pairs->begin(), pairs->end());
     std::optional<kvcache::Allocation> a = kv_.Allocate(id, n);
-    KV_CHECK(a.has_value() && a->copies.empty());
+    HEARTH_CHECK(a.has_value() && a->copies.empty());
     swapped_.erase(WaitingKey(s));
     s.status = SequenceStatus::kRunning;
     s.admission_order = next_admission_++;
@@ -308,7 +308,7 @@ SchedulerStep Scheduler::BuildStep(Plan& plan) {
     out.start_position = e.start;
     out.context_len = e.start + e.n;
     out.block_table = kv_.BlockTable(e.id);
-    KV_CHECK(static_cast<int32_t>(out.block_table.size()) == kv_.BlocksFor(out.context_len));
+    HEARTH_CHECK(static_cast<int32_t>(out.block_table.size()) == kv_.BlocksFor(out.context_len));
     out.sample = out.context_len == s.num_tokens();
     step.copies.insert(step.copies.end(), e.copies.begin(), e.copies.end());
     step.num_batched_tokens += e.n;
@@ -362,7 +362,7 @@ SchedulerStats Scheduler::Stats() const {
   st.prefix_cache_hit_tokens = u.prefix_hit_tokens;
   st.kv_usage = u.UsageFraction();
   st.kv_slot_waste = u.SlotWaste();
-  st.num_free_gpu_blocks = kv_.NumAvailableBlocks();
+  st.num_free_device_blocks = kv_.NumAvailableBlocks();
   return st;
 }
 

@@ -54,9 +54,9 @@ struct SchedulerStats {
   int64_t num_preemptions_swap = 0;
   int64_t prefix_cache_query_tokens = 0;
   int64_t prefix_cache_hit_tokens = 0;
-  double kv_usage = 0.0;            // device blocks held / device blocks
-  double kv_slot_waste = 0.0;       // allocated token slots not holding a token / allocated
-  int32_t num_free_gpu_blocks = 0;  // free + evictable
+  double kv_usage = 0.0;               // device blocks held / device blocks
+  double kv_slot_waste = 0.0;          // allocated token slots not holding a token / allocated
+  int32_t num_free_device_blocks = 0;  // free + evictable
 };
 
 class Scheduler {

@@ -24,7 +24,7 @@ absl::Status SchedulerConfig::Validate() const {
       {max_num_seqs > 0, "max_num_seqs", max_num_seqs, "> 0"},
       {max_num_batched_tokens > 0, "max_num_batched_tokens", max_num_batched_tokens, "> 0"},
       {block_size > 0, "block_size", block_size, "> 0"},
-      {num_gpu_blocks > 0, "num_gpu_blocks", num_gpu_blocks, "> 0"},
+      {num_device_blocks > 0, "num_device_blocks", num_device_blocks, "> 0"},
       {num_host_blocks >= 0, "num_host_blocks", num_host_blocks, ">= 0"},
       {max_model_len > 1, "max_model_len", max_model_len, "> 1"},
       {max_waiting_requests > 0, "max_waiting_requests", max_waiting_requests, "> 0"},

@@ -17,7 +17,7 @@ struct SchedulerConfig {
   int32_t max_num_seqs = 256;             // running sequences at most
   int32_t max_num_batched_tokens = 2048;  // tokens computed per step at most
   int32_t block_size = 16;                // tokens per KV block
-  int32_t num_gpu_blocks = 0;             // device KV blocks (> 0)
+  int32_t num_device_blocks = 0;          // device KV blocks (> 0)
   int32_t num_host_blocks = 0;            // host swap blocks (0: recompute only)
   int32_t max_model_len = 8192;           // context length: prompt + max_tokens at most
   int32_t max_waiting_requests = 1024;    // Add() fails with ResourceExhausted beyond this

@@ -16,20 +16,4 @@ std::string_view SequenceStatusName(SequenceStatus s) {
   return "unknown";
 }
 
-std::string_view FinishReasonName(FinishReason r) {
-  switch (r) {
-    case FinishReason::kNone:
-      return "none";
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kAbort:
-      return "abort";
-    case FinishReason::kError:
-      return "error";
-  }
-  return "unknown";
-}
-
 }  // namespace hearth::scheduler

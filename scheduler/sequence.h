@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "common/finish_reason.h"
 #include "kvcache/kv_cache_manager.h"
 
 namespace hearth::scheduler {
@@ -20,10 +21,11 @@ namespace hearth::scheduler {
 using SeqId = kvcache::SeqId;
 
 enum class SequenceStatus { kWaiting, kRunning, kSwapped, kFinished };
-enum class FinishReason { kNone, kStop, kLength, kAbort, kError };
+// The one FinishReason (common/finish_reason.h).
+using ::hearth::FinishReason;
+using ::hearth::FinishReasonName;
 
 std::string_view SequenceStatusName(SequenceStatus s);
-std::string_view FinishReasonName(FinishReason r);
 
 struct Sequence {
   // ---- Set by the caller before Scheduler::Add(). ----

@@ -49,12 +49,12 @@ Request MakeRequest(std::vector<int32_t> prompt, int32_t max_tokens) {
 
 EngineConfig BaseConfig() {
   EngineConfig c;
-  c.num_threads = absl::GetFlag(FLAGS_threads);
-  c.kv_cache_bytes = int64_t{2} << 30;
-  c.swap_space_bytes = 0;
-  c.max_model_len = 2048;
-  c.max_num_seqs = 64;
-  c.max_num_batched_tokens = 512;
+  c.device.threads = absl::GetFlag(FLAGS_threads);
+  c.kv_cache.bytes = int64_t{2} << 30;
+  c.kv_cache.swap_space_bytes = 0;
+  c.scheduler.max_model_len = 2048;
+  c.scheduler.max_num_seqs = 64;
+  c.scheduler.max_num_batched_tokens = 512;
   return c;
 }
 
@@ -129,8 +129,8 @@ void Scaling(const LoadedModel& model) {
     std::vector<Request> requests;
     for (int i = 0; i < 2 * c; ++i) requests.push_back(MakeRequest(RandomTokens(rng, 64), 64));
     EngineConfig config = BaseConfig();
-    config.max_num_seqs = c;
-    config.max_num_batched_tokens = std::max(512, c * 64);
+    config.scheduler.max_num_seqs = c;
+    config.scheduler.max_num_batched_tokens = std::max(512, c * 64);
     RunResult r = Run(model, config, std::move(requests));
     const double tps = r.output_tokens / r.seconds;
     if (c == 1) single = tps;
@@ -149,7 +149,7 @@ void SharedPrefix(const LoadedModel& model) {
   }
   for (bool caching : {false, true}) {
     EngineConfig config = BaseConfig();
-    config.enable_prefix_caching = caching;
+    config.scheduler.enable_prefix_caching = caching;
     RunResult r = Run(model, config, requests);
     std::printf(
         "shared 1000-token prefix, 50 requests, prefix cache %-3s: %.1f s, mean TTFT "

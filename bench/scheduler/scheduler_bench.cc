@@ -39,7 +39,7 @@ void BM_DecodeStep(benchmark::State& state) {
   SchedulerConfig cfg;
   cfg.max_num_seqs = n;
   cfg.max_num_batched_tokens = 8192;
-  cfg.num_gpu_blocks = n * 80;  // room for ~1,280 tokens each
+  cfg.num_device_blocks = n * 80;  // room for ~1,280 tokens each
   cfg.max_model_len = 4096;
   auto s = std::move(Scheduler::Create(cfg)).value();
   for (int32_t i = 0; i < n; ++i) {
@@ -71,7 +71,7 @@ void BM_MixedPressure(benchmark::State& state) {
     SchedulerConfig cfg;
     cfg.max_num_seqs = 32;
     cfg.max_num_batched_tokens = 1024;
-    cfg.num_gpu_blocks = 16 * 50;  // 800 blocks = 12,800 tokens
+    cfg.num_device_blocks = 16 * 50;  // 800 blocks = 12,800 tokens
     cfg.num_host_blocks = 400;
     cfg.max_model_len = 2048;
     cfg.swap_min_tokens = 256;

@@ -134,7 +134,7 @@ struct PagedAttentionParams {
 
 // out = attention of every new token of every sequence of `batch` over its context in `kv`
 // (whose slots already hold this step's K/V). `pool` may be null.
-// REQUIRES: the batch passed CpuBackend's checks; kv.head_dim() == params.head_dim.
+// REQUIRES: the batch passed SplitBackend's checks; kv.head_dim() == params.head_dim.
 void PagedAttention(const Batch& batch, const PagedAttentionParams& params, const KvStorage& kv,
                     ThreadPool* pool);
 

@@ -30,14 +30,6 @@ bool UseF16c() {
 
 }  // namespace
 
-const char* KvDtypeName(KvDtype dtype) { return dtype == KvDtype::kF16 ? "f16" : "f32"; }
-
-std::optional<KvDtype> ParseKvDtype(std::string_view name) {
-  if (name == "f32") return KvDtype::kF32;
-  if (name == "f16") return KvDtype::kF16;
-  return std::nullopt;
-}
-
 void FloatToHalfRow(const float* src, int64_t n, uint16_t* dst) {
   if (UseF16c()) {
     internal::FloatToHalfRowF16c(src, n, dst);

@@ -31,15 +31,12 @@
 
 #include "absl/status/status.h"
 #include "engine/cpu/kernels/memory.h"
+#include "engine/kv_dtype.h"
 
 namespace hearth::engine::cpu {
 
-// K/V element type: float, or IEEE binary16 stored as uint16_t bits.
-enum class KvDtype { kF32, kF16 };
-
-inline int32_t KvDtypeBytes(KvDtype dtype) { return dtype == KvDtype::kF16 ? 2 : 4; }
-const char* KvDtypeName(KvDtype dtype);                      // "f32", "f16"
-std::optional<KvDtype> ParseKvDtype(std::string_view name);  // inverse; else nullopt
+// KvDtype, KvDtypeBytes, KvDtypeName, ParseKvDtype: engine/kv_dtype.h (device-neutral).
+using ::hearth::engine::KvDtype;
 
 // dst[i] = fp16 bits of src[i], round to nearest even (overflow to inf, NaN stays NaN): F16C
 // when the active kernel path is not scalar, else engine/quant's FloatToHalf. Same bits both

@@ -52,13 +52,6 @@ struct Tensor {
 using WeightId = int32_t;
 inline constexpr WeightId kNoWeight = -1;
 
-// What a device has and what its stage holds, for sizing the KV cache.
-struct DeviceMemory {
-  int64_t total_bytes = 0;   // RAM (or VRAM) the device has, as far as this process may use it
-  int64_t free_bytes = 0;    // available now (after this stage's weights are resident)
-  int64_t weight_bytes = 0;  // what this stage's weights occupy on the device (beyond the mmap)
-};
-
 class DeviceOps {
  public:
   virtual ~DeviceOps() = default;

@@ -1,9 +1,9 @@
 // A model opened from a GGUF file: the mapped file, its config and its bound weights.
 //
 //   ASSIGN_OR_RETURN(auto model, LoadedModel::Open(path));
-//   ASSIGN_OR_RETURN(auto backend, cpu::CpuBackend::Create(*model, /*num_threads=*/4));
+//   ASSIGN_OR_RETURN(auto backend, CreateBackend(*model, BackendConfig{}));
 //
-// (The backend factory lives with each backend, in engine/cpu/cpu_backend.h, so this library
+// (The backend factory lives in engine/runtime/backend_factory.h, so this library
 // does not depend on any backend.)
 //
 // Ownership: LoadedModel owns the GgufFile; the config and weights point into it. Backends

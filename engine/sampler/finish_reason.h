@@ -6,14 +6,13 @@
 #include <string>
 #include <string_view>
 
+#include "common/finish_reason.h"
+
 namespace hearth::sampler {
 
-// The coarse reason reported to API clients (`finish_reason`).
-enum class FinishReason {
-  kStop,    // EOS, a stop token id, or a stop string.
-  kLength,  // max_tokens reached, or the model's context length.
-  kAbort,   // The client cancelled or the engine dropped the request.
-};
+// The coarse reason reported to API clients: the one FinishReason (common/finish_reason.h).
+using ::hearth::FinishReason;
+using ::hearth::FinishReasonName;
 
 // The precise cause; each maps to exactly one FinishReason (see ReasonOf).
 enum class StopCause {
@@ -38,19 +37,6 @@ constexpr FinishReason ReasonOf(StopCause cause) {
       return FinishReason::kAbort;
   }
   return FinishReason::kAbort;
-}
-
-// The OpenAI wire names: "stop", "length", "abort".
-constexpr std::string_view FinishReasonName(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kAbort:
-      return "abort";
-  }
-  return "abort";
 }
 
 // Why and on what a sequence finished. `stop_token_id` is set (>= 0) for kEos / kStopToken,

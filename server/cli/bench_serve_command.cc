@@ -63,7 +63,7 @@ int Fail(const std::string& message) {
 }
 
 // The EngineConfig `hearth serve` builds from `serve_flags` (plus HEARTH_* env), and the model
-// path. Mirrors serve_command.cc, max_model_len cap included.
+// path (the engine sizes the KV cache and caps max_model_len as serve's does).
 struct OfflineSetup {
   std::string model_path;
   engine::EngineConfig engine_config;
@@ -90,16 +90,6 @@ absl::StatusOr<OfflineSetup> ServeEquivalentConfig(const std::vector<std::string
   setup.model_path = loaded.config.model.empty() ? DefaultModelPath() : loaded.config.model;
   setup.engine_config = loaded.config.ToEngineConfig();
   return setup;
-}
-
-// serve_command.cc's CapMaxModelLen: with a sized KV cache and max_model_len 0, contexts the
-// cache can hold whole.
-void CapMaxModelLen(const engine::ModelConfig& mc, engine::EngineConfig& ec) {
-  if (ec.max_model_len != 0 || ec.kv_cache_bytes <= 0) return;
-  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() * ec.KvCacheElementBytes();
-  const int64_t cache_tokens = ec.kv_cache_bytes / bytes_per_token / ec.block_size * ec.block_size;
-  if (mc.context_length > 0 && mc.context_length <= cache_tokens) return;
-  ec.max_model_len = static_cast<int32_t>(std::max<int64_t>(ec.block_size, cache_tokens));
 }
 
 absl::Status ParseWorkload(const ParsedArgs& args, cli::WorkloadSpec& spec, int32_t& concurrency) {
@@ -169,7 +159,6 @@ int RunBenchServe(int argc, char** argv) {
     auto opened = engine::LoadedModel::Open(setup->model_path);
     if (!opened.ok()) return Fail(std::string(opened.status().message()));
     model = *std::move(opened);
-    CapMaxModelLen(model->config(), setup->engine_config);
     auto created = engine::Engine::Create(*model, setup->engine_config);
     if (!created.ok()) return Fail(std::string(created.status().message()));
     engine = *std::move(created);

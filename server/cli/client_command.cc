@@ -230,6 +230,13 @@ int Info(v1::Hearth::Stub& stub, const ParsedArgs& args, const std::string& addr
       static_cast<long long>(r.num_preemptions()),
       static_cast<long long>(r.prefix_cache_hit_tokens()),
       static_cast<long long>(r.prefix_cache_query_tokens()));
+  for (const v1::StageInfo& st : r.stages()) {
+    std::printf("stage: %s layers %d-%d, kv_cache_bytes %lld of %lld available%s\n",
+                st.device().c_str(), st.first_layer(), st.last_layer(),
+                static_cast<long long>(st.kv_cache_bytes()),
+                static_cast<long long>(st.kv_available_bytes()),
+                st.limits_capacity() && r.stages_size() > 1 ? " (sets the capacity)" : "");
+  }
   return kExitOk;
 }
 

@@ -9,7 +9,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
@@ -31,6 +33,10 @@ ABSL_FLAG(std::vector<std::string>, stop, {}, "comma-separated stop strings");
 ABSL_FLAG(int32_t, threads, 2, "compute threads");
 ABSL_FLAG(std::string, cpu_precision, "q8",
           "CPU matmul activations: q8 (fast) or f32 (matches a float reference)");
+ABSL_FLAG(std::string, device, "auto", "device: auto, cpu, cuda or cuda:N");
+ABSL_FLAG(int32_t, gpu_layers, -1, "layers on the GPU, the rest on the CPU (-1: all)");
+ABSL_FLAG(std::string, devices, "",
+          "explicit split by layer range, e.g. cpu:0-14,cpu:15-29 (see README: devices)");
 ABSL_FLAG(int64_t, kv_cache_mb, 512, "KV cache size in MiB");
 ABSL_FLAG(std::string, kv_cache_dtype, "auto",
           "KV cache element type: auto (f32 with --cpu_precision f32, else f16), f16 or f32");
@@ -89,6 +95,36 @@ void PrintStats(const ReplyStats& s) {
                s.ttft * 1e3, s.tokens > 1 && decode > 0 ? (s.tokens - 1) / decode : 0.0);
 }
 
+// The engine settings of the flags (max_model_len: the model's, capped to the cache).
+absl::StatusOr<engine::EngineConfig> GenerateEngineConfig() {
+  engine::EngineConfig config;
+  config.device.threads = absl::GetFlag(FLAGS_threads);
+  const auto precision = engine::cpu::ParseActPrecision(absl::GetFlag(FLAGS_cpu_precision));
+  if (!precision.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("--cpu_precision must be q8 or f32, got '",
+                                                   absl::GetFlag(FLAGS_cpu_precision), "'"));
+  }
+  config.device.cpu_precision = *precision;
+  if (absl::GetFlag(FLAGS_device) != "auto") {
+    ASSIGN_OR_RETURN(config.device.device, engine::ParseDeviceId(absl::GetFlag(FLAGS_device)));
+  }
+  config.device.gpu_layers = absl::GetFlag(FLAGS_gpu_layers);
+  ASSIGN_OR_RETURN(config.device.devices, engine::ParseStageSpecs(absl::GetFlag(FLAGS_devices)));
+  config.kv_cache.bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;
+  const std::string dtype = absl::GetFlag(FLAGS_kv_cache_dtype);
+  if (dtype != "auto") {
+    config.kv_cache.dtype = engine::ParseKvDtype(dtype);
+    if (!config.kv_cache.dtype.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--kv_cache_dtype must be auto, f16 or f32, got '", dtype, "'"));
+    }
+  }
+  config.kv_cache.swap_space_bytes = 0;
+  config.scheduler.max_num_seqs = 4;
+  RETURN_IF_ERROR(config.Validate());
+  return config;
+}
+
 }  // namespace
 
 int RunGenerate(int argc, char** argv) {
@@ -103,20 +139,12 @@ int RunGenerate(int argc, char** argv) {
     std::fprintf(stderr, "hearth generate: %s\n", std::string(model.status().message()).c_str());
     return 1;
   }
-  engine::EngineConfig config;
-  config.num_threads = absl::GetFlag(FLAGS_threads);
-  config.cpu_precision = absl::GetFlag(FLAGS_cpu_precision);
-  config.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;
-  config.kv_cache_dtype = absl::GetFlag(FLAGS_kv_cache_dtype);
-  config.swap_space_bytes = 0;
-  config.max_num_seqs = 4;
-  int32_t ctx = (*model)->config().context_length;
-  const int64_t bytes_per_token = 2ll * (*model)->config().num_layers *
-                                  (*model)->config().kv_dim() * config.KvCacheElementBytes();
-  const int64_t cache_tokens = config.kv_cache_bytes / bytes_per_token;
-  if (ctx <= 0 || ctx > cache_tokens) ctx = static_cast<int32_t>(cache_tokens / 16 * 16);
-  config.max_model_len = ctx;
-  auto engine = engine::Engine::Create(**model, config);
+  auto config = GenerateEngineConfig();
+  if (!config.ok()) {
+    std::fprintf(stderr, "hearth generate: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  auto engine = engine::Engine::Create(**model, *config);
   if (!engine.ok()) {
     std::fprintf(stderr, "hearth generate: %s\n", std::string(engine.status().message()).c_str());
     return 1;

@@ -67,15 +67,33 @@ std::string FileStem(const std::string& path) {
   return name;
 }
 
-// With a sized KV cache and max_model_len 0, serve contexts the cache can hold whole.
-void CapMaxModelLen(const engine::ModelConfig& mc, engine::EngineConfig& ec) {
-  if (ec.max_model_len != 0 || ec.kv_cache_bytes <= 0) return;
-  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() * ec.KvCacheElementBytes();
-  const int64_t cache_tokens = ec.kv_cache_bytes / bytes_per_token / ec.block_size * ec.block_size;
-  if (mc.context_length > 0 && mc.context_length <= cache_tokens) return;
-  ec.max_model_len = static_cast<int32_t>(std::max<int64_t>(ec.block_size, cache_tokens));
-  Log(LogLevel::kInfo, absl::StrCat("max_model_len capped to ", ec.max_model_len,
-                                    " tokens (what kv_cache_bytes holds)"));
+// Where the model runs, how the KV cache was sized, and the RAM the process will reach.
+void LogKvPlan(const engine::Engine& engine, const std::string& name,
+               const engine::EngineConfig& engine_config) {
+  const engine::KvCachePlan& plan = engine.kv_plan();
+  const engine::EngineStats stats = engine.Stats();
+  Log(LogLevel::kInfo, absl::StrCat("model ", name, " on ", engine.backend_description()));
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    const engine::StageKvPlan& s = plan.stages[i];
+    Log(LogLevel::kInfo,
+        absl::StrCat("stage ", i, ": ", s.device, " layers ", s.first_layer, "-", s.end_layer - 1,
+                     ", K/V ", engine::HumanBytes(s.kv_bytes), " of ",
+                     engine::HumanBytes(s.room_bytes), " available",
+                     plan.stages.size() > 1 && static_cast<int>(i) == plan.limiting_stage
+                         ? " (the smallest: it sets the capacity)"
+                         : ""));
+  }
+  for (const std::string& note : plan.notes) Log(LogLevel::kInfo, note);
+  Log(LogLevel::kInfo, absl::StrCat("context ", engine.max_model_len(), " tokens, KV cache ",
+                                    stats.num_device_blocks, " blocks x ", stats.block_size, " = ",
+                                    stats.kv_capacity_tokens(), " tokens (",
+                                    engine::KvDtypeName(engine_config.kv_cache.ResolvedDtype(
+                                        engine_config.device.cpu_precision)),
+                                    "), ", stats.num_host_blocks, " swap blocks"));
+  Log(LogLevel::kInfo,
+      absl::StrCat("host memory: up to ", engine::HumanBytes(plan.host_resident_bytes),
+                   " resident once the KV cache and swap space are used (weights ",
+                   "copy, K/V, swap; plus the mapped model file)"));
 }
 
 }  // namespace
@@ -132,7 +150,6 @@ int RunServe(int argc, char** argv) {
   auto model = engine::LoadedModel::Open(config.model);
   if (!model.ok()) return Fail(kExitStartFailed, std::string(model.status().message()));
   engine::EngineConfig engine_config = config.ToEngineConfig();
-  CapMaxModelLen((*model)->config(), engine_config);
   if (absl::Status st = engine_config.Validate(); !st.ok()) {
     return Fail(kExitBadConfig, std::string(st.message()));
   }
@@ -162,8 +179,9 @@ int RunServe(int argc, char** argv) {
                            facts.backend,
                            facts.architecture,
                            facts.quant_type,
-                           engine_config.enable_prefix_caching,
-                           engine_config.ResolvedKvCacheDtype()};
+                           engine_config.scheduler.enable_prefix_caching,
+                           engine::KvDtypeName(engine_config.kv_cache.ResolvedDtype(
+                               engine_config.device.cpu_precision))};
     if (absl::Status st = metrics->serving().AttachEngine(engine->get(), info); !st.ok()) {
       metrics->Stop();
       return Fail(kExitStartFailed, std::string(st.message()));
@@ -179,12 +197,7 @@ int RunServe(int argc, char** argv) {
     if (metrics) metrics->Stop();  // its scrape callbacks read the engine
     return Fail(kExitStartFailed, std::string(server.status().message()));
   }
-  const engine::EngineStats stats = (*engine)->Stats();
-  Log(LogLevel::kInfo,
-      absl::StrCat("model ", config.served_model_name, ": context ", (*engine)->max_model_len(),
-                   " tokens, KV cache ", stats.num_gpu_blocks, " blocks x ", stats.block_size,
-                   " = ", stats.kv_capacity_tokens(), " tokens (",
-                   engine_config.ResolvedKvCacheDtype(), ")"));
+  LogKvPlan(**engine, config.served_model_name, engine_config);
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
   if (metrics) {
     metrics->SetPhase(ServingPhase::kServing);

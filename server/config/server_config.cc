@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 
 namespace hearth::server {
@@ -137,6 +138,44 @@ const std::vector<Setting>& Settings() {
           CheckHostPort),
       IntSetting(
           "threads", [](ServerConfig& c) -> int32_t& { return c.threads; }, 1, 1024),
+      Setting{"device",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+                if (v == "auto") {
+                  c.device.reset();
+                  return absl::OkStatus();
+                }
+                ASSIGN_OR_RETURN(c.device, engine::ParseDeviceId(v));
+                return absl::OkStatus();
+              },
+              [](const ServerConfig& c) {
+                return c.device.has_value() ? c.device->ToString() : std::string("auto");
+              }},
+      IntSetting(
+          "gpu_layers", [](ServerConfig& c) -> int32_t& { return c.gpu_layers; }, -1, 1 << 20),
+      Setting{"devices",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                auto specs = engine::ParseStageSpecs(value);
+                if (!specs.ok()) return Reason(std::string(specs.status().message()));
+                c.devices = *std::move(specs);
+                return absl::OkStatus();
+              },
+              [](const ServerConfig& c) {
+                return c.devices.empty() ? std::string("[]") : engine::FormatStageSpecs(c.devices);
+              }},
+      Setting{"cpu_precision",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                const auto p = engine::cpu::ParseActPrecision(
+                    absl::AsciiStrToLower(absl::StripAsciiWhitespace(value)));
+                if (!p.has_value()) {
+                  return Reason(absl::StrCat("must be one of q8, f32, got '", value, "'"));
+                }
+                c.cpu_precision = *p;
+                return absl::OkStatus();
+              },
+              [](const ServerConfig& c) {
+                return std::string(engine::cpu::ActPrecisionName(c.cpu_precision));
+              }},
       SizeSetting("kv_cache_bytes", [](ServerConfig& c) -> int64_t& { return c.kv_cache_bytes; }),
       Setting{"kv_cache_memory_fraction",
               [](ServerConfig& c, const std::string& value) -> absl::Status {
@@ -151,13 +190,21 @@ const std::vector<Setting>& Settings() {
       Setting{"kv_cache_dtype",
               [](ServerConfig& c, const std::string& value) -> absl::Status {
                 const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
-                if (v != "auto" && v != "f16" && v != "f32") {
+                if (v == "auto") {
+                  c.kv_cache_dtype.reset();
+                  return absl::OkStatus();
+                }
+                const std::optional<engine::KvDtype> dtype = engine::ParseKvDtype(v);
+                if (!dtype.has_value()) {
                   return Reason(absl::StrCat("must be one of auto, f16, f32, got '", value, "'"));
                 }
-                c.kv_cache_dtype = v;
+                c.kv_cache_dtype = dtype;
                 return absl::OkStatus();
               },
-              [](const ServerConfig& c) { return c.kv_cache_dtype; }},
+              [](const ServerConfig& c) {
+                return std::string(
+                    c.kv_cache_dtype.has_value() ? engine::KvDtypeName(*c.kv_cache_dtype) : "auto");
+              }},
       IntSetting(
           "block_size", [](ServerConfig& c) -> int32_t& { return c.block_size; }, 1, 1024,
           [](int64_t v) {
@@ -255,6 +302,43 @@ absl::Status Apply(const Setting& s, ServerConfig& config, const std::string& va
   return absl::OkStatus();
 }
 
+// `devices` as a YAML list: each item a SPEC string ("cpu:0-14") or a mapping
+// {device, layers, threads, memory}; returned as the SPEC,SPEC... form.
+absl::StatusOr<std::string> StageSpecsFromYaml(const YAML::Node& list, const std::string& origin) {
+  std::vector<std::string> specs;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node& item = list[i];
+    auto bad = [&](const std::string& why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key 'devices' (from ", origin, "): item ", i, ": ", why));
+    };
+    if (item.IsScalar()) {
+      specs.push_back(item.Scalar());
+      continue;
+    }
+    if (!item.IsMap()) return bad("must be a string such as cpu:0-14 or a mapping");
+    std::string spec;
+    for (const auto& field : item) {
+      const std::string name = field.first.Scalar();
+      if (!field.second.IsScalar()) return bad(absl::StrCat("'", name, "' must be a single value"));
+      const std::string value = field.second.Scalar();
+      if (name == "device") {
+        spec = value + spec;
+      } else if (name == "layers") {
+        spec += ":" + value;
+      } else if (name == "threads" || name == "memory") {
+        spec += ":" + name + "=" + value;
+      } else {
+        return bad(absl::StrCat("unknown field '", name,
+                                "' (a stage has device, layers, threads, memory)"));
+      }
+    }
+    if (!item["device"]) return bad("needs a device (cpu, cuda:N)");
+    specs.push_back(spec);
+  }
+  return absl::StrJoin(specs, ",");
+}
+
 absl::Status ApplyYaml(const YAML::Node& node, const std::string& prefix, const std::string& origin,
                        ServerConfig& config, std::map<std::string, std::string>& origins) {
   if (node.IsNull()) return absl::OkStatus();
@@ -277,6 +361,11 @@ absl::Status ApplyYaml(const YAML::Node& node, const std::string& prefix, const 
     if (s == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("config key '", key, "' (from ", origin, "): unknown key"));
+    }
+    if (key == "devices" && kv.second.IsSequence()) {
+      ASSIGN_OR_RETURN(const std::string specs, StageSpecsFromYaml(kv.second, origin));
+      RETURN_IF_ERROR(Apply(*s, config, specs, origin, origins));
+      continue;
     }
     if (!kv.second.IsScalar()) {
       return absl::InvalidArgumentError(absl::StrCat("config key '", key, "' (from ", origin,
@@ -343,18 +432,23 @@ absl::StatusOr<double> ParseDuration(const std::string& text) {
 
 engine::EngineConfig ServerConfig::ToEngineConfig() const {
   engine::EngineConfig e;
-  e.num_threads = threads;
-  e.kv_cache_bytes = kv_cache_bytes;
-  e.kv_cache_memory_fraction = kv_cache_memory_fraction;
-  e.kv_cache_dtype = kv_cache_dtype;
-  e.block_size = block_size;
-  e.swap_space_bytes = swap_space;
-  e.max_num_seqs = max_num_seqs;
-  e.max_num_batched_tokens = max_num_batched_tokens;
-  e.max_waiting_requests = max_waiting_requests;
-  e.max_model_len = max_model_len;
-  e.enable_prefix_caching = enable_prefix_caching;
-  e.enable_chunked_prefill = enable_chunked_prefill;
+  e.device.device = device;
+  e.device.gpu_layers = gpu_layers;
+  e.device.devices = devices;
+  e.device.threads = threads;
+  e.device.cpu_precision = cpu_precision;
+  e.kv_cache.bytes = kv_cache_bytes;
+  e.kv_cache.memory_fraction = kv_cache_memory_fraction;
+  e.kv_cache.swap_space_bytes = swap_space;
+  e.kv_cache.dtype = kv_cache_dtype;
+  scheduler::SchedulerConfig& s = e.scheduler;
+  s.block_size = block_size;
+  s.max_num_seqs = max_num_seqs;
+  s.max_num_batched_tokens = max_num_batched_tokens;
+  s.max_waiting_requests = max_waiting_requests;
+  s.max_model_len = max_model_len;
+  s.enable_prefix_caching = enable_prefix_caching;
+  s.enable_chunked_prefill = enable_chunked_prefill;
   return e;
 }
 

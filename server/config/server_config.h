@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,13 +37,20 @@ struct ServerConfig {
   std::string model;              // GGUF path; "" = DefaultModelPath()
   std::string served_model_name;  // the name clients pass; "" = the model file's stem
   std::string listen_address = "0.0.0.0:50051";  // host:port for gRPC
-  int32_t threads = 2;                           // backend compute threads, [1, 1024]
+  int32_t threads = 2;                           // compute threads per CPU stage, [1, 1024]
+
+  // Where the model runs (engine/runtime/device_config.h): one device (unset: auto), the layers
+  // on the GPU with the rest on the CPU (-1: all), or an explicit split by layer range.
+  std::optional<engine::DeviceId> device;
+  int32_t gpu_layers = -1;
+  std::vector<engine::StageSpec> devices;
+  engine::cpu::ActPrecision cpu_precision = engine::cpu::ActPrecision::kQ8;
 
   int64_t kv_cache_bytes = 0;             // > 0 sizes the KV cache; 0: kv_cache_memory_fraction
   double kv_cache_memory_fraction = 0.2;  // of MemAvailable, (0, 0.95]
-  std::string kv_cache_dtype = "auto";    // "auto" (f16 for the server's q8 precision), f16, f32
-  int32_t block_size = 16;                // tokens per KV block, a power of two in [1, 1024]
-  int64_t swap_space = 256ll << 20;       // host swap bytes (0: recompute only)
+  std::optional<engine::KvDtype> kv_cache_dtype;  // unset ("auto"): f16 (f32 under f32 precision)
+  int32_t block_size = 16;           // tokens per KV block, a power of two in [1, 1024]
+  int64_t swap_space = 256ll << 20;  // host swap bytes (0: recompute only)
   int32_t max_num_seqs = 64;
   int32_t max_num_batched_tokens = 1024;
   int32_t max_waiting_requests = 1024;
@@ -54,7 +62,7 @@ struct ServerConfig {
   LogLevel log_level = LogLevel::kInfo;
   MetricsConfig metrics;
 
-  // The engine's share (max_model_len as configured; see serve_command for the auto cap).
+  // The engine's share (max_model_len 0: the model's, capped by the engine to the KV cache).
   engine::EngineConfig ToEngineConfig() const;
 };
 

@@ -153,8 +153,8 @@ grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* 
   response->set_backend(facts_.backend);
   response->set_kv_cache_capacity_tokens(stats.kv_capacity_tokens());
   response->set_kv_block_size(stats.block_size);
-  response->set_kv_cache_free_blocks(s.num_free_gpu_blocks);
-  response->set_kv_cache_total_blocks(stats.num_gpu_blocks);
+  response->set_kv_cache_free_blocks(s.num_free_device_blocks);
+  response->set_kv_cache_total_blocks(stats.num_device_blocks);
   response->set_kv_cache_usage(s.kv_usage);
   response->set_num_requests_running(s.num_running);
   response->set_num_requests_waiting(s.num_waiting);
@@ -162,6 +162,17 @@ grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* 
   response->set_num_preemptions(s.num_preemptions_recompute + s.num_preemptions_swap);
   response->set_prefix_cache_hit_tokens(s.prefix_cache_hit_tokens);
   response->set_prefix_cache_query_tokens(s.prefix_cache_query_tokens);
+  const engine::KvCachePlan& plan = engine_.kv_plan();
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    const engine::StageKvPlan& stage = plan.stages[i];
+    v1::StageInfo* info = response->add_stages();
+    info->set_device(stage.device);
+    info->set_first_layer(stage.first_layer);
+    info->set_last_layer(stage.end_layer - 1);
+    info->set_kv_cache_bytes(stage.kv_bytes);
+    info->set_kv_available_bytes(stage.room_bytes);
+    info->set_limits_capacity(static_cast<int>(i) == plan.limiting_stage);
+  }
   return Done(context, grpc::Status::OK);
 }
 

@@ -183,7 +183,8 @@ absl::Status ServingMetrics::AttachEngine(const engine::Engine* engine, const Se
                     {"architecture", info.architecture},
                     {"quant_type", info.quant_type},
                     {"block_size", absl::StrCat(stats.block_size)},
-                    {"num_gpu_blocks", absl::StrCat(stats.num_gpu_blocks)},
+                    // vLLM's label name (device KV blocks on any backend).
+                    {"num_gpu_blocks", absl::StrCat(stats.num_device_blocks)},
                     {"num_swap_blocks", absl::StrCat(stats.num_host_blocks)},
                     {"max_model_len", absl::StrCat(engine->max_model_len())},
                     {"enable_prefix_caching", info.enable_prefix_caching ? "true" : "false"},

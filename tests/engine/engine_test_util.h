@@ -46,21 +46,22 @@ inline Request Greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
 // A config for tests: small cache unless asked, two threads.
 inline EngineConfig TestConfig(int64_t kv_tokens = 16384, int32_t max_model_len = 4096) {
   EngineConfig c;
-  c.num_threads = 2;
+  c.device.threads = 2;
   const ModelConfig& mc = DefaultModel().config();
-  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() * c.KvCacheElementBytes();
-  c.kv_cache_bytes = kv_tokens * bytes_per_token;
-  c.swap_space_bytes = 0;
-  c.max_model_len = max_model_len;
-  c.max_num_seqs = 64;
-  c.max_num_batched_tokens = 512;
+  const int64_t bytes_per_token = 2ll * mc.num_layers * mc.kv_dim() *
+                                  KvDtypeBytes(c.kv_cache.ResolvedDtype(c.device.cpu_precision));
+  c.kv_cache.bytes = kv_tokens * bytes_per_token;
+  c.kv_cache.swap_space_bytes = 0;
+  c.scheduler.max_model_len = max_model_len;
+  c.scheduler.max_num_seqs = 64;
+  c.scheduler.max_num_batched_tokens = 512;
   return c;
 }
 
 // Runs each request alone, one after another, on a fresh engine: the reference outputs.
 inline std::vector<std::vector<int32_t>> RunAlone(const std::vector<Request>& requests,
                                                   EngineConfig config) {
-  config.enable_prefix_caching = false;
+  config.scheduler.enable_prefix_caching = false;
   auto engine = Engine::Create(DefaultModel(), config);
   EXPECT_TRUE(engine.ok()) << engine.status();
   std::vector<std::vector<int32_t>> out;

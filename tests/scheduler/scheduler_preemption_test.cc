@@ -78,7 +78,7 @@ TEST(Scheduler, PreemptsLowestPriorityMostRecentFirst) {
   for (const Case& c : table) {
     SchedulerConfig cfg;
     cfg.block_size = 4;
-    cfg.num_gpu_blocks = 4;
+    cfg.num_device_blocks = 4;
     cfg.num_host_blocks = c.host_blocks;
     cfg.max_num_batched_tokens = 64;
     cfg.max_model_len = 16;
@@ -88,7 +88,7 @@ TEST(Scheduler, PreemptsLowestPriorityMostRecentFirst) {
     for (SeqId id = 1; id <= 4; ++id) {
       ASSERT_TRUE(s->Add(Sequence::FromPrompt(id, Tokens(4, id), 2, priority[id - 1])).ok());
     }
-    FakeRunner runner(cfg.num_gpu_blocks, cfg.num_host_blocks, cfg.block_size);
+    FakeRunner runner(cfg.num_device_blocks, cfg.num_host_blocks, cfg.block_size);
     std::map<SeqId, FinishedSequence> done;
     SchedulerStep step = testing::Step(*s, runner, &done);
     EXPECT_EQ(View(step), (std::vector<Entry>{
@@ -120,7 +120,7 @@ TEST(Scheduler, PreemptsLowestPriorityMostRecentFirst) {
 TEST(Scheduler, AbortSwappedSequenceFreesHostBlocks) {
   SchedulerConfig cfg;
   cfg.block_size = 4;
-  cfg.num_gpu_blocks = 4;
+  cfg.num_device_blocks = 4;
   cfg.num_host_blocks = 8;
   cfg.max_model_len = 16;
   cfg.preemption_mode = PreemptionMode::kSwap;
@@ -128,7 +128,7 @@ TEST(Scheduler, AbortSwappedSequenceFreesHostBlocks) {
   for (SeqId id = 1; id <= 4; ++id) {
     ASSERT_TRUE(s->Add(Sequence::FromPrompt(id, Tokens(4, id), 3)).ok());
   }
-  FakeRunner runner(cfg.num_gpu_blocks, cfg.num_host_blocks, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, cfg.num_host_blocks, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   testing::Step(*s, runner, &done);
   SchedulerStep step = testing::Step(*s, runner, &done);  // 1, 2 decode; 4, 3 swapped out
@@ -164,7 +164,7 @@ TEST(Scheduler, FortyRequestsUnderMemoryPressureMatchRunningAlone) {
   for (const Case& c : table) {
     SchedulerConfig cfg;
     cfg.block_size = 16;
-    cfg.num_gpu_blocks = 27;  // a request needs <= 9 blocks (prompt <= 80, max_tokens <= 60)
+    cfg.num_device_blocks = 27;  // a request needs <= 9 blocks (prompt <= 80, max_tokens <= 60)
     cfg.num_host_blocks = c.host_blocks;
     cfg.max_num_seqs = 8;
     cfg.max_num_batched_tokens = 96;
@@ -189,7 +189,7 @@ TEST(Scheduler, FortyRequestsUnderMemoryPressureMatchRunningAlone) {
       ASSERT_TRUE(s->Add(Sequence::FromPrompt(id, r.prompt, r.max_tokens, r.priority)).ok());
       reqs[id] = std::move(r);
     }
-    FakeRunner runner(cfg.num_gpu_blocks, cfg.num_host_blocks, cfg.block_size);
+    FakeRunner runner(cfg.num_device_blocks, cfg.num_host_blocks, cfg.block_size);
     std::map<SeqId, FinishedSequence> done;
     const int steps = RunUntilIdle(*s, runner, &done, 20000);
     ASSERT_EQ(done.size(), 40u) << c.name;

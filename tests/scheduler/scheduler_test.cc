@@ -30,7 +30,7 @@ SchedulerConfig SmallConfig() {
   c.max_num_seqs = 8;
   c.max_num_batched_tokens = 64;
   c.block_size = 4;
-  c.num_gpu_blocks = 64;
+  c.num_device_blocks = 64;
   c.max_model_len = 128;
   c.max_waiting_requests = 16;
   return c;
@@ -51,7 +51,7 @@ TEST(SchedulerConfig, ValidateNamesTheBadField) {
       {[](SchedulerConfig& c) { c.max_num_seqs = 0; }, "max_num_seqs"},
       {[](SchedulerConfig& c) { c.max_num_batched_tokens = -1; }, "max_num_batched_tokens"},
       {[](SchedulerConfig& c) { c.block_size = 0; }, "block_size"},
-      {[](SchedulerConfig& c) { c.num_gpu_blocks = 0; }, "num_gpu_blocks"},
+      {[](SchedulerConfig& c) { c.num_device_blocks = 0; }, "num_device_blocks"},
       {[](SchedulerConfig& c) { c.num_host_blocks = -1; }, "num_host_blocks"},
       {[](SchedulerConfig& c) { c.long_prefill_token_threshold = -3; },
        "long_prefill_token_threshold"},
@@ -97,7 +97,7 @@ TEST(Scheduler, AdmissionErrorsSayWhy) {
   }
   // Could never fit in the whole cache: 20 blocks of 4 hold 80 slots.
   SchedulerConfig cfg = SmallConfig();
-  cfg.num_gpu_blocks = 20;
+  cfg.num_device_blocks = 20;
   auto s = Make(cfg);
   EXPECT_TRUE(s->Add(Sequence::FromPrompt(1, Tokens(60, 1), 21)).ok());  // 80 slots
   absl::Status st = s->Add(Sequence::FromPrompt(2, Tokens(60, 1), 22));
@@ -118,7 +118,7 @@ TEST(Scheduler, WaitingQueueIsBounded) {
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(full.message()), HasSubstr("waiting queue is full (3 requests)"));
   EXPECT_EQ(s->Find(4), nullptr);
-  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   testing::Step(*s, runner, &done);  // admits all three
   EXPECT_EQ(s->Stats().num_waiting, 0);
@@ -147,7 +147,7 @@ TEST(Scheduler, BudgetsAndDecodeFirstOrdering) {
       {{4, 2, 1, true}},
       {{4, 3, 1, true}},
   };
-  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   for (size_t i = 0; i < expected.size(); ++i) {
     SchedulerStep step = testing::Step(*s, runner, &done);
@@ -174,11 +174,11 @@ TEST(Scheduler, ChunkedPrefillKeepsDecodesPaced) {
     cfg.block_size = 16;
     cfg.max_num_seqs = 16;
     cfg.max_num_batched_tokens = 512;
-    cfg.num_gpu_blocks = 400;
+    cfg.num_device_blocks = 400;
     cfg.max_model_len = 8192;
     cfg.long_prefill_token_threshold = c.threshold;
     auto s = Make(cfg);
-    FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+    FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
     std::map<SeqId, FinishedSequence> done;
     for (SeqId id = 1; id <= 8; ++id) {
       ASSERT_TRUE(s->Add(Sequence::FromPrompt(id, Tokens(10, id), 100)).ok());
@@ -217,7 +217,7 @@ TEST(Scheduler, LowerPriorityValueRunsFirstFcfsWithin) {
   for (const Req& r : reqs) {
     ASSERT_TRUE(s->Add(Sequence::FromPrompt(r.id, Tokens(6, r.id), 2, r.priority)).ok());
   }
-  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   std::vector<SeqId> first_scheduled;
   while (s->HasUnfinished()) {
@@ -258,12 +258,12 @@ TEST(Scheduler, AbortAnytimeFreesBlocks) {
   for (SeqId id = 1; id <= 4; ++id) {
     ASSERT_TRUE(s->Add(Sequence::FromPrompt(id, Tokens(9, id), 20)).ok());
   }
-  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   testing::Step(*s, runner, &done);  // 1, 2 running; 3, 4 waiting
-  const int32_t free_before = s->Stats().num_free_gpu_blocks;
+  const int32_t free_before = s->Stats().num_free_device_blocks;
   EXPECT_TRUE(s->Abort(1));  // running: its 3 blocks come back at once
-  EXPECT_EQ(s->Stats().num_free_gpu_blocks, free_before + 3);
+  EXPECT_EQ(s->Stats().num_free_device_blocks, free_before + 3);
   EXPECT_TRUE(s->Abort(4));    // waiting
   EXPECT_FALSE(s->Abort(1));   // already finished
   EXPECT_FALSE(s->Abort(42));  // never known
@@ -290,9 +290,9 @@ TEST(Scheduler, SharedPrefixIsServedFromCache) {
   cfg.block_size = 16;
   cfg.max_model_len = 1024;
   cfg.max_num_batched_tokens = 1024;
-  cfg.num_gpu_blocks = 100;
+  cfg.num_device_blocks = 100;
   auto s = Make(cfg);
-  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   const std::vector<int32_t> system = Tokens(512, 7);
   std::vector<int32_t> a = system, b = system;
@@ -317,7 +317,7 @@ TEST(Scheduler, StatsReportUsageAndSlotWaste) {
   ASSERT_TRUE(s->Add(Sequence::FromPrompt(1, Tokens(5, 1), 8)).ok());   // 2 blocks, 5 slots
   ASSERT_TRUE(s->Add(Sequence::FromPrompt(2, Tokens(12, 2), 8)).ok());  // 3 blocks, 12 slots
   ASSERT_TRUE(s->Add(Sequence::FromPrompt(3, Tokens(12, 3), 8)).ok());
-  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   testing::Step(*s, runner, &done);
   SchedulerStats st = s->Stats();
@@ -345,12 +345,12 @@ using ::hearth::scheduler::testing::Tokens;
 TEST(Scheduler, ForkSharesPromptBlocksAndCopiesOnWrite) {
   SchedulerConfig cfg;
   cfg.block_size = 4;
-  cfg.num_gpu_blocks = 32;
+  cfg.num_device_blocks = 32;
   cfg.max_model_len = 64;
   auto s = std::move(Scheduler::Create(cfg)).value();
   const std::vector<int32_t> prompt = Tokens(10, 5);  // blocks: 4 + 4 + 2 (partial)
   ASSERT_TRUE(s->Add(Sequence::FromPrompt(1, prompt, 6)).ok());
-  FakeRunner runner(cfg.num_gpu_blocks, 0, cfg.block_size);
+  FakeRunner runner(cfg.num_device_blocks, 0, cfg.block_size);
   std::map<SeqId, FinishedSequence> done;
   testing::Step(*s, runner, &done);  // prefill, first sample
   const int32_t used_before = s->kv_cache().Usage().device.num_used;

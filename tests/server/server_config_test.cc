@@ -24,12 +24,18 @@ TEST(ServerConfigTest, DefaultsMatchTheEngineDefaults) {
   ASSERT_TRUE(c.ok()) << c.status();
   const engine::EngineConfig e = c->config.ToEngineConfig();
   const engine::EngineConfig d;
-  EXPECT_EQ(e.max_num_seqs, d.max_num_seqs);
-  EXPECT_EQ(e.block_size, d.block_size);
-  EXPECT_EQ(e.max_num_batched_tokens, d.max_num_batched_tokens);
-  EXPECT_EQ(e.swap_space_bytes, d.swap_space_bytes);
-  EXPECT_EQ(e.kv_cache_dtype, d.kv_cache_dtype);
-  EXPECT_EQ(e.ResolvedKvCacheDtype(), "f16");  // the server runs q8 precision
+  EXPECT_EQ(e.scheduler.max_num_seqs, d.scheduler.max_num_seqs);
+  EXPECT_EQ(e.scheduler.block_size, d.scheduler.block_size);
+  EXPECT_EQ(e.scheduler.max_num_batched_tokens, d.scheduler.max_num_batched_tokens);
+  EXPECT_EQ(e.scheduler.max_model_len, d.scheduler.max_model_len);
+  EXPECT_EQ(e.kv_cache.swap_space_bytes, d.kv_cache.swap_space_bytes);
+  EXPECT_EQ(e.kv_cache.memory_fraction, d.kv_cache.memory_fraction);
+  EXPECT_EQ(e.kv_cache.dtype, d.kv_cache.dtype);
+  EXPECT_EQ(e.device.threads, d.device.threads);
+  EXPECT_EQ(e.device.cpu_precision, d.device.cpu_precision);
+  EXPECT_FALSE(e.device.device.has_value());  // auto
+  EXPECT_TRUE(e.device.devices.empty());
+  EXPECT_EQ(e.kv_cache.ResolvedDtype(e.device.cpu_precision), engine::KvDtype::kF16);
   EXPECT_EQ(c->config.listen_address, "0.0.0.0:50051");
   EXPECT_EQ(c->config.shutdown_grace_period_seconds, 30);
   EXPECT_EQ(c->origins.size(), ConfigKeys().size());
@@ -59,8 +65,7 @@ TEST(ServerConfigTest, LayersOverrideInOrder) {
   EXPECT_EQ(c->config.metrics.port, 1234);  // an empty env var counts as unset
   EXPECT_FALSE(c->config.metrics.enabled);
   EXPECT_DOUBLE_EQ(c->config.shutdown_grace_period_seconds, 1.5);
-  EXPECT_EQ(c->config.kv_cache_dtype, "f32");
-  EXPECT_EQ(c->config.ToEngineConfig().ResolvedKvCacheDtype(), "f32");
+  EXPECT_EQ(c->config.kv_cache_dtype, engine::KvDtype::kF32);
   const std::vector<std::string> lines = DescribeConfig(*c);
   EXPECT_THAT(lines, ::testing::Contains("block_size = 8 (flag --block-size)"));
   EXPECT_THAT(lines, ::testing::Contains("metrics.port = 1234 (file a.yaml)"));
@@ -73,11 +78,11 @@ TEST(ServerConfigTest, KvCacheDtypeFromEachLayer) {
   s.yaml_text = "kv_cache_dtype: f32\n";
   auto c = LoadServerConfig(s);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->config.kv_cache_dtype, "f32");
+  EXPECT_EQ(c->config.kv_cache_dtype, engine::KvDtype::kF32);
   s.env = {{"HEARTH_KV_CACHE_DTYPE", "f16"}};
   c = LoadServerConfig(s);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->config.kv_cache_dtype, "f16");
+  EXPECT_EQ(c->config.kv_cache_dtype, engine::KvDtype::kF16);
   EXPECT_EQ(Origin(*c, "kv_cache_dtype"), "env HEARTH_KV_CACHE_DTYPE");
 }
 

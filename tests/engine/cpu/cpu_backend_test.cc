@@ -1,6 +1,8 @@
-// CpuBackend on a tiny random model (Q8_0 matrices, so the 8-bit activation path runs):
-// batch invariance, chunked prefill, block-table indirection, copy/swap round trips, errors.
-#include "engine/cpu/cpu_backend.h"
+// The CPU backend (CPU ops under the llama graph, one stage) on a tiny random model (Q8_0 matrices,
+// so the 8-bit activation path runs): batch invariance, chunked prefill, block-table indirection,
+// copy/swap round trips, errors.
+
+#include "engine/testing/cpu_backend.h"
 
 #include <algorithm>
 #include <cstring>
@@ -10,7 +12,8 @@
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model.h"
-#include "engine/model/sequence_runner.h"
+#include "engine/testing/forward_all.h"
+#include "engine/testing/sequence_runner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/model/tiny_model.h"
@@ -51,7 +54,7 @@ std::vector<std::vector<float>> RunAlone(const LoadedModel& model, int threads,
                                          const std::vector<int32_t>& decode, int chunk,
                                          std::vector<int32_t> block_table = {},
                                          int32_t block_size = kBlockSize) {
-  auto backend = *CpuBackend::Create(model, threads);
+  auto backend = *MakeCpuBackend(model, threads);
   SequenceRunner runner(backend.get(), block_size);
   EXPECT_TRUE(runner.Init(/*max_seqs=*/8, /*max_len=*/64).ok());
   const int32_t id = runner.Add(prompt, block_table);
@@ -84,7 +87,7 @@ TEST(CpuBackendTest, BatchInvariance) {
 
   // The same sequence among 31 others: prefill chunks of several lengths and decodes, with
   // the target sequence in the middle of the flat batch.
-  auto backend = *CpuBackend::Create(*model, /*threads=*/2);
+  auto backend = *MakeCpuBackend(*model, /*threads=*/2);
   SequenceRunner runner(backend.get(), kBlockSize);
   ASSERT_TRUE(runner.Init(32, 64).ok());
   std::vector<int32_t> others;
@@ -173,13 +176,13 @@ TEST(CpuBackendTest, ForwardAllTokensMatchesEachPrefix) {
     const std::vector<int32_t> prefix(prompt.begin(), prompt.begin() + p);
     by_prefix.push_back(RunAlone(*model, 1, prefix, {}, /*chunk=*/1).back());
   }
-  auto backend = *CpuBackend::Create(*model, 2);
+  auto backend = *MakeCpuBackend(*model, 2);
   SequenceRunner runner(backend.get(), kBlockSize);
   ASSERT_TRUE(runner.Init(1, 16).ok());
   runner.Add(prompt);
   Batch batch = *runner.MakeBatch({{0, 9}});
   std::vector<float> all;
-  ASSERT_TRUE(backend->ForwardAllTokens(batch, &all).ok());
+  ASSERT_TRUE(ForwardAllTokens(*backend, batch, &all).ok());
   ASSERT_EQ(all.size(), size_t{9} * vocab);
   for (int p = 0; p < 9; ++p) {
     EXPECT_TRUE(BitwiseEqual(&all[int64_t{p} * vocab], by_prefix[p].data(), vocab)) << p;
@@ -207,9 +210,9 @@ TEST(CpuBackendTest, CopyAndSwapRoundTrip) {
   const int32_t next = 42;
   const auto expected = RunAlone(*model, 1, prompt, {next}, 64, {0, 1, 2, 3});
 
-  auto backend = *CpuBackend::Create(*model, 1);
+  auto backend = *MakeCpuBackend(*model, 1);
   ASSERT_TRUE(backend->InitKvCache(/*num_blocks=*/12, /*num_host_blocks=*/4, kBlockSize).ok());
-  EXPECT_EQ(backend->kv_dtype(), KvDtype::kF16);  // the default for q8 precision
+  EXPECT_EQ(CpuKvDtype(*backend), KvDtype::kF16);  // the default for q8 precision
   EXPECT_EQ(backend->KvBytesPerBlock(kBlockSize),
             int64_t{2} * 2 * kBlockSize * model->config().kv_dim() * 2);
   auto make = [&](const std::vector<int32_t>& tokens, int32_t cached,
@@ -247,22 +250,22 @@ TEST(CpuBackendTest, CopyAndSwapRoundTrip) {
 TEST(CpuBackendTest, KvDtypeFollowsOptions) {
   auto model = TinyModel();
   const int64_t f16_bytes = int64_t{2} * 2 * kBlockSize * model->config().kv_dim() * 2;
-  auto q8 = *CpuBackend::Create(*model, 1);
-  EXPECT_EQ(q8->kv_dtype(), KvDtype::kF16);
+  auto q8 = *MakeCpuBackend(*model, 1);
+  EXPECT_EQ(CpuKvDtype(*q8), KvDtype::kF16);
   EXPECT_EQ(q8->KvBytesPerBlock(kBlockSize), f16_bytes);
-  auto f32 = *CpuBackend::Create(*model, 1, {.precision = ActPrecision::kF32});
-  EXPECT_EQ(f32->kv_dtype(), KvDtype::kF32);
+  auto f32 = *MakeCpuBackend(*model, 1, {.precision = ActPrecision::kF32});
+  EXPECT_EQ(CpuKvDtype(*f32), KvDtype::kF32);
   EXPECT_EQ(f32->KvBytesPerBlock(kBlockSize), 2 * f16_bytes);
-  auto q8_f32 = *CpuBackend::Create(*model, 1, {.kv_dtype = KvDtype::kF32});
-  EXPECT_EQ(q8_f32->kv_dtype(), KvDtype::kF32);
+  auto q8_f32 = *MakeCpuBackend(*model, 1, {.kv_dtype = KvDtype::kF32});
+  EXPECT_EQ(CpuKvDtype(*q8_f32), KvDtype::kF32);
   auto f32_f16 =
-      *CpuBackend::Create(*model, 1, {.precision = ActPrecision::kF32, .kv_dtype = KvDtype::kF16});
-  EXPECT_EQ(f32_f16->kv_dtype(), KvDtype::kF16);
+      *MakeCpuBackend(*model, 1, {.precision = ActPrecision::kF32, .kv_dtype = KvDtype::kF16});
+  EXPECT_EQ(CpuKvDtype(*f32_f16), KvDtype::kF16);
 }
 
 TEST(CpuBackendTest, ErrorsAreStatuses) {
   auto model = TinyModel();
-  auto backend = *CpuBackend::Create(*model, 1);
+  auto backend = *MakeCpuBackend(*model, 1);
   std::vector<float> logits;
   Batch ok;
   ok.tokens = {1, 2};
@@ -318,7 +321,7 @@ TEST(CpuBackendTest, ErrorsAreStatuses) {
   EXPECT_EQ(backend->SwapOut({{0, 1}}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(backend->CopyBlocks({{0, 4}}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(backend->InitKvCache(1 << 30, 0, 1 << 10).code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_FALSE(CpuBackend::Create(*model, 0).ok());
+  EXPECT_FALSE(MakeCpuBackend(*model, 0).ok());
 }
 
 }  // namespace

@@ -3,13 +3,14 @@
 //
 //   forward_dump --model M.gguf --prompts P.txt --out DIR [--threads 2] [--new 64] [--chunk 0]
 //                [--block-size 16] [--precision q8|f32] [--kv-dtype auto|f16|f32]
+//                [--devices cpu:0-14,cpu:15-29]
 //
 // P.txt: one prompt per line, token ids separated by spaces. All prompts run together in each
 // step's batch: prefill in chunks of --chunk tokens (0: whole prompts), with logits for every
 // prompt token; then --new greedy tokens, all sequences decoding in one batch per step.
 // Writes DIR/prompt_logits.npy (float32 [sum of prompt lengths, vocab], prompts in order) and
 // DIR/greedy.txt (one line per prompt: the generated ids). --kv-dtype auto is the engine's rule:
-// f32 K/V with --precision f32, else f16.
+// f32 K/V with --precision f32, else f16. --devices splits the layers over CPU stages.
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -22,9 +23,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/cpu/cpu_backend.h"
 #include "engine/model/model.h"
-#include "engine/model/sequence_runner.h"
+#include "engine/testing/cpu_backend.h"
+#include "engine/testing/forward_all.h"
+#include "engine/testing/sequence_runner.h"
 
 namespace hearth::engine {
 namespace {
@@ -34,6 +36,7 @@ struct Args {
   int threads = 2, num_new = 64, chunk = 0, block_size = 16;
   std::string precision = "q8";   // CPU matmul activation precision
   std::string kv_dtype = "auto";  // K/V cache element type
+  std::string devices;            // a split over CPU stages (empty: one stage)
 };
 
 absl::Status WriteNpy(const std::string& path, const std::vector<float>& data, int64_t rows,
@@ -66,12 +69,12 @@ absl::Status Run(const Args& args) {
   ASSIGN_OR_RETURN(auto model, LoadedModel::Open(args.model));
   const std::optional<cpu::ActPrecision> precision = cpu::ParseActPrecision(args.precision);
   if (!precision) return absl::InvalidArgumentError("--precision must be q8 or f32");
-  cpu::CpuBackendOptions options{.precision = *precision};
+  CpuBackendOptions options{.precision = *precision, .devices = args.devices};
   if (args.kv_dtype != "auto") {
-    options.kv_dtype = cpu::ParseKvDtype(args.kv_dtype);
+    options.kv_dtype = ParseKvDtype(args.kv_dtype);
     if (!options.kv_dtype) return absl::InvalidArgumentError("--kv-dtype must be auto, f16 or f32");
   }
-  ASSIGN_OR_RETURN(auto backend, cpu::CpuBackend::Create(*model, args.threads, options));
+  ASSIGN_OR_RETURN(auto backend, MakeCpuBackend(*model, args.threads, options));
   const int32_t vocab = backend->vocab_size();
   int32_t max_len = 0;
   for (const auto& p : prompts) max_len = std::max<int32_t>(max_len, p.size());
@@ -91,7 +94,7 @@ absl::Status Run(const Args& args) {
     }
     if (work.empty()) break;
     ASSIGN_OR_RETURN(Batch batch, runner.MakeBatch(work));
-    RETURN_IF_ERROR(backend->ForwardAllTokens(batch, &logits));
+    RETURN_IF_ERROR(ForwardAllTokens(*backend, batch, &logits));
     runner.Commit(batch);
     for (size_t s = 0; s < work.size(); ++s) {
       const BatchSequence& bs = batch.sequences[s];
@@ -148,6 +151,8 @@ int main(int argc, char** argv) {
       args.num_new = std::stoi(value);
     else if (flag == "--chunk")
       args.chunk = std::stoi(value);
+    else if (flag == "--devices")
+      args.devices = value;
     else if (flag == "--precision")
       args.precision = value;
     else if (flag == "--block-size")
@@ -161,7 +166,8 @@ int main(int argc, char** argv) {
   }
   if (args.model.empty() || args.prompts.empty() || args.out.empty()) {
     std::cerr << "usage: forward_dump --model M --prompts P --out DIR [--threads N] [--new N]"
-                 " [--chunk N] [--block-size N] [--precision q8|f32] [--kv-dtype auto|f16|f32]\n";
+                 " [--chunk N] [--block-size N] [--precision q8|f32] [--kv-dtype auto|f16|f32]"
+                 " [--devices SPLIT]\n";
     return 2;
   }
   const absl::Status status = hearth::engine::Run(args);

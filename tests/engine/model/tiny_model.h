@@ -25,6 +25,9 @@ struct TinyModelSpec {
   int context = 512;
   bool tied = false;
   bool q8_0 = true;  // matrices as Q8_0 (random int8, fp16 scale 0.004); else F32
+  // A SentencePiece-style ("llama") tokenizer in the metadata: <unk> <s> </s>, the 256 byte
+  // tokens, then filler pieces up to `vocab` (>= 259), so an Engine can run the model.
+  bool tokenizer = false;
   uint32_t seed = 7;
   std::set<std::string> omit_keys;  // metadata keys to leave out ("llama.block_count")
   std::map<std::string, std::vector<uint64_t>> shape_override;  // tensor name -> dims
@@ -46,6 +49,7 @@ class TinyModelWriter {
     KvU32(a + "attention.head_count_kv", s.kv_heads);
     KvF32(a + "rope.freq_base", 10000.0f);
     KvF32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+    if (s.tokenizer) Tokenizer();
     const uint64_t q = s.dim, kv = s.dim / s.heads * s.kv_heads;
     Matrix("token_embd.weight", s.dim, s.vocab);
     Vector("output_norm.weight", s.dim, 1.0f);
@@ -110,6 +114,45 @@ class TinyModelWriter {
     Put<uint32_t>(e, 6);
     Put(e, v);
     kvs_.push_back(e);
+  }
+  // GGUF array of `count` elements of `type`, their bytes in `elems`.
+  void KvArray(const std::string& key, uint32_t type, uint64_t count, const std::string& elems) {
+    if (!Keep(key)) return;
+    std::string e;
+    PutString(e, key);
+    Put<uint32_t>(e, 9);
+    Put<uint32_t>(e, type);
+    Put<uint64_t>(e, count);
+    e += elems;
+    kvs_.push_back(e);
+  }
+  void Tokenizer() {
+    const int n = spec_.vocab;
+    std::string tokens, scores, types;
+    for (int i = 0; i < n; ++i) {
+      std::string piece;
+      int32_t type = 1;  // normal
+      if (i < 3) {
+        piece = i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>";
+        type = i == 0 ? 2 : 3;  // unknown, control
+      } else if (i < 259) {
+        static const char* kHex = "0123456789ABCDEF";
+        piece = std::string("<0x") + kHex[(i - 3) >> 4] + kHex[(i - 3) & 15] + ">";
+        type = 6;  // byte
+      } else {
+        piece = "\xe2\x96\x81t" + std::to_string(i);  // "_t259" ...
+      }
+      PutString(tokens, piece);
+      Put<float>(scores, -static_cast<float>(i));
+      Put<int32_t>(types, type);
+    }
+    KvString("tokenizer.ggml.model", "llama");
+    KvArray("tokenizer.ggml.tokens", 8, n, tokens);
+    KvArray("tokenizer.ggml.scores", 6, n, scores);
+    KvArray("tokenizer.ggml.token_type", 5, n, types);
+    KvU32("tokenizer.ggml.unknown_token_id", 0);
+    KvU32("tokenizer.ggml.bos_token_id", 1);
+    KvU32("tokenizer.ggml.eos_token_id", 2);
   }
   std::vector<uint64_t> Dims(const std::string& name, std::vector<uint64_t> dims) const {
     auto it = spec_.shape_override.find(name);

@@ -1,4 +1,4 @@
-#include "engine/model/sequence_runner.h"
+#include "engine/testing/sequence_runner.h"
 
 #include <algorithm>
 

@@ -1,7 +1,8 @@
-// A tiny driver for tests and benches: runs whole token sequences through a Backend with the
-// simplest block allocation (sequence i owns blocks [i * blocks_per_seq, (i+1) * blocks_per_seq),
-// or a caller-chosen block table). The paged KV cache manager and scheduler replace it in the
-// engine; this exists so a backend can be exercised without them.
+// A tiny driver for tests and benches (the hearth_engine_testing library): runs whole token
+// sequences through a Backend with the simplest block allocation (sequence i owns blocks [i *
+// blocks_per_seq, (i+1) * blocks_per_seq), or a caller-chosen block table). The paged KV cache
+// manager and scheduler replace it in the engine; this exists so a backend can be exercised without
+// them.
 //
 //   SequenceRunner runner(backend, /*block_size=*/16);
 //   RETURN_IF_ERROR(runner.Init(/*max_seqs=*/4, /*max_len=*/256));
