@@ -75,7 +75,7 @@ CudaOps::CudaOps(const ModelConfig& config, int32_t num_layers, const CudaOpsOpt
       name_(absl::StrCat("cuda:", options.device)),
       weights_(name_),
       kv_(name_, KvLayout{num_layers, config.num_kv_heads, config.head_dim, 0,
-                          options.kv_dtype == cpu::KvDtype::kF16}) {}
+                          options.kv_dtype == KvDtype::kF16}) {}
 
 absl::Status CudaOps::Init(const std::vector<float>& rope_freq_factors) {
   RETURN_IF_ERROR(CudaStatus(cudaSetDevice(options_.device), name_));

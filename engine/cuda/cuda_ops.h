@@ -36,20 +36,20 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/cpu/kv_storage.h"
 #include "engine/cuda/cuda_buffer.h"
 #include "engine/cuda/cuda_matmul.h"
 #include "engine/cuda/kv_pool.h"
 #include "engine/cuda/step_plan.h"
 #include "engine/cuda/weight_store.h"
 #include "engine/graph/device_ops.h"
+#include "engine/kv_dtype.h"
 #include "engine/model/model_config.h"
 
 namespace hearth::engine::cuda {
 
 struct CudaOpsOptions {
-  int device = 0;                              // CUDA device index
-  cpu::KvDtype kv_dtype = cpu::KvDtype::kF16;  // kF32: the exact mode's cache
+  int device = 0;                    // CUDA device index
+  KvDtype kv_dtype = KvDtype::kF16;  // kF32: the exact mode's cache
   CudaGemmMode gemm = CudaGemmMode::kInvariant;
   // kFast: batches of at least this many tokens go through cuBLAS (bench/cuda measures it).
   int32_t cublas_min_tokens = 128;
