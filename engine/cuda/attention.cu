@@ -2,6 +2,7 @@
 
 #include "engine/cuda/attention_device.cuh"
 #include "engine/cuda/attention_kernels.h"
+#include "engine/cuda/launch_util.h"
 
 namespace hearth::engine::cuda {
 namespace {
@@ -29,9 +30,8 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   }
   if (p.num_work == 0) return cudaSuccess;
-  static const cudaError_t attr =
-      cudaFuncSetAttribute(AttentionTileKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           AttentionSmemBytes(kAttentionMaxHeadDim));
+  const cudaError_t attr =
+      EnsureDynamicSmem(AttentionTileKernel, AttentionSmemBytes(kAttentionMaxHeadDim));
   if (attr != cudaSuccess) return attr;
   const int warps = p.max_rows < kMaxWarps ? (p.max_rows > 0 ? p.max_rows : 1) : kMaxWarps;
   AttentionTileKernel<<<p.num_work, kWarpSize * warps, AttentionSmemBytes(hd), stream>>>(p);

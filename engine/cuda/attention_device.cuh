@@ -34,8 +34,14 @@ HEARTH_HD float Exp2F(float v) {
 HEARTH_HD float MaxF(float a, float b) { return a > b ? a : b; }
 
 HEARTH_HD float KvToFloat(const void* pool, int64_t off, bool f16) {
-  if (f16)
-    return LoadHalf(reinterpret_cast<const uint8_t*>(static_cast<const uint16_t*>(pool) + off));
+  if (f16) {
+    const unsigned short bits = static_cast<const unsigned short*>(pool)[off];
+#ifdef __CUDA_ARCH__
+    return __half2float(__ushort_as_half(bits));
+#else
+    return HalfToFloat(bits);
+#endif
+  }
   return static_cast<const float*>(pool)[off];
 }
 

@@ -1,5 +1,6 @@
 #include <cuda_runtime.h>
 
+#include "engine/cuda/launch_util.h"
 #include "engine/cuda/mma_gemm.h"
 #include "engine/cuda/mma_gemm_device.cuh"
 
@@ -18,11 +19,9 @@ template <typename T, int kNTiles>
 cudaError_t LaunchTyped(const MmaGemmParams& p, int slices, cudaStream_t stream) {
   constexpr int kTokens = 8 * kNTiles;
   const int smem = MmaSmemBytes<T>(slices, kTokens);
-  // Above 48 KiB a kernel must opt in; once per instantiation and process (the attribute is
-  // per device, so a process using two GPUs sets it on the first launch on each: harmless).
-  static const cudaError_t attr =
-      cudaFuncSetAttribute(MmaGemmKernel<T, kNTiles>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           MmaSmemBytes<T>(kMmaMaxSlices, kTokens));
+  // Above 48 KiB a kernel must opt in (per device).
+  const cudaError_t attr =
+      EnsureDynamicSmem(MmaGemmKernel<T, kNTiles>, MmaSmemBytes<T>(kMmaMaxSlices, kTokens));
   if (attr != cudaSuccess) return attr;
   const dim3 grid(static_cast<unsigned>((p.rows + kMmaTileRows - 1) / kMmaTileRows),
                   static_cast<unsigned>((p.n + kTokens - 1) / kTokens));

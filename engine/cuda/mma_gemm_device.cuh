@@ -65,17 +65,55 @@ HEARTH_HD void MmaGemmBody(Ctx& ctx, const MmaGemmParams& p, int slices, uint8_t
     for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
   }
 
+  // A chunk's bytes: which rows and words lane `lane`'s staging loads fetch (i-th of kLaneVecs).
+  // Rows past the end repeat the last row; their results are dropped.
+  constexpr int kLaneVecs = (kMmaTileRows * S::kRowVecs + kWarpSize - 1) / kWarpSize;
+  auto chunk_span = [&](int64_t chunk, int rr) {
+    const int64_t k0 = chunk * S::kChunkElems;
+    const int elems = static_cast<int>(p.cols - k0 < S::kChunkElems ? p.cols - k0 : S::kChunkElems);
+    const int64_t row = r0 + rr < p.rows ? r0 + rr : p.rows - 1;
+    return StageSpan(p.w + row * row_bytes + k0 / T::kElems * T::kBytes,
+                     elems / T::kElems * T::kBytes);
+  };
+  // Decode batches (one token tile) prefetch the next chunk's words into registers while the
+  // current one is decoded and multiplied, so a warp keeps its loads in flight; larger token
+  // tiles have no registers to spare. Either way the same bytes reach the same arithmetic.
+  constexpr bool kPrefetch = kNTiles == 1;
+  uint4 next[kPrefetch ? kLaneVecs : 1] = {};
+  auto fetch = [&](int64_t chunk) {
+#pragma unroll
+    for (int j = 0; j < (kPrefetch ? kLaneVecs : 1); ++j) {
+      const int i = lane + j * kWarpSize;
+      if (i < kMmaTileRows * S::kRowVecs && chunk < chunks) {
+        const ChunkSpan span = chunk_span(chunk, i / S::kRowVecs);
+        if (i % S::kRowVecs < span.n_vecs) {
+          next[j] = LoadVec16(reinterpret_cast<const uint4*>(span.aligned) + i % S::kRowVecs);
+        }
+      }
+    }
+  };
+  if (kPrefetch) fetch(warp);
+
   for (int64_t chunk = warp; chunk < chunks; chunk += slices) {
     const int64_t k0 = chunk * S::kChunkElems;
     const int elems = static_cast<int>(p.cols - k0 < S::kChunkElems ? p.cols - k0 : S::kChunkElems);
     const int chunk_bytes = elems / T::kElems * T::kBytes;
     const int64_t chunk_offset = k0 / T::kElems * T::kBytes;
-    // Stage the 16 rows (rows past the end repeat the last row; their results are dropped).
-    for (int i = lane; i < kMmaTileRows * S::kRowVecs; i += kWarpSize) {
-      const int rr = i / S::kRowVecs, v = i % S::kRowVecs;
-      const int64_t row = r0 + rr < p.rows ? r0 + rr : p.rows - 1;
-      const ChunkSpan span = StageSpan(p.w + row * row_bytes + chunk_offset, chunk_bytes);
-      if (v < span.n_vecs) raw[i] = LoadVec16(reinterpret_cast<const uint4*>(span.aligned) + v);
+    // Stage the 16 rows' bytes of the chunk in shared memory.
+    if (kPrefetch) {
+#pragma unroll
+      for (int j = 0; j < (kPrefetch ? kLaneVecs : 1); ++j) {
+        const int i = lane + j * kWarpSize;
+        if (i < kMmaTileRows * S::kRowVecs) raw[i] = next[j];
+      }
+      fetch(chunk + slices);
+    } else {
+      for (int i = lane; i < kMmaTileRows * S::kRowVecs; i += kWarpSize) {
+        const ChunkSpan span = chunk_span(chunk, i / S::kRowVecs);
+        if (i % S::kRowVecs < span.n_vecs) {
+          raw[i] = LoadVec16(reinterpret_cast<const uint4*>(span.aligned) + i % S::kRowVecs);
+        }
+      }
     }
     ctx.SyncWarp();
     // Decode to fp16: group gi (8 elements) of row rr to tile[rr][8 gi].

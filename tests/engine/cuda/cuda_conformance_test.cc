@@ -182,10 +182,6 @@ std::vector<std::vector<float>> TeacherForced(Backend* backend, const std::vecto
   return out;
 }
 
-int32_t Argmax(const std::vector<float>& v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
 double Margin(const std::vector<float>& v) {
   std::vector<float> s = v;
   std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<float>());
