@@ -60,8 +60,8 @@ verify() {
   done
   check 0 "no CUDA device" "$b/bin/cuda_model_bench" --model "$b/models/cut.gguf"
   check 0 "no usable device" "$b/bin/hearth" devices
-  check 2 "cuda:0 is not available" "$b/bin/hearth" serve --model "$b/models/cut.gguf" \
-    --device cuda --listen-address 127.0.0.1:0 --metrics-enabled false
+  check 2 "cuda:0 is not available" "$b/bin/hearth" serve --model="$b/models/cut.gguf" \
+    --device=cuda --listen-address=127.0.0.1:0 --metrics-enabled=false
   PYTHONPATH="$b/py" python3 "$b/py/cuda-test-models.py" "$tmp/models" --no-cut >/dev/null &&
     echo "ok    synthetic models written by the bundled gguf package" ||
     { echo "FAIL  synthetic models"; fails=1; }

@@ -95,6 +95,7 @@ run_test() {  # name timeout [env...]
   failed=$(echo "$o" | grep "^\[  FAILED  \] " | grep -v "listed below" | sed 's/^\[  FAILED  \] //' |
     sed 's/ (.*//' | sort -u | tr '\n' ' ')
   local status=PASS
+  [ "${passed:-0}" = 0 ] && status="NOTHING RAN"
   [ $trc -ne 0 ] && status="FAIL(rc=$trc)" && rc=1
   [ $trc -eq 124 ] && status="TIMEOUT(${limit}s)"
   row tests "$name" "passed ${passed:-0}, skipped ${skipped:-0}${failed:+, failed: $failed}" \
@@ -119,9 +120,9 @@ if [ -s "$model8b" ]; then
 
   # ---- 5. The served path ------------------------------------------------------------------
   note "hearth serve + bench-serve"
-  "$here/bin/hearth" serve --model "$model8b" --device "$serve_device" \
-    --listen-address 127.0.0.1:50777 --max-num-seqs 256 --max-num-batched-tokens 4096 \
-    --max-model-len 1024 --kv-cache-memory-fraction 0.5 --metrics-enabled false \
+  "$here/bin/hearth" serve --model="$model8b" --device="$serve_device" \
+    --listen-address=127.0.0.1:50777 --max-num-seqs=256 --max-num-batched-tokens=4096 \
+    --max-model-len=1024 --kv-cache-memory-fraction=0.5 --metrics-enabled=false \
     >"$work/serve.log" 2>&1 &
   serve_pid=$!
   ready=0
@@ -165,5 +166,7 @@ fi
 note "done"
 echo
 echo "== hearth GPU check, $(elapsed) s, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
-awk -F'|' '{ printf "%-12s %-58.58s %-46.46s %-18.18s %s\n", $2, $3, $4, $5, $6 }' "$table"
+echo "section     check                                         result  [reference]  status"
+awk -F'|' '{ printf "%-11s %-45s %s%s  %s\n", $2, $3, $4, ($5 == "" ? "" : "  [" $5 "]"), $6 }' \
+  "$table"
 exit $rc

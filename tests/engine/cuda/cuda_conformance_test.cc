@@ -3,8 +3,9 @@
 // type) and $HEARTH_CUDA_MODELS/cut.gguf (the default model's first 4 layers), written by
 // scripts/cuda-test-models.py (default folder: build/cuda_models).
 //
-// Every check prints one row "TABLE|conformance|case|value|limit|PASS or FAIL" (collected into
-// the GPU check's table by scripts/gpu-check.sh) and fails the test when it fails:
+// Every check prints a "CHECK|..." line and fails the test when it fails; each model gets one
+// "TABLE|conformance|model|results|limits|PASS or FAIL: checks" row (scripts/gpu-run.sh collects
+// them into the GPU check's table):
 //   logits       max |CUDA - CPU f32| / max |CPU logit| over a 40-token prefill and 8 teacher-
 //                forced decode steps; limits: exact mode 1e-4 (fp32 throughout, other summation
 //                orders), invariant and fast modes 3e-2 (weights and activations rounded to fp16,
@@ -26,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -74,15 +76,36 @@ std::vector<NamedModel> Models() {
   return out;
 }
 
-bool Row(const std::string& check, double value, double limit, bool pass,
-         const std::string& note = "") {
-  std::printf("TABLE|conformance|%s|%s|%s|%s\n", check.c_str(),
-              note.empty() ? absl::StrFormat("%.3g", value).c_str() : note.c_str(),
-              absl::StrFormat("%.3g", limit).c_str(), pass ? "PASS" : "FAIL");
-  std::fflush(stdout);
-  EXPECT_TRUE(pass) << check << ": " << (note.empty() ? absl::StrCat(value) : note);
-  return pass;
-}
+// One model's checks: each is printed as a "CHECK|..." line and fails the test when it fails;
+// Summary() is the model's one table row.
+class Checks {
+ public:
+  explicit Checks(std::string model) : model_(std::move(model)) {}
+
+  // `shown`: the value in the table row (empty: none).
+  bool Add(const std::string& check, const std::string& shown, double value, double limit,
+           bool pass) {
+    std::printf("CHECK|conformance|%s %s|%s|%.3g|%.3g|%s\n", model_.c_str(), check.c_str(),
+                shown.c_str(), value, limit, pass ? "PASS" : "FAIL");
+    std::fflush(stdout);
+    EXPECT_TRUE(pass) << model_ << " " << check << ": " << shown << " (" << value << ", limit "
+                      << limit << ")";
+    if (!shown.empty()) absl::StrAppend(&summary_, summary_.empty() ? "" : "; ", shown);
+    if (!pass) absl::StrAppend(&failed_, failed_.empty() ? "" : ", ", check);
+    return pass;
+  }
+
+  void PrintRow(const std::string& limits) const {
+    std::printf("TABLE|conformance|%s|%s|%s|%s\n", model_.c_str(), summary_.c_str(), limits.c_str(),
+                failed_.empty() ? "PASS" : ("FAIL: " + failed_).c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  std::string model_;
+  std::string summary_;
+  std::string failed_;
+};
 
 class CudaConformanceTest : public ::testing::Test {
  protected:
@@ -101,7 +124,8 @@ class CudaConformanceTest : public ::testing::Test {
 std::unique_ptr<SplitBackend> FromConfig(const LoadedModel& model, DeviceConfig device) {
   BackendConfig config;
   device.cpu_precision = cpu::ActPrecision::kF32;
-  device.threads = 2;
+  device.threads =
+      static_cast<int32_t>(std::clamp(std::thread::hardware_concurrency() / 2, 2u, 8u));
   config.device = std::move(device);
   auto backend = CreateBackend(model, config);
   EXPECT_TRUE(backend.ok()) << backend.status();
@@ -225,27 +249,28 @@ std::vector<int32_t> GreedyTokens(Backend* backend, const std::vector<int32_t>& 
 }
 
 // The greedy check: equal tokens, or a divergence at a near-tie of the CPU's logits.
-void CheckGreedy(const std::string& name, Backend* cpu, Backend* other,
+void CheckGreedy(Checks* checks, const std::string& name, Backend* cpu, Backend* other,
                  const std::vector<int32_t>& prompt, double logit_error_abs) {
   const auto want = GreedyTokens(cpu, prompt, 24);
   const auto got = GreedyTokens(other, prompt, 24);
   size_t k = 0;
   while (k < want.size() && k < got.size() && want[k] == got[k]) ++k;
   if (k == want.size() && got.size() == want.size()) {
-    Row(name, 24, 24, true, "24/24 equal");
+    checks->Add(name, name + " 24/24", 24, 24, true);
     return;
   }
   // The CPU's margin at the divergence.
   std::vector<int32_t> forced(want.begin(), want.begin() + k);
   const auto logits = TeacherForced(cpu, prompt, forced);
   const double margin = logits.empty() ? 0 : Margin(logits.back());
-  Row(name, margin, 2 * logit_error_abs, margin < 2 * logit_error_abs,
-      absl::StrFormat("diverged at %d, CPU margin %.3g", static_cast<int>(k), margin));
+  checks->Add(name, absl::StrFormat("%s %d/24, margin %.2g", name, static_cast<int>(k), margin),
+              margin, 2 * logit_error_abs, margin < 2 * logit_error_abs);
 }
 
 TEST_F(CudaConformanceTest, LogitsGreedySplitOffloadAndSwap) {
   for (const NamedModel& nm : models_) {
     SCOPED_TRACE(nm.name);
+    Checks checks(nm.name);
     const LoadedModel& model = *nm.model;
     const int32_t layers = model.config().num_layers;
     const auto prompt = Prompt(model, kPrompt, 7);
@@ -265,12 +290,12 @@ TEST_F(CudaConformanceTest, LogitsGreedySplitOffloadAndSwap) {
       ASSERT_NE(cuda, nullptr);
       const auto got = TeacherForced(cuda.get(), prompt, cpu_tokens);
       const double limit = mode == CudaGemmMode::kExact ? kExactLimit : kHalfLimit;
-      Row(absl::StrCat(nm.name, " logits ", CudaGemmModeName(mode)), RelativeError(got, want),
-          limit, RelativeError(got, want) <= limit);
+      const double err = RelativeError(got, want);
+      checks.Add(absl::StrCat("logits ", CudaGemmModeName(mode)),
+                 absl::StrFormat("%s %.1e", CudaGemmModeName(mode), err), err, limit, err <= limit);
       if (mode == CudaGemmMode::kInvariant) {
         invariant = got;
-        CheckGreedy(absl::StrCat(nm.name, " greedy"), cpu.get(), cuda.get(), prompt,
-                    RelativeError(got, want) * scale);
+        CheckGreedy(&checks, "greedy", cpu.get(), cuda.get(), prompt, err * scale);
       }
     }
 
@@ -281,8 +306,8 @@ TEST_F(CudaConformanceTest, LogitsGreedySplitOffloadAndSwap) {
       auto two = Devices(model, split);
       ASSERT_NE(two, nullptr);
       const auto got = TeacherForced(two.get(), prompt, cpu_tokens);
-      Row(absl::StrCat(nm.name, " split ", split), 0, 0, BitwiseEqual(got, invariant),
-          BitwiseEqual(got, invariant) ? "bitwise equal" : "differs");
+      const bool equal = BitwiseEqual(got, invariant);
+      checks.Add("split", equal ? "split ==" : "split differs", 0, 0, equal);
     }
     // Offload: the first half on the GPU, the rest on the CPU.
     {
@@ -293,10 +318,9 @@ TEST_F(CudaConformanceTest, LogitsGreedySplitOffloadAndSwap) {
       ASSERT_NE(offload, nullptr);
       const auto got = TeacherForced(offload.get(), prompt, cpu_tokens);
       const double err = RelativeError(got, want);
-      Row(absl::StrCat(nm.name, " offload gpu_layers=", layers / 2), err, kHalfLimit,
-          err <= kHalfLimit);
-      CheckGreedy(absl::StrCat(nm.name, " offload greedy"), cpu.get(), offload.get(), prompt,
-                  err * scale);
+      checks.Add("offload", absl::StrFormat("offload %.1e", err), err, kHalfLimit,
+                 err <= kHalfLimit);
+      CheckGreedy(&checks, "offload greedy", cpu.get(), offload.get(), prompt, err * scale);
     }
     // Swap round trip on two GPU stages: prefill, swap out, clobber, swap into other blocks,
     // decode; against the same decode without the swap.
@@ -346,9 +370,10 @@ TEST_F(CudaConformanceTest, LogitsGreedySplitOffloadAndSwap) {
         ASSERT_TRUE(backend->Forward(step, pass == 0 ? &a : &b).ok());
       }
       const bool equal = a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-      Row(absl::StrCat(nm.name, " swap round trip"), 0, 0, equal,
-          equal ? "bitwise equal" : "differs");
+      checks.Add("swap", equal ? "swap ==" : "swap differs", 0, 0, equal);
     }
+    checks.PrintRow(
+        absl::StrFormat("logits <= %.0e exact, %.0e else; == bitwise", kExactLimit, kHalfLimit));
   }
 }
 
@@ -381,8 +406,11 @@ TEST_F(CudaConformanceTest, SeededSamplingAloneEqualsInBatchOf32) {
   ASSERT_TRUE(batch.ok()) << batch.status();
   int same = 0;
   for (const auto& result : *batch) same += result[0].token_ids == want ? 1 : 0;
-  Row("cut seeded sampling alone vs batch of 32", same, 32, same == 32,
-      absl::StrCat(same, "/32 identical (", want.size(), " tokens)"));
+  Checks checks("cut seeded sampling");
+  checks.Add("alone vs 32 in a batch",
+             absl::StrCat(same, "/32 identical to alone (", want.size(), " tokens, seed 1234)"),
+             same, 32, same == 32);
+  checks.PrintRow("32/32");
 }
 
 }  // namespace
