@@ -3,7 +3,7 @@
 // that a failure on the device names the kernel:
 //   Linear      every weight type, every CudaGemmMode, decode and prefill batch sizes, a fused
 //               matrix of mixed types; batch-invariant modes give the same bits at every n
-//   Embed, RmsNorm, AddRmsNorm, Add, SiluMul, GatherRows, Upload/Download
+//   Embed, RmsNorm, AddRmsNorm, Add, SiluMul (CUDA expf: within 1e-6), GatherRows, Upload/Download
 //   RopeStoreKv + Attention over three steps (prefills, a chunk, decodes past one segment), f16
 //               and f32 K/V, llama and qwen2 (bias, NEOX) RoPE
 //   CopyBlocks, SwapOut/SwapIn bit for bit; out-of-memory and bad ids as errors
@@ -209,7 +209,7 @@ TEST_F(CudaOpsTest, FusedMatrixOfMixedTypesWritesEachPartInPlace) {
 }
 
 // The small per-row operations against engine/cpu/ops (bounds as in cuda_host_ops_test: Embed,
-// Add and GatherRows exact; norms within 2 ulp; SiluMul within 4e-7 relative of float64).
+// Add and GatherRows exact; norms within 2 ulp; SiluMul within 1e-6 relative of float64).
 TEST_F(CudaOpsTest, RowOpsMatchCpu) {
   const ModelConfig c = SmallConfig(false);
   std::mt19937 rng(4);
@@ -274,7 +274,8 @@ TEST_F(CudaOpsTest, RowOpsMatchCpu) {
       for (int32_t i = 0; i < f; ++i) {
         const double gv = gate_up[t * 2 * f + i], u = gate_up[t * 2 * f + f + i];
         const double want = gv / (1.0 + std::exp(-gv)) * u;
-        ASSERT_NEAR(h[t * f + i], want, 4e-7 * std::fabs(want) + 1e-30) << "SiluMul";
+        ASSERT_NEAR(h[t * f + i], want, 1e-6 * std::fabs(want) + 1e-30)
+            << "SiluMul";  // expf: 2 ulp
       }
     }
     for (size_t r = 0; r < rows.size(); ++r) {
