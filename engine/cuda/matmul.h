@@ -12,13 +12,10 @@
 //
 // Plain C++17 (no Abseil): seen by nvcc and by the host compiler.
 //
-// ---- Running the CUDA checks on a lent GPU machine (two steps) ----
+// ---- Running the CUDA checks on a lent GPU machine ----
 // The build machine has nvcc but no GPU; the GPU machine has the CUDA 13 driver and runtime but
-// no compiler and no Debian -dev packages. So:
-//   1. here:  scripts/gpu-check.sh --bundle   (configures build-cuda, builds cuda_device_test,
-//             cuda_matmul_test, cuda_matmul_bench and hearth, and packs them with
-//             scripts/gpu-bundle.sh into .gpu/ with the non-system libraries they need)
-//   2. there: .gpu/run-gpu-tests.sh   (every *_test with --gtest_brief=1, then the bench table)
+// no compiler for Hearth's dependencies. scripts/gpu-check.sh --bundle packs .gpu/ here, and
+// scripts/gpu-check.sh runs it there (see that script).
 // Without a device the tests skip (GTEST_SKIP), so CPU-only CI runs them harmlessly.
 #pragma once
 
