@@ -5,12 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: compilers and build tools, gRPC/protobuf, Abseil, yaml-cpp, GoogleTest,
-# Google Benchmark, cpp-httplib (metrics endpoint), prometheus (promtool + server for tests).
+# Google Benchmark, cpp-httplib (bench-serve's HTTP client), prometheus (promtool + server for
+# tests), Boost headers (Beast/Asio: the HTTP API and metrics server), nlohmann-json, OpenSSL
+# (TLS, API-key digests; the openssl tool makes the TLS tests' CA).
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip ca-certificates clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libpcre2-dev prometheus
+  libboost-dev nlohmann-json3-dev libssl-dev openssl
 )
 
 missing=()

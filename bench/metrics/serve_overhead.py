@@ -39,7 +39,8 @@ def start(binary, model, metrics_on, threads):
     cmd = [binary, "serve", f"--model={model}", f"--listen-address=127.0.0.1:{port}",
            f"--threads={threads}", "--kv-cache-bytes=256MiB", "--swap-space=0",
            f"--metrics-enabled={'true' if metrics_on else 'false'}",
-           "--metrics-listen-address=127.0.0.1", f"--metrics-port={mport}"]
+           "--metrics-listen-address=127.0.0.1", f"--metrics-port={mport}",
+           "--http-listen-address=127.0.0.1", "--http-port=0"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)

@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "server/cli/bench/args.h"
 #include "server/cli/bench/grpc_util.h"
+#include "server/cli/bench/openai_target.h"
 #include "server/cli/bench/report.h"
 #include "server/cli/bench/runner.h"
 #include "server/cli/bench/targets.h"
@@ -46,6 +47,9 @@ const std::vector<FlagSpec>& Specs() {
       {"warmup", true, "N  untimed requests (output 16) before the run (default 0)"},
       {"json", true, "FILE  write the report and every request's timings as JSON"},
       {"offline", false, "run on the engine in process; `hearth serve` flags follow `--`"},
+      {"openai", true,
+       "URL  send through the OpenAI-compatible HTTP API (POST URL/v1/completions, SSE) "
+       "instead of gRPC, e.g. http://127.0.0.1:8000 (--address still reads the vocabulary)"},
       {"help", false, "this message"},
   };
   return *specs;
@@ -176,8 +180,14 @@ int RunBenchServe(int argc, char** argv) {
       return Fail(absl::StrCat("ModelInfo on ", address, " failed: ", cli::FormatStatus(st)));
     }
     SetTokenRange(info.vocab_size(), spec);
-    target = std::make_unique<cli::GrpcTarget>(channel, args->GetString("model"),
-                                               static_cast<float>(*temperature), *deadline);
+    if (args->Has("openai")) {
+      target =
+          std::make_unique<cli::OpenAiTarget>(args->GetString("openai"), args->GetString("model"),
+                                              static_cast<float>(*temperature), *deadline);
+    } else {
+      target = std::make_unique<cli::GrpcTarget>(channel, args->GetString("model"),
+                                                 static_cast<float>(*temperature), *deadline);
+    }
   }
 
   auto warmup = args->GetInt("warmup", 0);
@@ -194,7 +204,7 @@ int RunBenchServe(int argc, char** argv) {
   cli::RunResult run = concurrency > 0 ? cli::RunClosedLoop(*target, items, concurrency)
                                        : cli::RunOpenLoop(*target, items);
   cli::BenchReport report = cli::MakeReport(std::move(run.records), run.duration);
-  report.mode = offline ? "offline" : "grpc";
+  report.mode = offline ? "offline" : args->Has("openai") ? "openai" : "grpc";
   report.concurrency = concurrency;
   report.rate = spec.rate;
   std::fputs(cli::FormatReport(report).c_str(), stdout);

@@ -19,8 +19,14 @@
 #include "server/cli/model_path.h"
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
+#include "server/grpc/health_service.h"
 #include "server/grpc/hearth_service.h"
+#include "server/http/api_service.h"
+#include "server/http/http_server.h"
 #include "server/metrics/metrics_endpoint.h"
+#include "server/request/served_model.h"
+#include "server/security/api_keys.h"
+#include "server/security/tls_files.h"
 #include "server/version.h"
 
 extern char** environ;
@@ -105,6 +111,7 @@ int RunServe(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // reloads api_keys_file
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto args = ParseServeArgs(std::vector<std::string>(argv + 1, argv + argc));
@@ -139,11 +146,27 @@ int RunServe(int argc, char** argv) {
   if (config.served_model_name.empty()) config.served_model_name = FileStem(config.model);
   for (const std::string& line : DescribeConfig(*loaded)) Log(LogLevel::kInfo, "config: " + line);
 
+  auto tls =
+      security::LoadTlsFiles(config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file);
+  if (!tls.ok()) return Fail(kExitBadConfig, std::string(tls.status().message()));
+  auto keys = security::ApiKeys::Create(config.auth.api_keys, config.auth.api_keys_file);
+  if (!keys.ok()) return Fail(kExitBadConfig, std::string(keys.status().message()));
+  if ((*keys)->required()) {
+    Log((*keys)->size() > 0 ? LogLevel::kInfo : LogLevel::kWarning,
+        absl::StrCat("API keys required on every listener (", (*keys)->size(), " keys)"));
+  }
+  const char* const scheme = tls->enabled() ? "https" : "http";
+
   // Metrics first: /health answers (and /ready says "starting") while the model loads.
   std::unique_ptr<MetricsEndpoint> metrics;
   if (config.metrics.enabled) {
-    auto endpoint = MetricsEndpoint::Start(config.metrics, config.served_model_name);
-    if (!endpoint.ok()) return Fail(kExitStartFailed, std::string(endpoint.status().message()));
+    MetricsAccess access{*tls, keys->get(), config.auth.protect_metrics,
+                         config.auth.protect_health};
+    auto endpoint = MetricsEndpoint::Start(config.metrics, config.served_model_name, access);
+    if (!endpoint.ok()) {
+      return Fail(absl::IsInvalidArgument(endpoint.status()) ? kExitBadConfig : kExitStartFailed,
+                  std::string(endpoint.status().message()));
+    }
     metrics = *std::move(endpoint);
   }
 
@@ -174,6 +197,7 @@ int RunServe(int argc, char** argv) {
     Log(LogLevel::kWarning, "chat requests disabled: " + served.chat_template_error);
   }
   const ModelFacts facts = DescribeModel(**model);
+  const SingleModelResolver resolver(ServedEngine{served, facts, engine->get()});
   if (metrics) {
     const ServingInfo info{kVersion,
                            facts.backend,
@@ -187,45 +211,126 @@ int RunServe(int argc, char** argv) {
       return Fail(kExitStartFailed, std::string(st.message()));
     }
   }
+  ServingMetrics* serving = metrics ? &metrics->serving() : nullptr;
   auto service = std::make_unique<HearthService>(**engine, std::move(served), facts);
-  if (metrics) {
+  service->SetApiKeys(keys->get(), [serving] {
+    if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
+  });
+  if (serving) {
     service->SetGenerateFailureObserver(
-        [serving = &metrics->serving()](grpc::StatusCode code) { serving->CountFailure(code); });
+        [serving](grpc::StatusCode code) { serving->CountFailure(code, Protocol::kGrpc); });
+    service->SetSampleObserver([serving](const engine::RequestOutput& out) {
+      serving->ObserveFinished(out, Protocol::kGrpc);
+    });
   }
-  auto server = GrpcServer::Start(config.listen_address, service.get());
+  HealthService health;
+  if (config.auth.protect_health) {
+    health.RequireKeys(keys->get(), [serving] {
+      if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
+    });
+  }
+  auto server = GrpcServer::Start(config.listen_address, service.get(), *tls, &health);
   if (!server.ok()) {
     if (metrics) metrics->Stop();  // its scrape callbacks read the engine
     return Fail(kExitStartFailed, std::string(server.status().message()));
   }
+  // The OpenAI / Ollama HTTP API.
+  http::ApiServiceOptions api_options;
+  api_options.models = &resolver;
+  api_options.keys = keys->get();
+  api_options.protect_health = config.auth.protect_health;
+  api_options.version = kVersion;
+  if (serving) {
+    api_options.on_sample_finished = [serving](const engine::RequestOutput& out, Protocol p) {
+      serving->ObserveFinished(out, p);
+    };
+    api_options.on_failure = [serving](absl::StatusCode code, Protocol p) {
+      serving->CountFailure(static_cast<grpc::StatusCode>(code), p);
+    };
+    api_options.on_unauthenticated = [serving](Protocol p) { serving->CountUnauthenticated(p); };
+  }
+  auto api = std::make_unique<http::ApiService>(std::move(api_options));
+  std::unique_ptr<http::HttpServer> http_server;
+  if (config.http.enabled) {
+    http::HttpServerOptions o;
+    o.name = "http";
+    o.address = config.http.listen_address;
+    o.port = config.http.port;
+    o.max_connections = config.http.max_connections;
+    o.max_body_bytes = static_cast<size_t>(config.http.max_body_bytes);
+    o.max_header_bytes = static_cast<size_t>(config.http.max_header_bytes);
+    o.request_timeout = absl::Seconds(config.http.request_timeout_seconds);
+    o.num_threads = config.http.threads;
+    o.tls = *tls;
+    o.error_response = [](int status, const std::string& path, const std::string& message) {
+      return http::ApiService::ServerError(status, path, message);
+    };
+    auto started = http::HttpServer::Start(
+        std::move(o), [api = api.get()](http::HttpRequest& r) { return api->Handle(r); });
+    if (!started.ok()) {
+      (*server)->Shutdown(absl::ZeroDuration());
+      if (metrics) metrics->Stop();
+      return Fail(kExitStartFailed, std::string(started.status().message()));
+    }
+    http_server = *std::move(started);
+  }
   LogKvPlan(**engine, config.served_model_name, engine_config);
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
+  const char* const security_note = tls->mutual()    ? " (TLS, client certificates required)"
+                                    : tls->enabled() ? " (TLS)"
+                                                     : "";
   if (metrics) {
     metrics->SetPhase(ServingPhase::kServing);
-    Log(LogLevel::kInfo, absl::StrCat("metrics on http://", config.metrics.listen_address, ":",
-                                      metrics->port(), config.metrics.path));
+    Log(LogLevel::kInfo, absl::StrCat("metrics on ", scheme, "://", config.metrics.listen_address,
+                                      ":", metrics->port(), config.metrics.path,
+                                      " (also /health, "
+                                      "/ready)",
+                                      security_note));
   }
-  Log(LogLevel::kInfo, absl::StrCat("listening on ", host, ":", (*server)->port()));
+  if (http_server) {
+    Log(LogLevel::kInfo,
+        absl::StrCat("http API on ", scheme, "://", config.http.listen_address, ":",
+                     http_server->port(), " (OpenAI /v1, Ollama /api)", security_note));
+  }
+  Log(LogLevel::kInfo,
+      absl::StrCat("gRPC listening on ", host, ":", (*server)->port(), security_note));
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (true) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    if (absl::Status st = (*keys)->Reload(); !st.ok()) {
+      Log(LogLevel::kWarning,
+          absl::StrCat("SIGHUP: keeping the API keys in force: ", st.message()));
+    } else {
+      Log(LogLevel::kInfo, absl::StrCat("SIGHUP: API keys reloaded (", (*keys)->size(), " keys)"));
+    }
+  }
   const absl::Duration grace = absl::Seconds(config.shutdown_grace_period_seconds);
   (*server)->SetServing(false);
   if (metrics) metrics->SetPhase(ServingPhase::kDraining);
   service->StartDraining();
-  Log(LogLevel::kInfo, absl::StrCat("received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT",
-                                    ": draining ", service->active_streams(),
-                                    " streams (grace period ", absl::FormatDuration(grace), ")"));
-  if (!service->WaitIdle(grace)) {
-    Log(LogLevel::kWarning,
-        absl::StrCat("grace period over: aborting ", service->active_streams(), " streams"));
+  api->StartDraining();
+  auto in_flight = [&] { return service->active_streams() + api->active_streams(); };
+  Log(LogLevel::kInfo,
+      absl::StrCat("received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT", ": draining ",
+                   in_flight(), " streams (grace period ", absl::FormatDuration(grace), ")"));
+  const absl::Time deadline = absl::Now() + grace;
+  const bool idle = service->WaitIdle(grace) && api->WaitIdle(deadline - absl::Now());
+  if (!idle) {
+    Log(LogLevel::kWarning, absl::StrCat("grace period over: aborting ", in_flight(), " streams"));
     service->AbortAll();
+    api->AbortAll();
     service->WaitIdle(absl::Seconds(5));
+    api->WaitIdle(absl::Seconds(5));
   }
+  http_server.reset();  // stops it and drops its connections, before the engine they abort into
   (*server)->Shutdown(absl::Seconds(1));
   if (metrics) metrics->Stop();  // before the engine its scrape callbacks read
   engine->reset();               // delivers the last final outputs; reactors release themselves
   server->reset();
   service.reset();
+  api.reset();
   Log(LogLevel::kInfo, "stopped");
   return kExitOk;
 }

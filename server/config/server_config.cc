@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace hearth::server {
@@ -73,6 +74,21 @@ Setting SizeSetting(std::string key, std::function<int64_t&(ServerConfig&)> fiel
       std::move(key),
       [field](ServerConfig& c, const std::string& value) -> absl::Status {
         ASSIGN_OR_RETURN(int64_t v, ParseByteSize(value));
+        field(c) = v;
+        return absl::OkStatus();
+      },
+      [field](const ServerConfig& c) { return absl::StrCat(field(const_cast<ServerConfig&>(c))); }};
+}
+
+Setting BoundedSizeSetting(std::string key, std::function<int64_t&(ServerConfig&)> field,
+                           int64_t lo, int64_t hi) {
+  return Setting{
+      std::move(key),
+      [field, lo, hi](ServerConfig& c, const std::string& value) -> absl::Status {
+        ASSIGN_OR_RETURN(int64_t v, ParseByteSize(value));
+        if (v < lo || v > hi) {
+          return Reason(absl::StrCat("must be in [", lo, ", ", hi, "] bytes, got ", v));
+        }
         field(c) = v;
         return absl::OkStatus();
       },
@@ -265,6 +281,60 @@ const std::vector<Setting>& Settings() {
                        ? absl::OkStatus()
                        : Reason(absl::StrCat("must start with '/', got '", v, "'"));
           }),
+      BoolSetting("http.enabled", [](ServerConfig& c) -> bool& { return c.http.enabled; }),
+      StringSetting(
+          "http.listen_address",
+          [](ServerConfig& c) -> std::string& { return c.http.listen_address; },
+          [](const std::string& v) {
+            return v.empty() ? Reason("must not be empty") : absl::OkStatus();
+          }),
+      IntSetting(
+          "http.port", [](ServerConfig& c) -> int32_t& { return c.http.port; }, 0, 65535),
+      IntSetting(
+          "http.max_connections",
+          [](ServerConfig& c) -> int32_t& { return c.http.max_connections; }, 1, 1 << 20),
+      BoundedSizeSetting(
+          "http.max_body_bytes", [](ServerConfig& c) -> int64_t& { return c.http.max_body_bytes; },
+          1024, 1ll << 30),
+      BoundedSizeSetting(
+          "http.max_header_bytes",
+          [](ServerConfig& c) -> int64_t& { return c.http.max_header_bytes; }, 1024, 1 << 20),
+      Setting{
+          "http.request_timeout",
+          [](ServerConfig& c, const std::string& value) -> absl::Status {
+            ASSIGN_OR_RETURN(double v, ParseDuration(value));
+            if (v > 86400) return Reason(absl::StrCat("must be at most 86400s, got ", v, "s"));
+            c.http.request_timeout_seconds = v;
+            return absl::OkStatus();
+          },
+          [](const ServerConfig& c) { return absl::StrCat(c.http.request_timeout_seconds, "s"); }},
+      IntSetting(
+          "http.threads", [](ServerConfig& c) -> int32_t& { return c.http.threads; }, 1, 64),
+      Setting{"api_keys",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                std::vector<std::string> keys;
+                for (absl::string_view k : absl::StrSplit(value, ',')) {
+                  k = absl::StripAsciiWhitespace(k);
+                  if (!k.empty()) keys.emplace_back(k);
+                }
+                c.auth.api_keys = std::move(keys);
+                return absl::OkStatus();
+              },
+              // Never print the keys themselves.
+              [](const ServerConfig& c) {
+                return absl::StrCat("<", c.auth.api_keys.size(), " keys>");
+              }},
+      StringSetting("api_keys_file",
+                    [](ServerConfig& c) -> std::string& { return c.auth.api_keys_file; }),
+      BoolSetting("auth.protect_metrics",
+                  [](ServerConfig& c) -> bool& { return c.auth.protect_metrics; }),
+      BoolSetting("auth.protect_health",
+                  [](ServerConfig& c) -> bool& { return c.auth.protect_health; }),
+      StringSetting("tls.cert_file",
+                    [](ServerConfig& c) -> std::string& { return c.tls.cert_file; }),
+      StringSetting("tls.key_file", [](ServerConfig& c) -> std::string& { return c.tls.key_file; }),
+      StringSetting("tls.client_ca_file",
+                    [](ServerConfig& c) -> std::string& { return c.tls.client_ca_file; }),
   };
   return *settings;
 }
@@ -353,8 +423,8 @@ absl::Status ApplyYaml(const YAML::Node& node, const std::string& prefix, const 
       return absl::InvalidArgumentError(absl::StrCat("config ", origin, ": keys must be strings"));
     }
     const std::string key = prefix + kv.first.Scalar();
-    if (key == "metrics") {
-      RETURN_IF_ERROR(ApplyYaml(kv.second, "metrics.", origin, config, origins));
+    if (prefix.empty() && (key == "metrics" || key == "http" || key == "auth" || key == "tls")) {
+      RETURN_IF_ERROR(ApplyYaml(kv.second, key + ".", origin, config, origins));
       continue;
     }
     const Setting* s = FindSetting(key);
@@ -365,6 +435,23 @@ absl::Status ApplyYaml(const YAML::Node& node, const std::string& prefix, const 
     if (key == "devices" && kv.second.IsSequence()) {
       ASSIGN_OR_RETURN(const std::string specs, StageSpecsFromYaml(kv.second, origin));
       RETURN_IF_ERROR(Apply(*s, config, specs, origin, origins));
+      continue;
+    }
+    if (key == "api_keys" && kv.second.IsSequence()) {
+      // A YAML list of keys: the same as the comma-separated form.
+      std::string joined;
+      for (const auto& item : kv.second) {
+        if (!item.IsScalar()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("config key 'api_keys' (from ", origin, "): must be a list of strings"));
+        }
+        if (item.Scalar().find(',') != std::string::npos) {
+          return absl::InvalidArgumentError(absl::StrCat("config key 'api_keys' (from ", origin,
+                                                         "): a key must not contain ','"));
+        }
+        absl::StrAppend(&joined, joined.empty() ? "" : ",", item.Scalar());
+      }
+      RETURN_IF_ERROR(Apply(*s, config, joined, origin, origins));
       continue;
     }
     if (!kv.second.IsScalar()) {

@@ -33,6 +33,33 @@ struct MetricsConfig {
   std::string path = "/metrics";
 };
 
+// The OpenAI / Ollama HTTP API listener (server/http/).
+struct HttpConfig {
+  bool enabled = true;
+  std::string listen_address = "0.0.0.0";
+  int32_t port = 8000;  // [0, 65535]; 0: any free port
+  int32_t max_connections = 1024;
+  int64_t max_body_bytes = 8ll << 20;
+  int64_t max_header_bytes = 16ll << 10;
+  double request_timeout_seconds = 0;  // 0: none; else a generation is aborted after this long
+  int32_t threads = 2;                 // event-loop threads
+};
+
+// API keys for every listener.
+struct AuthConfig {
+  std::vector<std::string> api_keys;  // YAML list, or comma-separated in env / flags
+  std::string api_keys_file;          // one key per line; reread on SIGHUP
+  bool protect_metrics = false;       // /metrics needs a key too
+  bool protect_health = false;        // /health, /ready (and the API port's /health) too
+};
+
+// TLS for every listener (gRPC, HTTP API, metrics).
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // set: clients must present a certificate it signed (mTLS)
+};
+
 struct ServerConfig {
   std::string model;              // GGUF path; "" = DefaultModelPath()
   std::string served_model_name;  // the name clients pass; "" = the model file's stem
@@ -61,6 +88,9 @@ struct ServerConfig {
   double shutdown_grace_period_seconds = 30;  // in-flight streams may finish for this long
   LogLevel log_level = LogLevel::kInfo;
   MetricsConfig metrics;
+  HttpConfig http;
+  AuthConfig auth;
+  TlsConfig tls;
 
   // The engine's share (max_model_len 0: the model's, capped by the engine to the KV cache).
   engine::EngineConfig ToEngineConfig() const;

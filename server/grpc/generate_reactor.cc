@@ -8,19 +8,6 @@
 #include "server/grpc/status_mapping.h"
 
 namespace hearth::server {
-namespace {
-
-// Appends `next` (a later delta of the same sample) to `into`.
-void Merge(v1::GenerateResponse& into, v1::GenerateResponse&& next) {
-  into.mutable_token_ids()->MergeFrom(next.token_ids());
-  into.mutable_text()->append(next.text());
-  for (auto& lp : *next.mutable_logprobs()) *into.add_logprobs() = std::move(lp);
-  into.set_finish_reason(next.finish_reason());
-  into.set_stop_reason(next.stop_reason());
-  if (next.has_usage()) *into.mutable_usage() = next.usage();
-}
-
-}  // namespace
 
 GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerContext* context,
                                  const v1::GenerateRequest* request)
@@ -30,6 +17,11 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
     FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     return;
   }
+  if (absl::Status st = service_->CheckAuth(context); !st.ok()) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(ToGrpcStatus(st));
+    return;
+  }
   auto built = BuildEngineRequest(*request, service_->model_);
   if (!built.ok()) {
     absl::MutexLock lock(&mu_);
@@ -37,40 +29,27 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
     return;
   }
   num_samples_ = built->params.n;
-  // Outputs may arrive (on the engine thread) before Submit returns: OnOutput only needs mu_.
-  auto id = service_->engine_.Submit(
-      *std::move(built), [this](engine::RequestOutput out) { OnOutput(std::move(out)); });
-  absl::MutexLock lock(&mu_);
-  if (!id.ok()) {
-    FinishLocked(ToGrpcStatus(id.status()));
-    return;
+  // Outputs may arrive (on the engine thread) before Submit returns: OnWake only needs mu_.
+  channel_ =
+      OutputChannel::Create([this](bool final) { OnWake(final); }, service_->on_sample_finished_);
+  {
+    absl::MutexLock lock(&mu_);
+    submitted_ = true;  // until Submit fails: a final output may arrive before it returns
   }
-  submitted_ = true;
-  engine_id_ = *id;
+  absl::Status st = channel_->Submit(service_->engine_, *std::move(built), /*index_base=*/0);
+  absl::MutexLock lock(&mu_);
+  if (!st.ok()) {
+    submitted_ = false;
+    FinishLocked(ToGrpcStatus(st));
+  }
 }
 
 GenerateReactor::~GenerateReactor() = default;
 
-void GenerateReactor::OnOutput(engine::RequestOutput out) {
+void GenerateReactor::OnWake(bool final) {
   bool release = false;
   {
     absl::MutexLock lock(&mu_);
-    const bool final = out.final();
-    if (!out.status.ok()) {
-      if (error_.ok()) error_ = out.status;
-    } else if (!cancelled_ && !finish_called_) {
-      v1::GenerateResponse response;
-      ToGenerateResponse(out, request_id_, service_->engine_.tokenizer(), &response);
-      // Merge into the last queued message of the same sample unless it is the one in flight.
-      const bool can_merge = !queue_.empty() && (queue_.size() > 1 || !writing_) &&
-                             queue_.back().index() == response.index() &&
-                             queue_.back().finish_reason() == v1::FINISH_REASON_UNSPECIFIED;
-      if (can_merge) {
-        Merge(queue_.back(), std::move(response));
-      } else {
-        queue_.push_back(std::move(response));
-      }
-    }
     if (final) ++finals_;
     PumpLocked();
     release = ReleasableLocked();
@@ -89,9 +68,20 @@ void GenerateReactor::PumpLocked() {
                           : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
     return;
   }
+  if (queue_.empty() && channel_ != nullptr) {
+    for (engine::RequestOutput& out : channel_->Take()) {
+      if (!out.status.ok()) {
+        if (error_.ok()) error_ = out.status;
+        continue;
+      }
+      ToGenerateResponse(out, request_id_, service_->engine_.tokenizer(), &queue_.emplace_back());
+    }
+  }
   if (!queue_.empty()) {
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
     writing_ = true;
-    StartWrite(&queue_.front());
+    StartWrite(&in_flight_);
     return;
   }
   if (finals_ < num_samples_) return;
@@ -113,42 +103,41 @@ void GenerateReactor::FinishLocked(const grpc::Status& status) {
 }
 
 void GenerateReactor::OnWriteDone(bool ok) {
-  uint64_t abort_id = 0;
+  bool abort = false;
   {
     absl::MutexLock lock(&mu_);
     writing_ = false;
-    queue_.pop_front();
     if (!ok && !cancelled_) {
       // The stream broke (client gone): stop generating.
       cancelled_ = true;
-      if (submitted_ && finals_ < num_samples_) abort_id = engine_id_;
+      abort = submitted_ && finals_ < num_samples_;
     }
     PumpLocked();
   }
-  if (abort_id != 0) service_->engine_.Abort(abort_id);
+  if (abort) channel_->Abort();
 }
 
 void GenerateReactor::OnCancel() {
-  uint64_t abort_id = 0;
+  bool abort = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!cancelled_ && submitted_ && finals_ < num_samples_) abort_id = engine_id_;
+    abort = !cancelled_ && submitted_ && finals_ < num_samples_;
     cancelled_ = true;
     PumpLocked();
   }
-  if (abort_id != 0) service_->engine_.Abort(abort_id);
+  if (abort) channel_->Abort();
 }
 
 void GenerateReactor::AbortForShutdown() {
-  uint64_t abort_id = 0;
+  bool abort = false;
   {
     absl::MutexLock lock(&mu_);
     if (submitted_ && finals_ < num_samples_ && !shutdown_abort_) {
       shutdown_abort_ = true;
-      abort_id = engine_id_;
+      abort = true;
     }
   }
-  if (abort_id != 0) service_->engine_.Abort(abort_id);
+  if (abort) channel_->Abort();
 }
 
 void GenerateReactor::OnDone() {

@@ -1,15 +1,16 @@
 // One streaming Generate call.
 //
-//   gRPC thread:   constructor validates, submits to the engine (or Finishes with the error)
-//   engine thread: OnOutput() turns each delta into a response and queues it; never blocks
-//   gRPC threads:  OnWriteDone() writes the next queued response; OnCancel() aborts the
-//                  request in the engine (client cancel or deadline); OnDone() releases gRPC's
-//                  reference.
+//   gRPC thread:   constructor validates, submits through an OutputChannel (the streaming path
+//                  shared with the HTTP APIs, server/request/output_channel.h), or Finishes
+//                  with the error
+//   engine thread: the channel queues each delta and wakes the reactor (OnWake), never blocks
+//   gRPC threads:  OnWriteDone() writes what queued meanwhile; OnCancel() aborts the request in
+//                  the engine (client cancel or deadline); OnDone() releases gRPC's reference.
 //
-// Consecutive deltas of one sample that queue up behind a write in flight are merged into one
-// message. Finish is called once every sample's final output has been written (OK, or the
-// engine's error), or at once when the call is cancelled (CANCELLED / DEADLINE_EXCEEDED), or
-// after a server abort (UNAVAILABLE "server shutting down").
+// Deltas of one sample that queue up behind a write in flight go out merged in one message. Finish
+// is called once every sample's final output has been written (OK, or the engine's error), or at
+// once when the call is cancelled (CANCELLED / DEADLINE_EXCEEDED), or after a server abort
+// (UNAVAILABLE "server shutting down").
 //
 // Lifetime: the object deletes itself when both gRPC (OnDone) and the engine (all n samples'
 // final outputs) are done with it; the engine always delivers a final output per sample, on
@@ -19,12 +20,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/request.h"
 #include "hearth/v1/hearth.grpc.pb.h"
+#include "server/request/output_channel.h"
 
 namespace hearth::server {
 
@@ -45,7 +48,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
  private:
   ~GenerateReactor() override;
 
-  void OnOutput(engine::RequestOutput out);  // engine thread
+  void OnWake(bool final);  // engine thread
   // Starts the next write or Finishes when due. REQUIRES: mu_ held.
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Both sides released? REQUIRES: mu_ held.
@@ -56,13 +59,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   grpc::CallbackServerContext* const context_;
   const std::string request_id_;  // the client's, echoed
   int32_t num_samples_ = 1;
+  std::shared_ptr<OutputChannel> channel_;
 
   absl::Mutex mu_;
   bool submitted_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t engine_id_ ABSL_GUARDED_BY(mu_) = 0;
-  int32_t finals_ ABSL_GUARDED_BY(mu_) = 0;  // samples whose final output arrived
-  absl::Status error_ ABSL_GUARDED_BY(mu_);  // first failed sample's status
-  std::deque<v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);  // front is in flight if writing_
+  int32_t finals_ ABSL_GUARDED_BY(mu_) = 0;              // samples whose final output arrived
+  absl::Status error_ ABSL_GUARDED_BY(mu_);              // first failed sample's status
+  v1::GenerateResponse in_flight_ ABSL_GUARDED_BY(mu_);  // the message being written
+  std::deque<v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);  // taken, not yet written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool shutdown_abort_ ABSL_GUARDED_BY(mu_) = false;

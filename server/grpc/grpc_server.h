@@ -1,9 +1,9 @@
 // The gRPC server process-side: the Hearth service plus the standard grpc.health.v1.Health
-// service and server reflection, listening on one address.
+// service (Hearth's own, health_service.h) and server reflection, listening on one address.
 //
 // Health: "" and "hearth.v1.Hearth" report SERVING after Start and NOT_SERVING after
 // SetServing(false) (the first step of a graceful shutdown).
-// Ownership: borrows the service, which must outlive this object.
+// Ownership: borrows the services, which must outlive this object.
 // Thread-safety: SetServing / Shutdown may be called from any thread.
 #pragma once
 
@@ -14,16 +14,22 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/grpc/health_service.h"
 #include "server/grpc/hearth_service.h"
+#include "server/security/tls_files.h"
 
 namespace hearth::server {
 
 class GrpcServer {
  public:
-  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving.
+  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving, over TLS when
+  // `tls` is enabled (requiring and verifying client certificates when it has a client CA).
   // Unavailable naming the address when it cannot be bound.
+  // `health` may be null (a default HealthService of this server's own is used then).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const std::string& address,
-                                                           HearthService* service);
+                                                           HearthService* service,
+                                                           const security::TlsFiles& tls = {},
+                                                           HealthService* health = nullptr);
   ~GrpcServer();
 
   // The bound port.
@@ -35,6 +41,8 @@ class GrpcServer {
  private:
   GrpcServer() = default;
 
+  std::unique_ptr<HealthService> own_health_;
+  HealthService* health_ = nullptr;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -1,6 +1,5 @@
 #include "server/grpc/hearth_service.h"
 
-#include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -21,22 +20,16 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc:
 
 }  // namespace
 
-ModelFacts DescribeModel(const engine::LoadedModel& model) {
-  ModelFacts facts;
-  facts.architecture = model.config().arch_name;
-  std::map<std::string, int64_t> elements_by_type;
-  for (const engine::GgufTensor& t : model.file().tensors()) {
-    facts.parameter_count += t.num_elements;
-    if (t.shape.size() >= 2) elements_by_type[std::string(t.traits->name)] += t.num_elements;
-  }
-  int64_t best = -1;
-  for (const auto& [name, n] : elements_by_type) {
-    if (n > best) {
-      best = n;
-      facts.quant_type = name;
-    }
-  }
-  return facts;
+absl::Status HearthService::CheckAuth(const grpc::CallbackServerContext* context) const {
+  if (keys_ == nullptr || !keys_->required()) return absl::OkStatus();
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  const absl::string_view header = it == metadata.end()
+                                       ? absl::string_view()
+                                       : absl::string_view(it->second.data(), it->second.size());
+  absl::Status st = keys_->CheckAuthorization(header);
+  if (!st.ok() && on_auth_refused_) on_auth_refused_();
+  return st;
 }
 
 HearthService::HearthService(engine::Engine& engine, ServedModel model, ModelFacts facts)
@@ -99,6 +92,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* HearthService::Generate(
 grpc::ServerUnaryReactor* HearthService::Tokenize(grpc::CallbackServerContext* context,
                                                   const v1::TokenizeRequest* request,
                                                   v1::TokenizeResponse* response) {
+  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
   if (draining()) return Done(context, kShuttingDown);
   if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
     return Done(context, ToGrpcStatus(st));
@@ -113,6 +107,7 @@ grpc::ServerUnaryReactor* HearthService::Tokenize(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* HearthService::Detokenize(grpc::CallbackServerContext* context,
                                                     const v1::DetokenizeRequest* request,
                                                     v1::DetokenizeResponse* response) {
+  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
   if (draining()) return Done(context, kShuttingDown);
   if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
     return Done(context, ToGrpcStatus(st));
@@ -135,6 +130,7 @@ grpc::ServerUnaryReactor* HearthService::Detokenize(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* HearthService::ListModels(grpc::CallbackServerContext* context,
                                                     const v1::ListModelsRequest* /*request*/,
                                                     v1::ListModelsResponse* response) {
+  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
   FillCard(response->add_models());
   return Done(context, grpc::Status::OK);
 }
@@ -142,6 +138,7 @@ grpc::ServerUnaryReactor* HearthService::ListModels(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* context,
                                                    const v1::ModelInfoRequest* request,
                                                    v1::ModelInfoResponse* response) {
+  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
   if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
     return Done(context, ToGrpcStatus(st));
   }

@@ -26,21 +26,13 @@
 #include "engine/engine.h"
 #include "hearth/v1/hearth.grpc.pb.h"
 #include "server/grpc/request_builder.h"
+#include "server/request/output_channel.h"
+#include "server/request/served_model.h"
+#include "server/security/api_keys.h"
 
 namespace hearth::server {
 
 class GenerateReactor;
-
-// Static facts about the served model for ListModels / ModelInfo.
-struct ModelFacts {
-  std::string architecture;  // "llama"
-  std::string quant_type;    // dominant weight type, "Q4_1"
-  int64_t parameter_count = 0;
-  std::string backend = "cpu";
-};
-
-// Facts computed from a loaded model (dominant type by weight elements of matrices).
-ModelFacts DescribeModel(const engine::LoadedModel& model);
 
 class HearthService final : public v1::Hearth::CallbackService {
  public:
@@ -60,6 +52,19 @@ class HearthService final : public v1::Hearth::CallbackService {
   void SetGenerateFailureObserver(std::function<void(grpc::StatusCode)> observer) {
     on_generate_failure_ = std::move(observer);
   }
+  // Sees each sample's final output on the engine thread (metrics). REQUIRES: as above.
+  void SetSampleObserver(OutputChannel::FinalObserver observer) {
+    on_sample_finished_ = std::move(observer);
+  }
+  // With keys required, every RPC of this service needs the `authorization` metadata
+  // "Bearer KEY" (else UNAUTHENTICATED); `on_refused` counts refusals. REQUIRES: as above;
+  // `keys` outlives the service.
+  void SetApiKeys(const security::ApiKeys* keys, std::function<void()> on_refused) {
+    keys_ = keys;
+    on_auth_refused_ = std::move(on_refused);
+  }
+  // OK, or UNAUTHENTICATED (counted) when the call lacks a valid key.
+  absl::Status CheckAuth(const grpc::CallbackServerContext* context) const;
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
@@ -88,6 +93,9 @@ class HearthService final : public v1::Hearth::CallbackService {
   const ServedModel model_;
   const ModelFacts facts_;
   std::function<void(grpc::StatusCode)> on_generate_failure_;
+  OutputChannel::FinalObserver on_sample_finished_;
+  const security::ApiKeys* keys_ = nullptr;
+  std::function<void()> on_auth_refused_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_set<GenerateReactor*> active_ ABSL_GUARDED_BY(mu_);

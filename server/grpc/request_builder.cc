@@ -7,100 +7,35 @@
 #include "engine/tokenizer/unicode.h"
 
 namespace hearth::server {
-namespace {
 
-absl::Status Bad(const std::string& field, const std::string& why) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+const FieldNames& GrpcFieldNames() {
+  static const FieldNames names = [] {
+    FieldNames n{};
+    auto set = [&n](Field f, const char* name) { n[static_cast<size_t>(f)] = name; };
+    set(Field::kModel, "model");
+    set(Field::kInput, "input");
+    set(Field::kText, "text");
+    set(Field::kTokenIds, "token_ids.ids");
+    set(Field::kChat, "chat.messages");
+    set(Field::kN, "sampling.n");
+    set(Field::kTemperature, "sampling.temperature");
+    set(Field::kTopP, "sampling.top_p");
+    set(Field::kTopK, "sampling.top_k");
+    set(Field::kMinP, "sampling.min_p");
+    set(Field::kRepetitionPenalty, "sampling.repetition_penalty");
+    set(Field::kPresencePenalty, "sampling.presence_penalty");
+    set(Field::kFrequencyPenalty, "sampling.frequency_penalty");
+    set(Field::kSeed, "sampling.seed");
+    set(Field::kMaxTokens, "sampling.max_tokens");
+    set(Field::kMinTokens, "sampling.min_tokens");
+    set(Field::kStop, "sampling.stop");
+    set(Field::kStopTokenIds, "sampling.stop_token_ids");
+    set(Field::kLogprobs, "sampling.logprobs");
+    set(Field::kSkipSpecialTokens, "sampling.skip_special_tokens");
+    return n;
+  }();
+  return names;
 }
-
-absl::Status CheckIds(const std::string& field, const google::protobuf::RepeatedField<int32_t>& ids,
-                      int32_t vocab) {
-  for (int i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= vocab) {
-      return Bad(absl::StrCat(field, "[", i, "]"),
-                 absl::StrCat("token id ", ids[i], " is outside the vocabulary [0, ", vocab, ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<sampler::SamplingParams> ToSamplingParams(const v1::SamplingParams& s,
-                                                         int32_t vocab) {
-  sampler::SamplingParams p;
-  if (s.has_n()) {
-    if (s.n() < 1 || s.n() > kMaxParallelSamples) {
-      return Bad("sampling.n",
-                 absl::StrCat("must be in [1, ", kMaxParallelSamples, "], got ", s.n()));
-    }
-    p.n = s.n();
-  }
-  if (s.has_temperature()) p.temperature = s.temperature();
-  if (s.has_top_p()) p.top_p = s.top_p();
-  if (s.has_top_k()) p.top_k = s.top_k();
-  if (s.has_min_p()) p.min_p = s.min_p();
-  if (s.has_repetition_penalty()) p.repetition_penalty = s.repetition_penalty();
-  if (s.has_presence_penalty()) p.presence_penalty = s.presence_penalty();
-  if (s.has_frequency_penalty()) p.frequency_penalty = s.frequency_penalty();
-  if (s.has_seed()) p.seed = s.seed();
-  p.max_tokens = s.has_max_tokens() ? s.max_tokens() : kDefaultMaxTokens;
-  if (s.has_min_tokens()) p.min_tokens = s.min_tokens();
-  if (s.has_ignore_eos()) p.ignore_eos = s.ignore_eos();
-  if (s.stop_size() > kMaxStopStrings) {
-    return Bad("sampling.stop",
-               absl::StrCat("at most ", kMaxStopStrings, " stop strings, got ", s.stop_size()));
-  }
-  p.stop.assign(s.stop().begin(), s.stop().end());
-  RETURN_IF_ERROR(CheckIds("sampling.stop_token_ids", s.stop_token_ids(), vocab));
-  p.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
-  if (s.has_include_stop_str_in_output()) {
-    p.include_stop_str_in_output = s.include_stop_str_in_output();
-  }
-  if (s.has_logprobs()) p.logprobs = s.logprobs();
-  if (s.has_skip_special_tokens() && !s.skip_special_tokens()) {
-    // The engine's incremental decoder always skips special tokens today.
-    return Bad("sampling.skip_special_tokens", "false is not supported yet");
-  }
-  if (absl::Status st = p.Validate(); !st.ok()) {
-    return absl::InvalidArgumentError(st.message());
-  }
-  return p;
-}
-
-absl::StatusOr<std::vector<int32_t>> Prompt(const v1::GenerateRequest& r,
-                                            const ServedModel& model) {
-  const engine::tokenizer::Tokenizer& tok = *model.tokenizer;
-  switch (r.input_case()) {
-    case v1::GenerateRequest::kText:
-      if (r.text().empty()) return Bad("text", "must not be empty");
-      return tok.Encode(r.text(), {.add_special = true, .parse_special = true});
-    case v1::GenerateRequest::kTokenIds: {
-      if (r.token_ids().ids().empty()) return Bad("token_ids", "must not be empty");
-      RETURN_IF_ERROR(CheckIds("token_ids.ids", r.token_ids().ids(), tok.vocab_size()));
-      return std::vector<int32_t>(r.token_ids().ids().begin(), r.token_ids().ids().end());
-    }
-    case v1::GenerateRequest::kChat: {
-      if (r.chat().messages().empty()) return Bad("chat.messages", "must not be empty");
-      if (!model.chat_template.has_value()) {
-        return Bad("chat", absl::StrCat("the model's chat template is not supported: ",
-                                        model.chat_template_error));
-      }
-      std::vector<engine::tokenizer::ChatMessage> messages;
-      for (const v1::ChatMessage& m : r.chat().messages()) {
-        messages.push_back({m.role(), m.content()});
-      }
-      const bool add_generation_prompt =
-          !r.chat().has_add_generation_prompt() || r.chat().add_generation_prompt();
-      auto text = model.chat_template->Apply(messages, add_generation_prompt);
-      if (!text.ok()) return Bad("chat", std::string(text.status().message()));
-      return tok.Encode(*text, {.add_special = true, .parse_special = true});
-    }
-    case v1::GenerateRequest::INPUT_NOT_SET:
-      break;
-  }
-  return Bad("input", "one of text, token_ids or chat must be set");
-}
-
-}  // namespace
 
 absl::Status CheckModelName(const std::string& requested, const ServedModel& model) {
   if (requested.empty() || requested == model.name) return absl::OkStatus();
@@ -109,15 +44,58 @@ absl::Status CheckModelName(const std::string& requested, const ServedModel& mod
                                           "')"));
 }
 
+GenerateSpec ToGenerateSpec(const v1::GenerateRequest& r) {
+  GenerateSpec spec;
+  spec.model = r.model();
+  spec.priority = r.priority();
+  switch (r.input_case()) {
+    case v1::GenerateRequest::kText:
+      spec.prompt.text = r.text();
+      break;
+    case v1::GenerateRequest::kTokenIds:
+      spec.prompt.token_ids.emplace(r.token_ids().ids().begin(), r.token_ids().ids().end());
+      break;
+    case v1::GenerateRequest::kChat: {
+      auto& chat = spec.prompt.chat.emplace();
+      for (const v1::ChatMessage& m : r.chat().messages()) chat.push_back({m.role(), m.content()});
+      spec.prompt.add_generation_prompt =
+          !r.chat().has_add_generation_prompt() || r.chat().add_generation_prompt();
+      break;
+    }
+    case v1::GenerateRequest::INPUT_NOT_SET:
+      break;
+  }
+  const v1::SamplingParams& s = r.sampling();
+  SamplingSpec& out = spec.sampling;
+  if (s.has_n()) out.n = s.n();
+  if (s.has_temperature()) out.temperature = s.temperature();
+  if (s.has_top_p()) out.top_p = s.top_p();
+  if (s.has_top_k()) out.top_k = s.top_k();
+  if (s.has_min_p()) out.min_p = s.min_p();
+  if (s.has_repetition_penalty()) out.repetition_penalty = s.repetition_penalty();
+  if (s.has_presence_penalty()) out.presence_penalty = s.presence_penalty();
+  if (s.has_frequency_penalty()) out.frequency_penalty = s.frequency_penalty();
+  if (s.has_seed()) out.seed = s.seed();
+  if (s.has_max_tokens()) out.max_tokens = s.max_tokens();
+  if (s.has_min_tokens()) out.min_tokens = s.min_tokens();
+  if (s.has_ignore_eos()) out.ignore_eos = s.ignore_eos();
+  out.stop.assign(s.stop().begin(), s.stop().end());
+  out.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
+  if (s.has_include_stop_str_in_output()) {
+    out.include_stop_str_in_output = s.include_stop_str_in_output();
+  }
+  if (s.has_logprobs()) out.logprobs = s.logprobs();
+  if (s.has_skip_special_tokens()) out.skip_special_tokens = s.skip_special_tokens();
+  return spec;
+}
+
 absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& request,
                                                    const ServedModel& model) {
   RETURN_IF_ERROR(CheckModelName(request.model(), model));
-  engine::Request out;
-  ASSIGN_OR_RETURN(out.params, ToSamplingParams(request.sampling(), model.tokenizer->vocab_size()));
-  ASSIGN_OR_RETURN(out.prompt_tokens, Prompt(request, model));
-  if (out.prompt_tokens.empty()) return Bad("input", "tokenizes to no tokens");
-  out.priority = request.priority();
-  return out;
+  if (request.input_case() == v1::GenerateRequest::INPUT_NOT_SET) {
+    return absl::InvalidArgumentError("input: one of text, token_ids or chat must be set");
+  }
+  return BuildEngineRequest(ToGenerateSpec(request), model, GrpcFieldNames());
 }
 
 void ToGenerateResponse(const engine::RequestOutput& out, const std::string& request_id,

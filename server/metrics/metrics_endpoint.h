@@ -1,11 +1,15 @@
 // MetricsEndpoint: the HTTP side of `hearth serve`'s observability, on its own port (the
-// `metrics` config section, default 0.0.0.0:9464):
+// `metrics` config section, default 0.0.0.0:9464), served by the same HttpServer as the API
+// (server/http/http_server.h: event loop, bounded connections / header / body, header and
+// write deadlines, optional TLS), so slow or idle sockets cannot block a scrape or /ready.
 //   GET /metrics (metrics.path)  the Registry: hearth:* serving metrics + process_* metrics
 //   GET /health                  200 while starting or serving; 503 "NOT_SERVING" once draining
-//   GET /ready                   200 only while serving (model loaded, gRPC listening, not
+//   GET /ready                   200 only while serving (model loaded, listeners up, not
 //                                draining); 503 otherwise
+// With API keys required, /metrics needs `Authorization: Bearer KEY` when protect_metrics,
+// /health and /ready when protect_health (refusals: 401, counted with protocol "metrics").
 //
-//   ASSIGN_OR_RETURN(auto endpoint, MetricsEndpoint::Start(config.metrics, model_name));
+//   ASSIGN_OR_RETURN(auto endpoint, MetricsEndpoint::Start(config.metrics, model_name, access));
 //   engine = Engine::Create(model, config, endpoint->serving().Hooks());
 //   endpoint->serving().AttachEngine(engine.get(), info);
 //   endpoint->SetPhase(ServingPhase::kServing);  ...  SetPhase(kDraining);
@@ -19,21 +23,32 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "metrics/http_exposer.h"
 #include "metrics/registry.h"
 #include "server/config/server_config.h"
+#include "server/http/http_server.h"
 #include "server/metrics/serving_metrics.h"
+#include "server/security/api_keys.h"
+#include "server/security/tls_files.h"
 
 namespace hearth::server {
 
 enum class ServingPhase { kStarting, kServing, kDraining };
 
+// Who may read the endpoint and over what.
+struct MetricsAccess {
+  security::TlsFiles tls;
+  const security::ApiKeys* keys = nullptr;  // null: open; must outlive the endpoint
+  bool protect_metrics = false;
+  bool protect_health = false;
+};
+
 class MetricsEndpoint {
  public:
   // Registers the process and serving metrics and starts serving HTTP. Unavailable when the
-  // address cannot be bound.
+  // address cannot be bound; InvalidArgument naming `metrics.path` for a path that clashes.
   static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const MetricsConfig& config,
-                                                                std::string model_name);
+                                                                std::string model_name,
+                                                                MetricsAccess access = {});
   ~MetricsEndpoint();  // Stop()s.
   MetricsEndpoint(const MetricsEndpoint&) = delete;
   MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
@@ -46,11 +61,14 @@ class MetricsEndpoint {
 
  private:
   MetricsEndpoint() = default;
+  http::Reply Handle(const http::HttpRequest& request);
 
+  MetricsConfig config_;
+  MetricsAccess access_;
   metrics::Registry registry_;
   std::unique_ptr<ServingMetrics> serving_;
   std::atomic<ServingPhase> phase_{ServingPhase::kStarting};
-  std::unique_ptr<metrics::HttpExposer> exposer_;
+  std::unique_ptr<http::HttpServer> server_;
 };
 
 }  // namespace hearth::server

@@ -35,39 +35,51 @@ absl::Status ServingMetrics::Init() {
   const std::vector<std::string> labels = {model_name_};
 
   struct HistogramSpec {
-    metrics::Histogram** series;
+    metrics::Histogram** series;                     // engine-wide, or nullptr
+    metrics::Histogram* PerProtocol::*per_protocol;  // per protocol, or nullptr
     const char* name;
     const char* help;
     std::vector<double> buckets;
   };
   const std::vector<double> latency = metrics::RequestLatencyBuckets();
   const std::vector<HistogramSpec> histograms = {
-      {&ttft_, "time_to_first_token_seconds",
+      {&ttft_, nullptr, "time_to_first_token_seconds",
        "Seconds from a request's arrival to its first generated token (per sample).",
        metrics::TimeToFirstTokenBuckets()},
-      {&itl_, "inter_token_latency_seconds",
+      {&itl_, nullptr, "inter_token_latency_seconds",
        "Seconds between consecutive generated tokens of a sample (every token after the first).",
        metrics::InterTokenLatencyBuckets()},
-      {&e2e_, "e2e_request_latency_seconds",
+      {nullptr, &PerProtocol::e2e, "e2e_request_latency_seconds",
        "Seconds from a request's arrival to its finish (per finished sample).", latency},
-      {&queue_time_, "request_queue_time_seconds",
+      {nullptr, &PerProtocol::queue_time, "request_queue_time_seconds",
        "Seconds a finished sample waited from arrival until first scheduled.", latency},
-      {&prefill_time_, "request_prefill_time_seconds",
+      {nullptr, &PerProtocol::prefill_time, "request_prefill_time_seconds",
        "Seconds from first scheduled to first token of a finished sample.", latency},
-      {&decode_time_, "request_decode_time_seconds",
+      {nullptr, &PerProtocol::decode_time, "request_decode_time_seconds",
        "Seconds from first token to last token of a finished sample.", latency},
-      {&prompt_tokens_hist_, "request_prompt_tokens", "Prompt length of finished samples.",
-       metrics::OneTwoFiveBuckets(1 << 20)},
-      {&generation_tokens_hist_, "request_generation_tokens",
+      {nullptr, &PerProtocol::prompt_tokens, "request_prompt_tokens",
+       "Prompt length of finished samples.", metrics::OneTwoFiveBuckets(1 << 20)},
+      {nullptr, &PerProtocol::generation_tokens, "request_generation_tokens",
        "Generated tokens of finished samples.", metrics::OneTwoFiveBuckets(1 << 20)},
-      {&iteration_tokens_, "iteration_tokens",
+      {&iteration_tokens_, nullptr, "iteration_tokens",
        "Tokens run through the model per engine step (prefill + decode).",
        metrics::OneTwoFiveBuckets(1 << 16)},
   };
+  // The protocols whose requests generate (the metrics port only refuses or serves scrapes).
+  constexpr Protocol kGenerating[] = {Protocol::kGrpc, Protocol::kOpenAi, Protocol::kOllama};
   for (const HistogramSpec& h : histograms) {
+    if (h.series != nullptr) {
+      ASSIGN_OR_RETURN(metrics::HistogramFamily * family,
+                       r.AddHistogram(Name(h.name), h.help, model, h.buckets));
+      ASSIGN_OR_RETURN(*h.series, family->WithLabels(labels));
+      continue;
+    }
     ASSIGN_OR_RETURN(metrics::HistogramFamily * family,
-                     r.AddHistogram(Name(h.name), h.help, model, h.buckets));
-    ASSIGN_OR_RETURN(*h.series, family->WithLabels(labels));
+                     r.AddHistogram(Name(h.name), h.help, {"model_name", "protocol"}, h.buckets));
+    for (Protocol p : kGenerating) {
+      ASSIGN_OR_RETURN(protocols_[static_cast<int>(p)].*h.per_protocol,
+                       family->WithLabels({model_name_, std::string(ProtocolName(p))}));
+    }
   }
 
   ASSIGN_OR_RETURN(
@@ -82,19 +94,34 @@ absl::Status ServingMetrics::Init() {
   ASSIGN_OR_RETURN(metrics::CounterFamily * success,
                    r.AddCounter(Name("request_success_total"),
                                 "Finished samples by finish reason (stop, length, abort).",
-                                {"model_name", "finished_reason"}));
-  for (sampler::FinishReason reason : {sampler::FinishReason::kStop, sampler::FinishReason::kLength,
-                                       sampler::FinishReason::kAbort}) {
-    ASSIGN_OR_RETURN(
-        success_[static_cast<int>(reason)],
-        success->WithLabels({model_name_, std::string(sampler::FinishReasonName(reason))}));
-  }
-  ASSIGN_OR_RETURN(metrics::CounterFamily * failure,
-                   r.AddCounter(Name("request_failure_total"),
-                                "Generate calls that ended with a non-OK gRPC status, by code.",
-                                {"model_name", "code"}));
-  for (int code = 1; code < kNumCodes; ++code) {
-    ASSIGN_OR_RETURN(failure_[code], failure->WithLabels({model_name_, kCodeNames[code]}));
+                                {"model_name", "finished_reason", "protocol"}));
+  ASSIGN_OR_RETURN(
+      metrics::CounterFamily * failure,
+      r.AddCounter(Name("request_failure_total"),
+                   "Generation calls that ended with an error, by gRPC status code name.",
+                   {"model_name", "code", "protocol"}));
+  ASSIGN_OR_RETURN(
+      metrics::CounterFamily * unauthenticated,
+      r.AddCounter(Name("unauthenticated_requests_total"),
+                   "Calls refused for a missing or wrong API key.", {"model_name", "protocol"}));
+  for (int pi = 0; pi < kNumProtocols; ++pi) {
+    const Protocol p = static_cast<Protocol>(pi);
+    const std::string protocol(ProtocolName(p));
+    PerProtocol& series = protocols_[pi];
+    ASSIGN_OR_RETURN(series.unauthenticated, unauthenticated->WithLabels({model_name_, protocol}));
+    if (p == Protocol::kMetrics) continue;
+    for (sampler::FinishReason reason :
+         {sampler::FinishReason::kStop, sampler::FinishReason::kLength,
+          sampler::FinishReason::kAbort}) {
+      ASSIGN_OR_RETURN(
+          series.success[static_cast<int>(reason)],
+          success->WithLabels(
+              {model_name_, std::string(sampler::FinishReasonName(reason)), protocol}));
+    }
+    for (int code = 1; code < kNumCodes; ++code) {
+      ASSIGN_OR_RETURN(series.failure[code],
+                       failure->WithLabels({model_name_, kCodeNames[code], protocol}));
+    }
   }
   return absl::OkStatus();
 }
@@ -102,7 +129,6 @@ absl::Status ServingMetrics::Init() {
 engine::EngineHooks ServingMetrics::Hooks() {
   engine::EngineHooks hooks;
   hooks.on_step_metrics = [this](const engine::StepMetrics& step) { ObserveStep(step); };
-  hooks.on_sample_finished = [this](const engine::RequestOutput& out) { ObserveFinished(out); };
   return hooks;
 }
 
@@ -114,23 +140,30 @@ void ServingMetrics::ObserveStep(const engine::StepMetrics& step) {
   for (double s : step.inter_token_latency) itl_->Observe(s);
 }
 
-void ServingMetrics::ObserveFinished(const engine::RequestOutput& out) {
-  if (!out.status.ok() || !out.finish.has_value()) return;
+void ServingMetrics::ObserveFinished(const engine::RequestOutput& out, Protocol protocol) {
+  if (!out.status.ok() || !out.finish.has_value() || protocol == Protocol::kMetrics) return;
+  const PerProtocol& s = protocols_[static_cast<int>(protocol)];
   const engine::Usage& u = out.usage;
-  success_[static_cast<int>(out.finish->reason())]->Inc();
-  e2e_->Observe(u.e2e_seconds);
-  queue_time_->Observe(u.queue_seconds);
-  prompt_tokens_hist_->Observe(u.prompt_tokens);
-  generation_tokens_hist_->Observe(u.completion_tokens);
+  s.success[static_cast<int>(out.finish->reason())]->Inc();
+  s.e2e->Observe(u.e2e_seconds);
+  s.queue_time->Observe(u.queue_seconds);
+  s.prompt_tokens->Observe(u.prompt_tokens);
+  s.generation_tokens->Observe(u.completion_tokens);
   if (u.completion_tokens > 0) {
-    prefill_time_->Observe(u.prefill_seconds);
-    decode_time_->Observe(u.decode_seconds);
+    s.prefill_time->Observe(u.prefill_seconds);
+    s.decode_time->Observe(u.decode_seconds);
   }
 }
 
-void ServingMetrics::CountFailure(grpc::StatusCode code) {
+void ServingMetrics::CountFailure(grpc::StatusCode code, Protocol protocol) {
   const int i = static_cast<int>(code);
-  if (i > 0 && i < kNumCodes) failure_[i]->Inc();
+  if (i > 0 && i < kNumCodes && protocol != Protocol::kMetrics) {
+    protocols_[static_cast<int>(protocol)].failure[i]->Inc();
+  }
+}
+
+void ServingMetrics::CountUnauthenticated(Protocol protocol) {
+  protocols_[static_cast<int>(protocol)].unauthenticated->Inc();
 }
 
 absl::Status ServingMetrics::AttachEngine(const engine::Engine* engine, const ServingInfo& info) {

@@ -11,11 +11,14 @@
 // Where each value comes from:
 //   engine thread (Hooks, observed as it happens, with cached series pointers, lock-free):
 //     histograms time_to_first_token_seconds, inter_token_latency_seconds (one Observe per
-//     token), iteration_tokens, and at each sample's finish e2e_request_latency_seconds,
-//     request_{queue,prefill,decode}_time_seconds, request_{prompt,generation}_tokens;
-//     counters prompt_tokens_total, generation_tokens_total, request_success_total.
-//   gRPC threads (HearthService's failure observer): request_failure_total{code} per failed
-//     Generate call (one branch at the end of a call; nothing per streamed message).
+//     token), iteration_tokens; counters prompt_tokens_total, generation_tokens_total. These
+//     are engine-wide (no protocol label: a step batches all protocols together).
+//   output callbacks of the three APIs (engine thread, at each sample's finish, through
+//     ObserveFinished with the request's protocol): the per-request histograms and
+//     request_success_total, each with a `protocol` label (grpc, openai, ollama).
+//   server threads (failure observers): request_failure_total{code,protocol} per failed
+//     generation call (one branch at the end of a call; nothing per streamed message), and
+//     unauthenticated_requests_total{protocol} per call refused for its API key.
 //   scrape time (callbacks reading Engine::Stats()): num_requests_{running,waiting,swapped},
 //     kv_cache_usage_perc, num_preemptions_total, prefix_cache_{queries,hits}_total.
 //
@@ -37,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "metrics/registry.h"
+#include "server/request/protocol.h"
 
 namespace hearth::server {
 
@@ -62,7 +66,7 @@ class ServingMetrics {
   ServingMetrics(const ServingMetrics&) = delete;
   ServingMetrics& operator=(const ServingMetrics&) = delete;
 
-  // Hooks for Engine::Create; they call ObserveStep / ObserveFinished on the engine thread.
+  // Hooks for Engine::Create; they call ObserveStep on the engine thread.
   engine::EngineHooks Hooks();
   // Registers the scrape-time metrics reading `engine`'s stats and the build_info metric.
   // Call once. REQUIRES: `engine` outlives every later scrape of the registry.
@@ -71,9 +75,11 @@ class ServingMetrics {
   void ObserveStep(const engine::StepMetrics& step);
   // A sample's final output: success (by finish reason) and the per-request histograms. Samples
   // that failed (non-OK status) are counted by the server as request_failure_total instead.
-  void ObserveFinished(const engine::RequestOutput& final_output);
+  void ObserveFinished(const engine::RequestOutput& final_output, Protocol protocol);
   // One failed request with gRPC status `code` (not OK; codes outside the enum are ignored).
-  void CountFailure(grpc::StatusCode code);
+  void CountFailure(grpc::StatusCode code, Protocol protocol);
+  // One call refused for a missing or wrong API key.
+  void CountUnauthenticated(Protocol protocol);
 
  private:
   static constexpr int kNumCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED
@@ -83,20 +89,25 @@ class ServingMetrics {
 
   metrics::Registry* const registry_;
   const std::string model_name_;
-  // Cached series (one label set each: model_name [, reason/code]).
+  // The request-level series of one protocol.
+  struct PerProtocol {
+    metrics::Histogram* e2e = nullptr;
+    metrics::Histogram* queue_time = nullptr;
+    metrics::Histogram* prefill_time = nullptr;
+    metrics::Histogram* decode_time = nullptr;
+    metrics::Histogram* prompt_tokens = nullptr;
+    metrics::Histogram* generation_tokens = nullptr;
+    std::array<metrics::Counter*, 3> success{};  // by sampler::FinishReason: stop, length, abort
+    std::array<metrics::Counter*, kNumCodes> failure{};  // by grpc::StatusCode; [0] unused
+    metrics::Counter* unauthenticated = nullptr;
+  };
+  // Cached series (one label set each: model_name [, reason/code] [, protocol]).
   metrics::Histogram* ttft_ = nullptr;
   metrics::Histogram* itl_ = nullptr;
-  metrics::Histogram* e2e_ = nullptr;
-  metrics::Histogram* queue_time_ = nullptr;
-  metrics::Histogram* prefill_time_ = nullptr;
-  metrics::Histogram* decode_time_ = nullptr;
-  metrics::Histogram* prompt_tokens_hist_ = nullptr;
-  metrics::Histogram* generation_tokens_hist_ = nullptr;
   metrics::Histogram* iteration_tokens_ = nullptr;
   metrics::Counter* prompt_tokens_ = nullptr;
   metrics::Counter* generation_tokens_ = nullptr;
-  std::array<metrics::Counter*, 3> success_{};  // by sampler::FinishReason: stop, length, abort
-  std::array<metrics::Counter*, kNumCodes> failure_{};  // by grpc::StatusCode; [0] unused
+  std::array<PerProtocol, kNumProtocols> protocols_{};
 };
 
 }  // namespace hearth::server

@@ -38,6 +38,7 @@ def clean_env(extra=None):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("HEARTH_") or k in ("HEARTH_SOURCE_DIR", "HEARTH_BINARY_DIR")}
     env["HEARTH_MODEL"] = DEFAULT_MODEL
+    env["HEARTH_HTTP_PORT"] = "0"  # any free port: servers of parallel tests must not clash
     env.update(extra or {})
     return env
 
@@ -51,8 +52,13 @@ class Server:
         # The metrics endpoint on its own free loopback port (env, so tests can override it).
         self.metrics_port = free_port()
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
+        # The OpenAI / Ollama HTTP API likewise.
+        self.http_port = free_port()
+        self.http_url = f"http://127.0.0.1:{self.http_port}"
         env = {"HEARTH_METRICS_PORT": str(self.metrics_port),
-               "HEARTH_METRICS_LISTEN_ADDRESS": "127.0.0.1", **(env or {})}
+               "HEARTH_METRICS_LISTEN_ADDRESS": "127.0.0.1",
+               "HEARTH_HTTP_PORT": str(self.http_port),
+               "HEARTH_HTTP_LISTEN_ADDRESS": "127.0.0.1", **(env or {})}
         cmd = [HEARTH, "serve", f"--listen-address=127.0.0.1:{self.port}", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      env=clean_env(env), text=True, bufsize=1)

@@ -117,6 +117,13 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
       {"", {}, {{"listen-address", "5000"}}, "'listen_address' (from flag --listen-address)"},
       {"", {}, {{"metrics.path", "metrics"}}, "'metrics.path'"},
       {"", {}, {{"nope", "1"}}, "unknown flag --nope"},
+      {"http:\n  port: 70000\n", {}, {}, "'http.port' (from file f.yaml): must be in [0, 65535]"},
+      {"http: 1\n", {}, {}, "'http' (from file f.yaml): must be a mapping"},
+      {"", {{"HEARTH_HTTP_MAX_BODY_BYTES", "10"}}, {}, "'http.max_body_bytes' (from env"},
+      {"", {}, {{"http-request-timeout", "soon"}}, "'http.request_timeout' (from flag"},
+      {"api_keys: [a, {b: 1}]\n", {}, {}, "'api_keys' (from file f.yaml): must be a list"},
+      {"tls:\n  cert: x\n", {}, {}, "'tls.cert'"},
+      {"auth:\n  protect_metrics: maybe\n", {}, {}, "'auth.protect_metrics'"},
   };
   for (const BadCase& bc : cases) {
     ConfigSources s;
@@ -129,6 +136,41 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
     EXPECT_TRUE(absl::IsInvalidArgument(c.status()));
     EXPECT_THAT(std::string(c.status().message()), HasSubstr(bc.must_contain));
   }
+}
+
+TEST(ServerConfigTest, HttpAuthAndTlsKeysFromEachLayer) {
+  ConfigSources s;
+  s.yaml_name = "f.yaml";
+  s.yaml_text =
+      "http:\n  port: 11434\n  max_body_bytes: 1MiB\napi_keys: [alpha, beta]\n"
+      "tls:\n  cert_file: /c.pem\n  key_file: /k.pem\n";
+  s.env = {{"HEARTH_HTTP_REQUEST_TIMEOUT", "2m"}, {"HEARTH_AUTH_PROTECT_METRICS", "true"}};
+  s.flags = {{"http-max-connections", "300"}, {"tls-client-ca-file", "/ca.pem"}};
+  auto c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ServerConfig& cfg = c->config;
+  EXPECT_TRUE(cfg.http.enabled);
+  EXPECT_EQ(cfg.http.port, 11434);
+  EXPECT_EQ(cfg.http.max_body_bytes, 1 << 20);
+  EXPECT_EQ(cfg.http.max_connections, 300);
+  EXPECT_DOUBLE_EQ(cfg.http.request_timeout_seconds, 120);
+  EXPECT_EQ(cfg.auth.api_keys, (std::vector<std::string>{"alpha", "beta"}));
+  EXPECT_TRUE(cfg.auth.protect_metrics);
+  EXPECT_FALSE(cfg.auth.protect_health);
+  EXPECT_EQ(cfg.tls.cert_file, "/c.pem");
+  EXPECT_EQ(cfg.tls.client_ca_file, "/ca.pem");
+  EXPECT_EQ(Origin(*c, "http.port"), "file f.yaml");
+  EXPECT_EQ(Origin(*c, "http.request_timeout"), "env HEARTH_HTTP_REQUEST_TIMEOUT");
+  // The keys themselves are never printed.
+  for (const std::string& line : DescribeConfig(*c)) {
+    EXPECT_EQ(line.find("alpha"), std::string::npos) << line;
+  }
+  ConfigSources env;
+  env.env = {{"HEARTH_API_KEYS", "k1, k2,"}};
+  auto from_env = LoadServerConfig(env);
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->config.auth.api_keys, (std::vector<std::string>{"k1", "k2"}));
+  EXPECT_EQ(LoadServerConfig({}).value().config.http.port, 8000);
 }
 
 TEST(ServerConfigTest, ByteSizes) {

@@ -1,0 +1,169 @@
+#include "server/request/build_request.h"
+
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "common/status_macros.h"
+
+namespace hearth::server {
+namespace {
+
+absl::Status Bad(const FieldNames& names, Field field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(NameOf(names, field), ": ", why));
+}
+
+absl::Status CheckIds(const FieldNames& names, Field field, const std::vector<int64_t>& ids,
+                      int32_t vocab) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(NameOf(names, field), "[", i, "]: token id ",
+                                                     ids[i], " is outside the vocabulary [0, ",
+                                                     vocab, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// An int64 field that must fit int32 (ranges are checked again by SamplingParams::Validate).
+absl::StatusOr<int32_t> Int32(const FieldNames& names, Field field, int64_t v) {
+  if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
+    return Bad(names, field, absl::StrCat("out of range, got ", v));
+  }
+  return static_cast<int32_t>(v);
+}
+
+absl::StatusOr<sampler::SamplingParams> ToSamplingParams(const SamplingSpec& s, int32_t vocab,
+                                                         const FieldNames& names) {
+  sampler::SamplingParams p;
+  if (s.n.has_value()) {
+    if (*s.n < 1 || *s.n > kMaxParallelSamples) {
+      return Bad(names, Field::kN,
+                 absl::StrCat("must be in [1, ", kMaxParallelSamples, "], got ", *s.n));
+    }
+    p.n = static_cast<int32_t>(*s.n);
+  }
+  if (s.temperature) p.temperature = static_cast<float>(*s.temperature);
+  if (s.top_p) p.top_p = static_cast<float>(*s.top_p);
+  if (s.top_k) {
+    // Above the vocabulary means "off", as SamplingParams documents.
+    ASSIGN_OR_RETURN(p.top_k, Int32(names, Field::kTopK, std::min<int64_t>(*s.top_k, vocab)));
+  }
+  if (s.min_p) p.min_p = static_cast<float>(*s.min_p);
+  if (s.repetition_penalty) p.repetition_penalty = static_cast<float>(*s.repetition_penalty);
+  if (s.presence_penalty) p.presence_penalty = static_cast<float>(*s.presence_penalty);
+  if (s.frequency_penalty) p.frequency_penalty = static_cast<float>(*s.frequency_penalty);
+  if (s.seed) p.seed = *s.seed;
+  if (s.max_tokens) {
+    ASSIGN_OR_RETURN(p.max_tokens, Int32(names, Field::kMaxTokens, *s.max_tokens));
+  } else if (s.max_tokens_unbounded) {
+    p.max_tokens.reset();
+  } else {
+    p.max_tokens = kDefaultMaxTokens;
+  }
+  if (s.min_tokens) {
+    ASSIGN_OR_RETURN(p.min_tokens, Int32(names, Field::kMinTokens, *s.min_tokens));
+  }
+  if (s.ignore_eos) p.ignore_eos = *s.ignore_eos;
+  if (s.stop.size() > static_cast<size_t>(kMaxStopStrings)) {
+    return Bad(names, Field::kStop,
+               absl::StrCat("at most ", kMaxStopStrings, " stop strings, got ", s.stop.size()));
+  }
+  for (size_t i = 0; i < s.stop.size(); ++i) {
+    if (s.stop[i].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(NameOf(names, Field::kStop), "[", i, "]: must not be empty"));
+    }
+  }
+  p.stop = s.stop;
+  RETURN_IF_ERROR(CheckIds(names, Field::kStopTokenIds, s.stop_token_ids, vocab));
+  p.stop_token_ids.assign(s.stop_token_ids.begin(), s.stop_token_ids.end());
+  if (s.include_stop_str_in_output) p.include_stop_str_in_output = *s.include_stop_str_in_output;
+  if (s.logprobs) {
+    ASSIGN_OR_RETURN(p.logprobs, Int32(names, Field::kLogprobs, *s.logprobs));
+  }
+  if (s.skip_special_tokens.has_value() && !*s.skip_special_tokens) {
+    // The engine's incremental decoder always skips special tokens today.
+    return Bad(names, Field::kSkipSpecialTokens, "false is not supported yet");
+  }
+  RETURN_IF_ERROR(RenameFieldError(p.Validate(), names));
+  return p;
+}
+
+}  // namespace
+
+absl::Status RenameFieldError(const absl::Status& status, const FieldNames& names) {
+  absl::string_view message = status.message();
+  if (!absl::IsInvalidArgument(status) || !absl::ConsumePrefix(&message, "sampling params: ")) {
+    return status;
+  }
+  // SamplingParams::Validate's words for each field it checks.
+  static constexpr std::pair<absl::string_view, Field> kInternal[] = {
+      {"n", Field::kN},
+      {"temperature", Field::kTemperature},
+      {"top_k", Field::kTopK},
+      {"top_p", Field::kTopP},
+      {"min_p", Field::kMinP},
+      {"repetition_penalty", Field::kRepetitionPenalty},
+      {"presence_penalty", Field::kPresencePenalty},
+      {"frequency_penalty", Field::kFrequencyPenalty},
+      {"max_tokens", Field::kMaxTokens},
+      {"min_tokens", Field::kMinTokens},
+      {"stop_token_ids", Field::kStopTokenIds},
+      {"stop", Field::kStop},
+      {"logprobs", Field::kLogprobs},
+  };
+  for (const auto& [internal, field] : kInternal) {
+    absl::string_view rest = message;
+    if (absl::ConsumePrefix(&rest, internal) && absl::ConsumePrefix(&rest, " ")) {
+      return absl::InvalidArgumentError(absl::StrCat(NameOf(names, field), ": ", rest));
+    }
+  }
+  return status;
+}
+
+absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const ServedModel& model,
+                                                 const FieldNames& names) {
+  const engine::tokenizer::Tokenizer& tok = *model.tokenizer;
+  if (prompt.text.has_value()) {
+    if (prompt.text->empty()) return Bad(names, Field::kText, "must not be empty");
+    return tok.Encode(*prompt.text, {.add_special = true, .parse_special = true});
+  }
+  if (prompt.token_ids.has_value()) {
+    if (prompt.token_ids->empty()) return Bad(names, Field::kTokenIds, "must not be empty");
+    RETURN_IF_ERROR(CheckIds(names, Field::kTokenIds, *prompt.token_ids, tok.vocab_size()));
+    return std::vector<int32_t>(prompt.token_ids->begin(), prompt.token_ids->end());
+  }
+  if (prompt.chat.has_value()) {
+    if (prompt.chat->empty()) return Bad(names, Field::kChat, "must not be empty");
+    if (!model.chat_template.has_value()) {
+      return Bad(
+          names, Field::kChat,
+          absl::StrCat("the model's chat template is not supported: ", model.chat_template_error));
+    }
+    std::vector<engine::tokenizer::ChatMessage> messages;
+    messages.reserve(prompt.chat->size());
+    for (const ChatMessageSpec& m : *prompt.chat) messages.push_back({m.role, m.content});
+    auto text = model.chat_template->Apply(messages, prompt.add_generation_prompt);
+    if (!text.ok()) return Bad(names, Field::kChat, std::string(text.status().message()));
+    return tok.Encode(*text, {.add_special = true, .parse_special = true});
+  }
+  return Bad(names, Field::kInput, "no input given");
+}
+
+absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
+                                                   const ServedModel& model,
+                                                   const FieldNames& names) {
+  engine::Request out;
+  ASSIGN_OR_RETURN(out.params,
+                   ToSamplingParams(spec.sampling, model.tokenizer->vocab_size(), names));
+  ASSIGN_OR_RETURN(out.prompt_tokens, BuildPrompt(spec.prompt, model, names));
+  if (out.prompt_tokens.empty()) return Bad(names, Field::kInput, "tokenizes to no tokens");
+  out.priority = spec.priority;
+  return out;
+}
+
+}  // namespace hearth::server
