@@ -22,7 +22,23 @@ bool CudaCompiledIn() {
 #endif
 }
 
-int UsableCudaDeviceCount() { return 0; }
+// GPUs the CUDA kernels run on: compute capability 8.0 or newer (mma.sync m16n8k16 with fp32
+// accumulators; the build targets sm_80, sm_89 and sm_90). Queried once per process.
+int UsableCudaDeviceCount() {
+#ifdef HEARTH_HAVE_CUDA
+  static const int count = [] {
+    const cuda::CudaQueryResult q = cuda::QueryCudaDevices();
+    int n = 0;
+    if (q.error.empty()) {
+      for (const auto& d : q.devices) n += d.compute_major >= 8 ? 1 : 0;
+    }
+    return n;
+  }();
+  return count;
+#else
+  return 0;
+#endif
+}
 
 namespace {
 
@@ -46,7 +62,7 @@ std::string DescribeBackends() {
                         MemInfoGiB("MemAvailable"));
   if (UsableCudaDeviceCount() == 0) {
     absl::StrAppend(&out, "  (no GPU: ",
-                    CudaCompiledIn() ? "the CUDA forward pass is not built yet, kernels only"
+                    CudaCompiledIn() ? "no CUDA device of compute capability 8.0 or newer"
                                      : "built without CUDA",
                     ")\n");
   }

@@ -44,7 +44,8 @@ int CudaBlockElems(GgmlType type) {
 int CudaBlockBytes(GgmlType type) {
   int bytes = 0;
   DispatchCudaType(static_cast<uint32_t>(type), [&](auto t) { bytes = decltype(t)::kBytes; });
-  return bytes == 16 ? 2 : bytes;
+  // Plain types group 8 elements per "block" in the kernels; on disk each element is a block.
+  return CudaBlockElems(type) == 1 ? bytes / 8 : bytes;
 }
 
 cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream) {

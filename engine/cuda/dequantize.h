@@ -3,7 +3,7 @@
 // Plain C++17 (no Abseil): included by nvcc-compiled .cu files and by host code alike. Launchers
 // return the cudaError_t of the launch; wrap it with CudaStatus (engine/cuda/cuda_buffer.h).
 //
-// Supported types (kCudaTypes): F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K. fp32 output is
+// Supported types (kCudaTypes): F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K. fp32 output is
 // bit-exact with the CPU dequantizers in engine/quant (same float operations in the same order,
 // no fused multiply-add); fp16 output is that float rounded to nearest even.
 #pragma once
@@ -22,6 +22,7 @@ namespace cuda {
 
 // GGUF type numbers of the types the CUDA kernels handle (checked against GgmlType's enumerators
 // by static_asserts in engine/cuda/cuda_matmul.cc).
+inline constexpr uint32_t kCudaF32 = 0;
 inline constexpr uint32_t kCudaF16 = 1;
 inline constexpr uint32_t kCudaQ4_0 = 2;
 inline constexpr uint32_t kCudaQ4_1 = 3;

@@ -16,13 +16,18 @@ constexpr int kWarpsPerBlock = kGemvWarpsPerBlock;
 template <typename T, int kMaxN>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock, 4)
     GemvKernel(const uint8_t* __restrict__ w, const float* __restrict__ x, float* __restrict__ y,
-               int64_t rows, int64_t cols, int n) {
+               int64_t rows, int64_t cols, int n, int64_t ldy) {
   using S = GemvShape<T>;
   __shared__ uint4 stage[kWarpsPerBlock][S::kChunkVecs];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + warp;
   if (row >= rows) return;  // the whole warp leaves together
 
+  // Token group blockIdx.y: tokens [8 y, 8 y + 8).
+  const int t0 = static_cast<int>(blockIdx.y) * kGemvMaxN;
+  x += static_cast<int64_t>(t0) * cols;
+  y += static_cast<int64_t>(t0) * ldy;
+  n = n - t0 < kMaxN ? n - t0 : kMaxN;
   const int64_t blocks_per_row = cols / T::kElems;
   const uint8_t* row_ptr = w + row * blocks_per_row * T::kBytes;
   uint4* my_stage = stage[warp];
@@ -48,15 +53,16 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, 4)
     float v = acc[t];
 #pragma unroll
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-    if (t < n && lane == t) y[t * rows + row] = v;
+    if (t < n && lane == t) y[t * ldy + row] = v;
   }
 }
 
 template <typename T, int kMaxN>
 void LaunchGemvTyped(const GemvParams& p, cudaStream_t stream) {
-  const unsigned grid = static_cast<unsigned>((p.rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  GemvKernel<T, kMaxN><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(static_cast<const uint8_t*>(p.w),
-                                                                 p.x, p.y, p.rows, p.cols, p.n);
+  const dim3 grid(static_cast<unsigned>((p.rows + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  static_cast<unsigned>((p.n + kGemvMaxN - 1) / kGemvMaxN));
+  GemvKernel<T, kMaxN><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(
+      static_cast<const uint8_t*>(p.w), p.x, p.y, p.rows, p.cols, p.n, p.ldy > 0 ? p.ldy : p.rows);
 }
 
 __global__ void FloatToHalfKernel(const float* __restrict__ src, __half* __restrict__ dst,
@@ -70,7 +76,8 @@ __global__ void FloatToHalfKernel(const float* __restrict__ src, __half* __restr
 }  // namespace
 
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
-  if (p.n < 1 || p.n > kGemvMaxN || p.rows < 0 || p.cols < 0 || p.cols % 32 != 0) {
+  if (p.n < 1 || p.n > 65535 * kGemvMaxN || p.rows < 0 || p.cols < 0 || p.cols % 32 != 0 ||
+      (p.ldy != 0 && p.ldy < p.rows)) {
     return cudaErrorInvalidValue;
   }
   if (p.rows == 0) return cudaSuccess;

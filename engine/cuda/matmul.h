@@ -12,13 +12,10 @@
 //
 // Plain C++17 (no Abseil): seen by nvcc and by the host compiler.
 //
-// ---- Running the CUDA checks on a lent GPU machine (two steps) ----
+// ---- Running the CUDA checks on a lent GPU machine ----
 // The build machine has nvcc but no GPU; the GPU machine has the CUDA 13 driver and runtime but
-// no compiler and no Debian -dev packages. So:
-//   1. here:  scripts/gpu-check.sh --bundle   (configures build-cuda, builds cuda_device_test,
-//             cuda_matmul_test, cuda_matmul_bench and hearth, and packs them with
-//             scripts/gpu-bundle.sh into .gpu/ with the non-system libraries they need)
-//   2. there: .gpu/run-gpu-tests.sh   (every *_test with --gtest_brief=1, then the bench table)
+// no compiler for Hearth's dependencies. scripts/gpu-check.sh --bundle packs .gpu/ here, and
+// scripts/gpu-check.sh runs it there (see that script).
 // Without a device the tests skip (GTEST_SKIP), so CPU-only CI runs them harmlessly.
 #pragma once
 
@@ -30,20 +27,23 @@
 
 namespace hearth::engine::cuda {
 
-// Largest batch the GEMV kernel handles; larger batches go through cuBLAS.
+// Tokens per GEMV launch group (register accumulators per lane); CudaMatMul's kAuto sends
+// larger batches to cuBLAS.
 inline constexpr int kGemvMaxN = 8;
 
 // The GEMV kernel reads whole 16-byte words, up to 15 bytes past the last block of W: every
 // weight allocation must extend at least this far beyond its data (CudaWeight pads).
 inline constexpr int kWeightPadBytes = 16;
 
-// y[t, r] = sum_c x[t, c] * W[r, c] for t < n, r < rows.
+// y[t * ldy + r] = sum_c x[t, c] * W[r, c] for t < n, r < rows.
 //   w: device, [rows, cols / block_size] blocks, row-major and packed (row r starts at byte
 //      r * cols / block_size * block_bytes; any alignment), followed by kWeightPadBytes readable
 //      bytes. The base pointer must be 16-byte aligned (cudaMalloc's is).
 //   x: device, [n, cols] float, row-major, 16-byte aligned.
-//   y: device, [n, rows] float, row-major; every element is written.
-// REQUIRES: 1 <= n <= kGemvMaxN; cols % 32 == 0 (and % 256 for K-quants); type supported.
+//   y: device, row stride ldy (0: rows) >= rows; the elements above are written, no others.
+// Tokens are taken in groups of kGemvMaxN (grid.y); every (row, token) output is computed with
+// the same per-lane FMA chain and lane sum whatever n is, so the GEMV is batch-invariant.
+// REQUIRES: n >= 1; cols % 32 == 0 (and % 256 for K-quants); type supported.
 struct GemvParams {
   GgmlType type;
   const void* w = nullptr;
@@ -52,6 +52,7 @@ struct GemvParams {
   int64_t rows = 0;
   int64_t cols = 0;
   int n = 0;
+  int64_t ldy = 0;
 };
 
 // Enqueues the GEMV on `stream`; cudaErrorInvalidValue when a REQUIRES above does not hold.

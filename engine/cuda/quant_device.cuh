@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "engine/cuda/dequantize.h"
 #include "engine/quant/blocks.h"
@@ -90,8 +91,30 @@ HEARTH_HD void ScaleMinK4(const uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
+HEARTH_HD float LoadF32(const uint8_t* p) {
+  const uint32_t bits = static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+                        (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(bits);
+#else
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+#endif
+}
+
+// Plain types: a "block" is one group of 8 elements (kElems = 8); on disk each element is its
+// own block (CudaBlockElems = 1).
+struct DevF32 {
+  static constexpr int kElems = 8, kBytes = 32;
+  HEARTH_HD static void Group(const uint8_t* b, int /*g*/, float* w) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) w[i] = LoadF32(b + 4 * i);
+  }
+};
+
 struct DevF16 {
-  static constexpr int kElems = 8, kBytes = 16;  // a "block" is one group of 8 halves
+  static constexpr int kElems = 8, kBytes = 16;
   HEARTH_HD static void Group(const uint8_t* b, int /*g*/, float* w) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) w[i] = LoadHalf(b + 2 * i);
@@ -205,6 +228,9 @@ struct DevQ6_K {
 template <typename F>
 __host__ bool DispatchCudaType(uint32_t type, F&& f) {
   switch (type) {
+    case kCudaF32:
+      f(DevF32{});
+      return true;
     case kCudaF16:
       f(DevF16{});
       return true;

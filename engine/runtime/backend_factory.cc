@@ -3,6 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/cpu/cpu_ops.h"
+#ifdef HEARTH_HAVE_CUDA
+#include "engine/cuda/cuda_ops.h"
+#endif
 #include "engine/runtime/kv_sizing.h"
 
 namespace hearth::engine {
@@ -23,12 +26,21 @@ absl::StatusOr<std::unique_ptr<DeviceOps>> CreateOps(const LoadedModel& model,
           cpu::CpuOps::Create(model.config(), model.weights().rope_freq_factors, layers, options));
       return std::unique_ptr<DeviceOps>(std::move(ops));
     }
-    case DeviceKind::kCuda:
+    case DeviceKind::kCuda: {
+#ifdef HEARTH_HAVE_CUDA
+      cuda::CudaOpsOptions options;
+      options.device = spec.device.index;
+      options.kv_dtype = config.kv_dtype.value_or(
+          config.device.cpu_precision == cpu::ActPrecision::kF32 ? KvDtype::kF32 : KvDtype::kF16);
+      return cuda::CreateCudaOps(model.config(), model.weights().rope_freq_factors, layers,
+                                 options);
+#else
       break;
+#endif
+    }
   }
   return absl::UnimplementedError(
-      absl::StrCat("device ", spec.device.ToString(),
-                   ": this build has no CUDA forward pass yet (only its kernels)"));
+      absl::StrCat("device ", spec.device.ToString(), ": this build has no CUDA backend"));
 }
 
 }  // namespace

@@ -32,8 +32,9 @@ using cuda_test::RandomActivations;
 using cuda_test::RandomBlocks;
 using cuda_test::ReferenceMatMul;
 
-constexpr GgmlType kTypes[] = {GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ4_0, GgmlType::kQ4_1,
-                               GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+constexpr GgmlType kTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16,
+                               GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ8_0,
+                               GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
 constexpr int kBatches[] = {1, 3, 8, 17, 64};
 constexpr int64_t kRows = 37;  // odd: rows start at every alignment modulo 16
 
@@ -93,8 +94,9 @@ TEST_F(CudaKernelTest, DequantizeMatchesCpuBitExact) {
   }
 }
 
-// One (type, n, path) case of the table below; returns the worst error / bound ratio.
-void CheckMatMul(GgmlType type, int n, MatMulPath path, CudaMatMul* mm) {
+// One (type, n, path) case of the table below; records the worst error / magnitude ratio and
+// returns y ([n, kRows]).
+std::vector<float> CheckMatMul(GgmlType type, int n, MatMulPath path, CudaMatMul* mm) {
   const int64_t cols = ColsFor(type);
   std::mt19937 rng(99 + 31 * static_cast<int>(type) + n);
   const std::vector<uint8_t> blocks = RandomBlocks(type, kRows, cols, &rng);
@@ -103,32 +105,42 @@ void CheckMatMul(GgmlType type, int n, MatMulPath path, CudaMatMul* mm) {
   std::vector<double> ref, mag;
   ReferenceMatMul(w, x, kRows, cols, n, &ref, &mag);
 
+  std::vector<float> y(ref.size(), NAN);
   auto weight = CudaWeight::Upload(type, kRows, cols, blocks.data());
-  ASSERT_TRUE(weight.ok()) << weight.status();
+  EXPECT_TRUE(weight.ok()) << weight.status();
   auto xd = CudaBuffer::Allocate(x.size() * sizeof(float));
   auto yd = CudaBuffer::Allocate(ref.size() * sizeof(float));
-  ASSERT_TRUE(xd.ok() && yd.ok());
-  ASSERT_TRUE(xd->Upload(x.data(), x.size() * sizeof(float)).ok());
-  ASSERT_TRUE(yd->Fill(0xFF).ok());
+  if (!weight.ok() || !xd.ok() || !yd.ok()) {
+    ADD_FAILURE() << "allocation";
+    return y;
+  }
+  EXPECT_TRUE(xd->Upload(x.data(), x.size() * sizeof(float)).ok());
+  EXPECT_TRUE(yd->Fill(0xFF).ok());
   absl::Status s = mm->Run(*weight, xd->as<float>(), yd->as<float>(), n, path);
-  ASSERT_TRUE(s.ok()) << s;
-  ASSERT_TRUE(CudaStatus(cudaStreamSynchronize(mm->stream()), "sync").ok());
-  std::vector<float> y(ref.size());
-  ASSERT_TRUE(yd->Download(y.data(), y.size() * sizeof(float)).ok());
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(CudaStatus(cudaStreamSynchronize(mm->stream()), "sync").ok());
+  EXPECT_TRUE(yd->Download(y.data(), y.size() * sizeof(float)).ok());
 
   const bool gemv = path == MatMulPath::kGemv || (path == MatMulPath::kAuto && n <= kGemvMaxN);
   const double rel = gemv ? 1e-5 : 2 * std::ldexp(1.0, -11) + (cols + 2) * std::ldexp(1.0, -24);
+  const char* name = gemv ? "gemv" : path == MatMulPath::kTensorCore ? "tensor_core" : "cublas";
   double worst = 0;
   for (size_t i = 0; i < y.size(); ++i) {
-    ASSERT_FALSE(std::isnan(y[i])) << "y[" << i << "] not written";
+    if (std::isnan(y[i])) {
+      ADD_FAILURE() << "y[" << i << "] not written (" << name << ")";
+      return y;
+    }
     const double err = std::fabs(y[i] - ref[i]);
-    ASSERT_LE(err, rel * mag[i] + 1e-30)
-        << "t=" << i / kRows << " r=" << i % kRows << " y=" << y[i] << " ref=" << ref[i]
-        << " mag=" << mag[i] << (gemv ? " (gemv)" : " (cublas)");
+    if (err > rel * mag[i] + 1e-30) {
+      ADD_FAILURE() << "t=" << i / kRows << " r=" << i % kRows << " y=" << y[i] << " ref=" << ref[i]
+                    << " mag=" << mag[i] << " (" << name << ")";
+      return y;
+    }
     worst = std::max(worst, err / (mag[i] + 1e-300));
   }
-  ::testing::Test::RecordProperty(absl::StrCat(Name(type), "_n", n, gemv ? "_gemv" : "_cublas"),
+  ::testing::Test::RecordProperty(absl::StrCat(Name(type), "_n", n, "_", name),
                                   absl::StrCat(worst));
+  return y;
 }
 
 TEST_F(CudaKernelTest, MatMulAutoPathMatchesFloat64Reference) {
@@ -143,7 +155,7 @@ TEST_F(CudaKernelTest, MatMulAutoPathMatchesFloat64Reference) {
 }
 
 // The cuBLAS path below its usual batch sizes, with row tiles of 16 rows (37 = 16 + 16 + 5), and
-// the GEMV at every n it takes.
+// the GEMV with one and several token groups.
 TEST_F(CudaKernelTest, ForcedPathsAndTiles) {
   for (GgmlType type : kTypes) {
     auto tiled = CudaMatMul::Create(nullptr, 16 * ColsFor(type) * 2);
@@ -152,9 +164,44 @@ TEST_F(CudaKernelTest, ForcedPathsAndTiles) {
       SCOPED_TRACE(absl::StrCat(Name(type), " cublas tiled n=", n));
       CheckMatMul(type, n, MatMulPath::kCublas, tiled->get());
     }
-    for (int n = 1; n <= kGemvMaxN; ++n) {
+    for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {  // 9, 17: token groups of 8 (grid.y)
       SCOPED_TRACE(absl::StrCat(Name(type), " gemv n=", n));
       CheckMatMul(type, n, MatMulPath::kGemv, tiled->get());
+    }
+  }
+}
+
+// The tensor-core kernel at decode and prefill batch sizes, and its batch invariance on the
+// device: one x of 200 rows, and the first tokens' outputs are the same bits at every n.
+TEST_F(CudaKernelTest, TensorCorePathMatchesFloat64AndIsBatchInvariant) {
+  auto mm = CudaMatMul::Create();
+  ASSERT_TRUE(mm.ok()) << mm.status();
+  for (GgmlType type : kTypes) {
+    for (int n : {1, 7, 8, 9, 64, 200}) {
+      SCOPED_TRACE(absl::StrCat(Name(type), " tensor core n=", n));
+      CheckMatMul(type, n, MatMulPath::kTensorCore, mm->get());
+    }
+    // Invariance: the same weights and the same first rows of x at n = 1, 8, 9, 200.
+    const int64_t cols = ColsFor(type);
+    std::mt19937 rng(5 + static_cast<int>(type));
+    const auto blocks = RandomBlocks(type, kRows, cols, &rng);
+    const auto x = RandomActivations(200, cols, &rng);
+    auto weight = CudaWeight::Upload(type, kRows, cols, blocks.data());
+    auto xd = CudaBuffer::Allocate(x.size() * sizeof(float));
+    auto yd = CudaBuffer::Allocate(200 * kRows * sizeof(float));
+    ASSERT_TRUE(weight.ok() && xd.ok() && yd.ok());
+    ASSERT_TRUE(xd->Upload(x.data(), x.size() * sizeof(float)).ok());
+    std::vector<float> first;
+    for (int n : {200, 9, 8, 1}) {
+      ASSERT_TRUE(
+          (*mm)->Run(*weight, xd->as<float>(), yd->as<float>(), n, MatMulPath::kTensorCore).ok());
+      ASSERT_TRUE(CudaStatus(cudaStreamSynchronize((*mm)->stream()), "sync").ok());
+      std::vector<float> y(static_cast<size_t>(n) * kRows);
+      ASSERT_TRUE(yd->Download(y.data(), y.size() * sizeof(float)).ok());
+      if (first.empty()) first = y;
+      for (size_t i = 0; i < y.size(); ++i) {
+        ASSERT_EQ(Bits(y[i]), Bits(first[i])) << Name(type) << " n=" << n << " element " << i;
+      }
     }
   }
 }
@@ -162,7 +209,8 @@ TEST_F(CudaKernelTest, ForcedPathsAndTiles) {
 // Argument checks happen before any CUDA call: these run without a device.
 TEST(CudaArgs, RejectsBadShapesAndTypes) {
   EXPECT_FALSE(CudaSupportsType(GgmlType::kQ5_0));
-  EXPECT_FALSE(CudaSupportsType(GgmlType::kF32));
+  EXPECT_TRUE(CudaSupportsType(GgmlType::kF32));
+  EXPECT_FALSE(CudaSupportsType(GgmlType::kQ2_K));
   EXPECT_TRUE(CudaSupportsType(GgmlType::kQ6_K));
   EXPECT_EQ(CudaBlockElems(GgmlType::kF16), 1);
   EXPECT_EQ(CudaBlockBytes(GgmlType::kF16), 2);
@@ -178,7 +226,8 @@ TEST(CudaArgs, RejectsBadShapesAndTypes) {
   EXPECT_EQ(CudaWeight::Upload(GgmlType::kQ8_0, 1, 48, dummy).status().code(),
             absl::StatusCode::kInvalidArgument);
   float f = 0;
-  EXPECT_EQ(LaunchGemv({GgmlType::kQ8_0, dummy, &f, &f, 1, 32, 9}, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(LaunchGemv({GgmlType::kQ8_0, dummy, &f, &f, 2, 32, 1, /*ldy=*/1}, nullptr),
+            cudaErrorInvalidValue);
   EXPECT_EQ(LaunchGemv({GgmlType::kQ8_0, dummy, &f, &f, 1, 32, 0}, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(LaunchGemv({GgmlType::kQ4_K, dummy, &f, &f, 1, 32, 1}, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(LaunchGemv({GgmlType::kQ5_0, dummy, &f, &f, 1, 32, 1}, nullptr), cudaErrorInvalidValue);

@@ -36,6 +36,13 @@ std::vector<uint8_t> RandomBlocks(GgmlType type, int64_t rows, int64_t cols, std
     case GgmlType::kF16:
       halves = {0};
       break;
+    case GgmlType::kF32: {
+      for (int64_t i = 0; i < n_blocks; ++i) {
+        const float v = RandomScale(rng, min_exp + 8, max_exp + 2);
+        std::memcpy(out.data() + 4 * i, &v, 4);
+      }
+      return out;
+    }
     case GgmlType::kBF16: {
       for (int64_t i = 0; i < n_blocks; ++i) {
         const float v = RandomScale(rng, min_exp + 8, max_exp + 2);

@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/cuda/attention_kernels.h"
+#include "engine/cuda/mma_gemm.h"
+#include "engine/cuda/ops_kernels.h"
+
 namespace hearth::engine::cuda_test {
 
 // out[i], i < n: the decoded elements, via the device decoders' Group() on the host.
@@ -19,5 +23,17 @@ bool HostDecode(uint32_t type, const uint8_t* blocks, int64_t n, float* out);
 // [w, w_end_readable), a chunk larger than the staging buffer, an unsupported type).
 std::string HostReplayGemv(uint32_t type, const uint8_t* w, const uint8_t* w_end_readable,
                            const float* x, int64_t rows, int64_t cols, int n, float* y);
+
+// The CudaOps kernels' bodies run on the host through replay_ctx.h, with the launchers' grid and
+// block shapes (host_replay_ops.cu). Pointers in the params are host memory. Types are GGUF
+// numbers; false for an unsupported type.
+bool ReplayEmbed(const cuda::EmbedParams& p);
+void ReplayRmsNorm(const cuda::RmsNormParams& p);
+void ReplayRopeTable(const cuda::RopeTableParams& p);
+void ReplayRopeStore(const cuda::RopeStoreParams& p);
+void ReplaySiluMul(const cuda::SiluMulParams& p);
+void ReplayGather(const cuda::GatherParams& p);
+bool ReplayMmaGemm(const cuda::MmaGemmParams& p);
+void ReplayAttention(const cuda::AttentionParams& p);
 
 }  // namespace hearth::engine::cuda_test
