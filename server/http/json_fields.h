@@ -16,7 +16,7 @@
 
 namespace hearth::server::http {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;  // keeps key order (JSON-schema property order matters)
 
 inline constexpr int kMaxJsonDepth = 64;
 

@@ -65,10 +65,21 @@ absl::Status ParseCommon(const Json& b, OllamaRequest& r) {
   r.spec.model = r.model;
   ASSIGN_OR_RETURN(std::optional<bool> stream, GetBool(b, "stream", "stream"));
   r.stream = stream.value_or(true);
-  if (const Json* format = Find(b, "format"); format != nullptr) {
-    // Structured output (issue 18: `format` "json" or a JSON schema) plugs in here.
-    if (!(format->is_string() && format->get<std::string>().empty())) {
-      return Bad("format", "structured output is not supported yet");
+  if (const Json* format = Find(b, "format"); format != nullptr && !format->is_null()) {
+    // Structured output: "json" (any JSON object) or a JSON schema.
+    using Kind = constraint::ConstraintSpec::Kind;
+    constraint::ConstraintSpec c;
+    if (format->is_string() && format->get<std::string>() == "json") {
+      c.kind = Kind::kJsonObject;
+    } else if (format->is_object()) {
+      c.kind = Kind::kJsonSchema;
+      c.text = DumpJson(*format);
+    } else if (!(format->is_string() && format->get<std::string>().empty())) {
+      return Bad("format", "must be \"json\" or a JSON schema object");
+    }
+    if (format->is_object() || format->get<std::string>() == "json") {
+      r.spec.constraint = std::move(c);
+      r.spec.constraint_field = "format";
     }
   }
   RETURN_IF_ERROR(Unsupported(b, "images", "images are not supported"));

@@ -103,6 +103,74 @@ absl::StatusOr<SamplingSpec> ParseSampling(const Json& b, bool chat, int32_t* n)
   return s;
 }
 
+// Structured output: `response_format` ({"type": "text" | "json_object" | "json_schema",
+// "json_schema": {"name", "schema", "strict"}}) or one of vLLM's extra parameters
+// guided_json / guided_regex / guided_choice / guided_grammar. At most one.
+absl::StatusOr<std::optional<constraint::ConstraintSpec>> ParseConstraint(const Json& b,
+                                                                          std::string* field) {
+  using Kind = constraint::ConstraintSpec::Kind;
+  std::optional<constraint::ConstraintSpec> out;
+  auto set = [&](const char* name, Kind kind, std::string text) -> absl::Status {
+    if (out.has_value()) {
+      return Bad(name, absl::StrCat("cannot be combined with ", *field));
+    }
+    out.emplace();
+    out->kind = kind;
+    out->text = std::move(text);
+    *field = name;
+    return absl::OkStatus();
+  };
+  if (const Json* rf = Find(b, "response_format"); rf != nullptr && !rf->is_null()) {
+    if (!rf->is_object()) {
+      return Bad("response_format", absl::StrCat("must be an object, got ", JsonTypeName(*rf)));
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> type,
+                     GetString(*rf, "type", "response_format.type"));
+    if (!type.has_value()) return Bad("response_format.type", "is required");
+    if (*type == "json_object") {
+      RETURN_IF_ERROR(set("response_format", Kind::kJsonObject, ""));
+    } else if (*type == "json_schema") {
+      const Json* js = Find(*rf, "json_schema");
+      if (js == nullptr || !js->is_object()) {
+        return Bad("response_format.json_schema", "must be an object with a \"schema\"");
+      }
+      const Json* schema = Find(*js, "schema");
+      if (schema == nullptr || !(schema->is_object() || schema->is_boolean())) {
+        return Bad("response_format.json_schema.schema", "must be a JSON schema object");
+      }
+      RETURN_IF_ERROR(set("response_format", Kind::kJsonSchema, DumpJson(*schema)));
+    } else if (*type != "text") {
+      return Bad("response_format.type",
+                 absl::StrCat("must be text, json_object or json_schema, got '", *type, "'"));
+    }
+  }
+  if (const Json* g = Find(b, "guided_json"); g != nullptr && !g->is_null()) {
+    if (!(g->is_object() || g->is_string())) {
+      return Bad("guided_json", "must be a JSON schema (an object or its text)");
+    }
+    RETURN_IF_ERROR(set("guided_json", Kind::kJsonSchema,
+                        g->is_string() ? g->get<std::string>() : DumpJson(*g)));
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> regex, GetString(b, "guided_regex", "guided_regex"));
+  if (regex.has_value()) RETURN_IF_ERROR(set("guided_regex", Kind::kRegex, *regex));
+  ASSIGN_OR_RETURN(std::optional<std::string> grammar,
+                   GetString(b, "guided_grammar", "guided_grammar"));
+  if (grammar.has_value()) RETURN_IF_ERROR(set("guided_grammar", Kind::kGrammar, *grammar));
+  if (const Json* c = Find(b, "guided_choice"); c != nullptr && !c->is_null()) {
+    if (!c->is_array() || c->empty()) {
+      return Bad("guided_choice", "must be a non-empty list of strings");
+    }
+    std::vector<std::string> choices;
+    for (const Json& item : *c) {
+      if (!item.is_string()) return Bad("guided_choice", "must be a non-empty list of strings");
+      choices.push_back(item.get<std::string>());
+    }
+    RETURN_IF_ERROR(set("guided_choice", Kind::kChoice, ""));
+    out->choices = std::move(choices);
+  }
+  return out;
+}
+
 absl::Status ParseCommon(const Json& b, CompletionRequest& r) {
   ASSIGN_OR_RETURN(std::optional<std::string> model, GetString(b, "model", "model"));
   r.model = model.value_or("");
@@ -126,6 +194,13 @@ absl::Status ParseCommon(const Json& b, CompletionRequest& r) {
     return Bad("priority", "must be in [-1000000, 1000000]");
   }
   for (GenerateSpec& spec : r.specs) spec.priority = static_cast<int32_t>(priority.value_or(0));
+  std::string field;
+  ASSIGN_OR_RETURN(std::optional<constraint::ConstraintSpec> constraint,
+                   ParseConstraint(b, &field));
+  for (GenerateSpec& spec : r.specs) {
+    spec.constraint = constraint;
+    spec.constraint_field = field;
+  }
   return absl::OkStatus();
 }
 
@@ -233,13 +308,6 @@ absl::StatusOr<CompletionRequest> ParseChatCompletionRequest(const Json& b) {
   }
   RETURN_IF_ERROR(Unsupported(b, "tools", "tool calling is not supported"));
   RETURN_IF_ERROR(Unsupported(b, "functions", "function calling is not supported"));
-  if (const Json* rf = Find(b, "response_format"); rf != nullptr) {
-    // Structured output (issue 18) plugs in here: parse `response_format` into the spec.
-    const std::string type = rf->is_object() && rf->contains("type") && (*rf)["type"].is_string()
-                                 ? (*rf)["type"].get<std::string>()
-                                 : "";
-    if (type != "text") return Bad("response_format", "only {\"type\": \"text\"} is supported");
-  }
   const Json* messages = Find(b, "messages");
   if (messages == nullptr) return Bad("messages", "is required");
   if (!messages->is_array()) {

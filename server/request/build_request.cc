@@ -161,15 +161,15 @@ absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const
 }
 
 absl::Status ApplyConstraint(const constraint::ConstraintSpec& spec, const ServedModel& model,
-                             sampler::SamplingParams* params) {
+                             sampler::SamplingParams* params, const std::string& field) {
   if (model.constraint_compiler == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("constraint.", std::string(constraint::KindName(spec.kind)),
+        absl::StrCat(field, ".", std::string(constraint::KindName(spec.kind)),
                      ": structured output is not enabled on this server"));
   }
   auto compiled = model.constraint_compiler->Compile(spec);
   if (!compiled.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("constraint.", compiled.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(field, ".", compiled.status().message()));
   }
   params->constraint = *std::move(compiled);
   if (absl::Status st = params->Validate(); !st.ok()) {
@@ -209,8 +209,9 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
   engine::Request out;
   ASSIGN_OR_RETURN(out.params, ToSamplingParams(WithDefaults(spec.sampling, model.default_sampling),
                                                 model.tokenizer->vocab_size(), names));
-  if (spec.constraint.has_value())
-    RETURN_IF_ERROR(ApplyConstraint(*spec.constraint, model, &out.params));
+  if (spec.constraint.has_value()) {
+    RETURN_IF_ERROR(ApplyConstraint(*spec.constraint, model, &out.params, spec.constraint_field));
+  }
   ASSIGN_OR_RETURN(out.prompt_tokens, BuildPrompt(spec.prompt, model, names));
   if (out.prompt_tokens.empty()) return Bad(names, Field::kInput, "tokenizes to no tokens");
   out.priority = spec.priority;

@@ -30,14 +30,17 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
                                                    const ServedModel& model,
                                                    const FieldNames& names);
 
-// The prompt alone (tokenized text, checked ids or a templated chat); same errors as above.
 // Compiles `spec` with model.constraint_compiler into params->constraint and validates the
 // combination. Errors (InvalidArgument, before anything is queued): the compile error prefixed
-// with "constraint." (e.g. "constraint.json_schema: at /properties/side: ...",
-// "constraint.regex: offset 3: ..."), or a sampling field that cannot go with a constraint.
+// with `field` and "." (gRPC: "constraint.json_schema: at /properties/side: ...",
+// "constraint.regex: offset 3: ..."; OpenAI: "response_format.json_schema: ..."), or a sampling
+// field that cannot go with a constraint.
 // Shared by the gRPC and HTTP request paths.
 absl::Status ApplyConstraint(const constraint::ConstraintSpec& spec, const ServedModel& model,
-                             sampler::SamplingParams* params);
+                             sampler::SamplingParams* params,
+                             const std::string& field = "constraint");
+
+// The prompt alone (tokenized text, checked ids or a templated chat); same errors as above.
 
 // `request` with every field it leaves unset taken from `defaults` (the model's); its stop lists
 // replace the default ones when not empty.

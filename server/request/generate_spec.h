@@ -100,6 +100,7 @@ struct GenerateSpec {
   // Structured output (gRPC `constraint`, OpenAI `response_format`, Ollama `format`), compiled
   // by BuildEngineRequest with the model's constraint compiler.
   std::optional<constraint::ConstraintSpec> constraint;
+  std::string constraint_field = "constraint";  // the request field it came from, for errors
 };
 
 }  // namespace hearth::server

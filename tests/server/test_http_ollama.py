@@ -135,7 +135,7 @@ ERRORS = [
      "options.top_p"),
     ("/api/generate", {"model": "M", "prompt": "hi", "options": {"num_predict": -7}}, 400,
      "options.num_predict"),
-    ("/api/generate", {"model": "M", "prompt": "hi", "format": "json"}, 400, "format"),
+    ("/api/generate", {"model": "M", "prompt": "hi", "format": "xml"}, 400, "format"),
     ("/api/chat", {"model": "M", "messages": "hi"}, 400, "messages"),
     ("/api/chat", {"model": "M", "messages": [{"content": "x"}]}, 400, "messages[0].role"),
     ("/api/chat", {"model": "M", "messages": [{"role": "user", "content": "x"}],

@@ -235,8 +235,8 @@ def test_chat_errors(oa, model):
     assert "tool" in e.value.body["message"]
     with pytest.raises(openai.BadRequestError) as e:
         oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}],
-                                   response_format={"type": "json_object"})
-    assert e.value.body["param"] == "response_format"
+                                   response_format={"type": "xml"})
+    assert e.value.body["param"] == "response_format.type"
 
 
 def test_unknown_route_and_method(server):
