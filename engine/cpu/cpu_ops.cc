@@ -46,6 +46,7 @@ CpuOps::CpuOps(const ModelConfig& config, const std::vector<float>& rope_freq_fa
     : config_(config),
       num_layers_(num_layers),
       precision_(options.precision),
+      park_between_steps_(options.park_between_steps),
       pool_(options.num_threads),
       rope_(config, rope_freq_factors),
       kv_(num_layers, config.num_kv_heads, config.head_dim,
@@ -346,6 +347,7 @@ void CpuOps::Download(Tensor src, float* host) {
 
 absl::Status CpuOps::EndStep() {
   batch_ = nullptr;
+  if (park_between_steps_) pool_.Park();
   return absl::OkStatus();
 }
 

@@ -44,6 +44,9 @@ struct CpuOpsOptions {
   ActPrecision precision = ActPrecision::kQ8;
   // K/V element type; unset: DefaultKvDtype(precision).
   std::optional<KvDtype> kv_dtype = std::nullopt;
+  // Put the workers to sleep at the end of each step instead of letting them spin: set when
+  // other CPU stages run between this one's steps and need the cores.
+  bool park_between_steps = false;
 };
 
 // kF32 for kF32 precision (the exact mode, matching a float reference), else kF16.
@@ -153,6 +156,7 @@ class CpuOps final : public DeviceOps {
   ModelConfig config_;
   int32_t num_layers_;
   ActPrecision precision_;
+  bool park_between_steps_;
   ThreadPool pool_;
   Rope rope_;
   KvStorage kv_;

@@ -13,7 +13,8 @@ namespace {
 
 absl::StatusOr<std::unique_ptr<DeviceOps>> CreateOps(const LoadedModel& model,
                                                      const StageSpec& spec,
-                                                     const BackendConfig& config) {
+                                                     const BackendConfig& config,
+                                                     bool multi_stage) {
   const int32_t layers = spec.last_layer - spec.first_layer + 1;
   switch (spec.device.kind) {
     case DeviceKind::kCpu: {
@@ -21,6 +22,7 @@ absl::StatusOr<std::unique_ptr<DeviceOps>> CreateOps(const LoadedModel& model,
       options.num_threads = spec.threads > 0 ? spec.threads : config.device.threads;
       options.precision = config.device.cpu_precision;
       options.kv_dtype = config.kv_dtype;
+      options.park_between_steps = multi_stage;
       ASSIGN_OR_RETURN(
           auto ops,
           cpu::CpuOps::Create(model.config(), model.weights().rope_freq_factors, layers, options));
@@ -62,7 +64,7 @@ absl::StatusOr<std::unique_ptr<SplitBackend>> CreateBackend(const LoadedModel& m
               s.message()));
     };
     Stage stage;
-    auto ops = CreateOps(model, spec, config);
+    auto ops = CreateOps(model, spec, config, specs.size() > 1);
     if (!ops.ok()) return in_stage(ops.status());
     stage.ops = *std::move(ops);
     stage.host_memory = spec.device.kind == DeviceKind::kCpu;

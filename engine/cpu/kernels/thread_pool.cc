@@ -87,6 +87,8 @@ class ThreadPool::Impl {
 
   int num_threads() const { return num_threads_; }
 
+  void Park() { park_.store(true, std::memory_order_relaxed); }
+
   void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     if (n <= 0) return;
     if (num_threads_ == 1) {
@@ -95,6 +97,7 @@ class ThreadPool::Impl {
     }
     n_ = n;
     fn_ = &fn;
+    park_.store(false, std::memory_order_relaxed);
     pending_.store(num_threads_ - 1, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_workers_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&generation_);
@@ -123,7 +126,10 @@ class ThreadPool::Impl {
     uint32_t seen = 0;
     for (;;) {
       uint32_t g = seen;
-      SpinUntil([&] { return (g = generation_.load(std::memory_order_acquire)) != seen; });
+      SpinUntil([&] {
+        return (g = generation_.load(std::memory_order_acquire)) != seen ||
+               park_.load(std::memory_order_relaxed);
+      });
       if (g == seen) {
         sleeping_workers_.fetch_add(1, std::memory_order_seq_cst);
         while ((g = generation_.load(std::memory_order_seq_cst)) == seen) {
@@ -148,6 +154,7 @@ class ThreadPool::Impl {
   std::atomic<int> sleeping_workers_{0};  // workers in (or entering) FutexWait
   std::atomic<uint32_t> caller_sleeping_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> park_{false};  // idle workers sleep at once instead of spinning
   // Written by the caller before generation_ is bumped (release), read by workers after they
   // observe the new generation (acquire).
   int64_t n_ = 0;
@@ -157,6 +164,7 @@ class ThreadPool::Impl {
 ThreadPool::ThreadPool(int num_threads) : impl_(new Impl(num_threads)) {}
 ThreadPool::~ThreadPool() { delete impl_; }
 int ThreadPool::num_threads() const { return impl_->num_threads(); }
+void ThreadPool::Park() { impl_->Park(); }
 void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn) {
   impl_->ParallelFor(n, fn);
 }

@@ -23,6 +23,10 @@ class ThreadPool {
   // num_threads, never on timing.
   void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
 
+  // Idle workers stop spinning and sleep now, until the next ParallelFor (which wakes them): for
+  // when another pool is about to use the cores (the next stage of a split on the same CPU).
+  void Park();
+
  private:
   class Impl;
   Impl* impl_;
