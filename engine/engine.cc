@@ -124,7 +124,9 @@ absl::Status Engine::Init() {
   }
   sched_config_.max_num_seqs = config_.max_num_seqs;
   sched_config_.max_num_batched_tokens = config_.max_num_batched_tokens;
-  sched_config_.max_waiting_requests = config_.max_waiting_requests;
+  // Submit bounds what is in flight; the scheduler's own bound must not bite first (a burst
+  // is admitted before the first step moves anything to running).
+  sched_config_.max_waiting_requests = config_.max_waiting_requests + config_.max_num_seqs;
   sched_config_.enable_prefix_caching = config_.enable_prefix_caching;
   sched_config_.enable_chunked_prefill = config_.enable_chunked_prefill;
   sched_config_.long_prefill_token_threshold = config_.long_prefill_token_threshold;
@@ -175,7 +177,9 @@ absl::StatusOr<uint64_t> Engine::Submit(Request request, OutputCallback on_outpu
   const int32_t n = request.params.n;
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("engine is shutting down");
-  if (queued_.load() + n > config_.max_waiting_requests + stats_.scheduler.num_running) {
+  // At most max_num_seqs running plus max_waiting_requests waiting, whatever the last step's
+  // running count (stale during a burst) says.
+  if (queued_.load() + n > config_.max_waiting_requests + config_.max_num_seqs) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "waiting queue is full (max_waiting_requests = ", config_.max_waiting_requests, ")"));
   }
