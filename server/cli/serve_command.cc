@@ -4,9 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
+#include "server/cli/shutdown_signals.h"
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
 #include "server/grpc/hearth_service.h"
@@ -81,13 +80,11 @@ void CapMaxModelLen(const engine::ModelConfig& mc, engine::EngineConfig& ec) {
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so every thread inherits the mask
-  // and only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any thread starts (threads inherit the blocked mask): SIGTERM / SIGINT stop a server
+  // that is still starting at once, and drain one that serves.
+  ShutdownSignals signals("hearth serve: stopped while starting");
+  // A log written to a closed pipe must not kill the server (write() fails instead).
+  ::signal(SIGPIPE, SIG_IGN);
 
   auto args = ParseServeArgs(std::vector<std::string>(argv + 1, argv + argc));
   if (!args.ok()) return Fail(kExitBadConfig, std::string(args.status().message()));
@@ -97,14 +94,10 @@ int RunServe(int argc, char** argv) {
   }
   ConfigSources sources;
   if (!args->config_file.empty()) {
-    std::ifstream in(args->config_file);
-    if (!in) {
-      return Fail(kExitBadConfig, absl::StrCat("cannot read config file ", args->config_file));
-    }
-    std::stringstream text;
-    text << in.rdbuf();
+    auto text = ReadConfigFile(args->config_file);
+    if (!text.ok()) return Fail(kExitBadConfig, std::string(text.status().message()));
     sources.yaml_name = args->config_file;
-    sources.yaml_text = text.str();
+    sources.yaml_text = *std::move(text);
   }
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string kv = *e;
@@ -129,7 +122,10 @@ int RunServe(int argc, char** argv) {
     metrics = *std::move(endpoint);
   }
 
-  auto model = engine::LoadedModel::Open(config.model);
+  const absl::Time load_start = absl::Now();
+  auto model = engine::LoadedModel::Open(config.model, config.model_load == "mmap"
+                                                           ? engine::GgufLoad::kMmap
+                                                           : engine::GgufLoad::kCopy);
   if (!model.ok()) return Fail(kExitStartFailed, std::string(model.status().message()));
   engine::EngineConfig engine_config = config.ToEngineConfig();
   CapMaxModelLen((*model)->config(), engine_config);
@@ -143,10 +139,14 @@ int RunServe(int argc, char** argv) {
                 std::string(engine.status().message()));
   }
   const engine::tokenizer::Tokenizer& tok = (*engine)->tokenizer();
+  Log(LogLevel::kInfo, absl::StrCat("model loaded (", config.model_load, ") in ",
+                                    absl::FormatDuration(absl::Now() - load_start)));
   ServedModel served;
   served.name = config.served_model_name;
   served.tokenizer = &tok;
   served.max_model_len = (*engine)->max_model_len();
+  served.min_priority = config.min_client_priority;
+  served.chat_parse_special = config.parse_special_in_chat;
   auto chat = engine::tokenizer::ChatTemplate::Detect(
       tok.chat_template(), tok.bos_id() >= 0 ? tok.IdToPiece(tok.bos_id()) : "",
       tok.eos_id() >= 0 ? tok.IdToPiece(tok.eos_id()) : "");
@@ -170,11 +170,12 @@ int RunServe(int argc, char** argv) {
     }
   }
   auto service = std::make_unique<HearthService>(**engine, std::move(served), facts);
+  service->SetStreamBufferLimit(config.max_stream_buffer_bytes);
   if (metrics) {
     service->SetGenerateFailureObserver(
         [serving = &metrics->serving()](grpc::StatusCode code) { serving->CountFailure(code); });
   }
-  auto server = GrpcServer::Start(config.listen_address, service.get());
+  auto server = GrpcServer::Start(config.listen_address, service.get(), config.grpc_reflection);
   if (!server.ok()) {
     if (metrics) metrics->Stop();  // its scrape callbacks read the engine
     return Fail(kExitStartFailed, std::string(server.status().message()));
@@ -191,10 +192,10 @@ int RunServe(int argc, char** argv) {
     Log(LogLevel::kInfo, absl::StrCat("metrics on http://", config.metrics.listen_address, ":",
                                       metrics->port(), config.metrics.path));
   }
+  signals.MarkServing();
   Log(LogLevel::kInfo, absl::StrCat("listening on ", host, ":", (*server)->port()));
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  const int signal_number = signals.Wait();
   const absl::Duration grace = absl::Seconds(config.shutdown_grace_period_seconds);
   (*server)->SetServing(false);
   if (metrics) metrics->SetPhase(ServingPhase::kDraining);

@@ -6,17 +6,42 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
 namespace hearth::server {
+namespace {
+
+// Reflection on or off for one ServerBuilder. Linking gRPC's reflection library registers its
+// plugin for every server of the process; this option drops it, or adds it once.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    grpc::reflection::ProtoServerReflectionPlugin reference;
+    std::erase_if(*plugins, [&](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+      return p->name() == reference.name();
+    });
+    if (enabled_)
+      plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+  }
+
+ private:
+  const bool enabled_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& address,
-                                                              HearthService* service) {
+                                                              HearthService* service,
+                                                              bool reflection) {
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::unique_ptr<GrpcServer> server(new GrpcServer());
   grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>(reflection));
   // A second server on a port in use must fail, not share it (gRPC sets SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &server->port_);

@@ -1,5 +1,5 @@
 // The gRPC server process-side: the Hearth service plus the standard grpc.health.v1.Health
-// service and server reflection, listening on one address.
+// service and (optionally, on by default) server reflection, listening on one address.
 //
 // Health: "" and "hearth.v1.Hearth" report SERVING after Start and NOT_SERVING after
 // SetServing(false) (the first step of a graceful shutdown).
@@ -20,10 +20,12 @@ namespace hearth::server {
 
 class GrpcServer {
  public:
-  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving.
-  // Unavailable naming the address when it cannot be bound.
+  // Binds `address` ("host:port"; port 0 picks a free one) and starts serving, with the
+  // grpc.reflection.v1alpha.ServerReflection service when `reflection`. Unavailable naming the
+  // address when it cannot be bound (in use, or not an address of this host).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const std::string& address,
-                                                           HearthService* service);
+                                                           HearthService* service,
+                                                           bool reflection = true);
   ~GrpcServer();
 
   // The bound port.

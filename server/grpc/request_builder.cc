@@ -1,5 +1,6 @@
 #include "server/grpc/request_builder.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -85,14 +86,20 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const v1::GenerateRequest& r,
                                         model.chat_template_error));
       }
       std::vector<engine::tokenizer::ChatMessage> messages;
-      for (const v1::ChatMessage& m : r.chat().messages()) {
+      for (int i = 0; i < r.chat().messages_size(); ++i) {
+        const v1::ChatMessage& m = r.chat().messages(i);
+        if (absl::Status st = engine::tokenizer::CheckChatRole(m.role()); !st.ok()) {
+          return Bad(absl::StrCat("chat.messages[", i, "].role"), std::string(st.message()));
+        }
         messages.push_back({m.role(), m.content()});
       }
       const bool add_generation_prompt =
           !r.chat().has_add_generation_prompt() || r.chat().add_generation_prompt();
-      auto text = model.chat_template->Apply(messages, add_generation_prompt);
-      if (!text.ok()) return Bad("chat", std::string(text.status().message()));
-      return tok.Encode(*text, {.add_special = true, .parse_special = true});
+      auto chat = model.chat_template->Render(messages, add_generation_prompt);
+      if (!chat.ok()) return Bad("chat", std::string(chat.status().message()));
+      engine::tokenizer::EncodeOptions options{.add_special = true, .parse_special = true};
+      if (!model.chat_parse_special) options.literal_spans = chat->content_spans;
+      return tok.Encode(chat->text, options);
     }
     case v1::GenerateRequest::INPUT_NOT_SET:
       break;
@@ -116,7 +123,7 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& re
   ASSIGN_OR_RETURN(out.params, ToSamplingParams(request.sampling(), model.tokenizer->vocab_size()));
   ASSIGN_OR_RETURN(out.prompt_tokens, Prompt(request, model));
   if (out.prompt_tokens.empty()) return Bad("input", "tokenizes to no tokens");
-  out.priority = request.priority();
+  out.priority = std::max(request.priority(), model.min_priority);
   return out;
 }
 

@@ -5,6 +5,7 @@
 // Thread-safety: pure functions over immutable inputs; ServedModel is read-only once built.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +31,11 @@ struct ServedModel {
   std::optional<engine::tokenizer::ChatTemplate> chat_template;
   std::string chat_template_error;
   int32_t max_model_len = 0;
+  // Client priorities below this (more urgent) are raised to it (config min_client_priority).
+  int32_t min_priority = INT32_MIN;
+  // Parse special-token text inside chat message content as control tokens (config
+  // parse_special_in_chat). Off: content is text; only the template's own markers are tokens.
+  bool chat_parse_special = false;
 };
 
 // OK for "" or the served name; NotFound naming the unknown model otherwise.
@@ -37,9 +43,10 @@ absl::Status CheckModelName(const std::string& requested, const ServedModel& mod
 
 // Validates and tokenizes. Errors: NotFound (unknown model), InvalidArgument naming the field:
 // no input, empty text / token_ids / chat, a token id outside [0, vocab), n outside [1, 16],
-// more than 16 stop strings, stop_token_ids outside the vocabulary, a chat the template
-// rejects, and whatever SamplingParams::Validate rejects (NaN / inf included). The context
-// check (prompt + max_tokens) is the engine's, at Submit.
+// more than 16 stop strings, stop_token_ids outside the vocabulary, a chat role other than
+// system / user / assistant, a chat the template rejects, and whatever
+// SamplingParams::Validate rejects (NaN / inf included). The context check (prompt +
+// max_tokens) is the engine's, at Submit. The priority is clamped to model.min_priority.
 absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& request,
                                                    const ServedModel& model);
 
