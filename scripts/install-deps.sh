@@ -5,12 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: compilers and build tools, gRPC/protobuf, Abseil, yaml-cpp, GoogleTest,
-# Google Benchmark, cpp-httplib (metrics endpoint), prometheus (promtool + server for tests).
+# Google Benchmark, cpp-httplib (metrics endpoint), prometheus-cpp (metrics registry and text
+# exposition), prometheus (promtool + server for tests).
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip ca-certificates clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev libpcre2-dev prometheus
+  libcpp-httplib-dev libpcre2-dev prometheus prometheus-cpp-dev
 )
 
 missing=()

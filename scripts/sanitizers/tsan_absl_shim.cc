@@ -20,7 +20,6 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
-
 extern "C" {
 // NOLINTBEGIN: names are the mangled C++ symbols --wrap rewrites.
 void __real__ZN4absl7debian35Mutex4LockEv(absl::Mutex* mu);
@@ -29,9 +28,9 @@ void __real__ZN4absl7debian35Mutex10ReaderLockEv(absl::Mutex* mu);
 void __real__ZN4absl7debian35Mutex12ReaderUnlockEv(absl::Mutex* mu);
 bool __real__ZN4absl7debian35Mutex7TryLockEv(absl::Mutex* mu);
 void __real__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(absl::Mutex* mu,
-                                                             const absl::Condition& cond);
+                                                              const absl::Condition& cond);
 void __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(absl::Mutex* mu,
-                                                          const absl::Condition& cond);
+                                                           const absl::Condition& cond);
 bool __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
     absl::Mutex* mu, const absl::Condition& cond, absl::Duration timeout);
 void __real__ZN4absl7debian312Notification6NotifyEv(absl::Notification* n);
@@ -61,12 +60,12 @@ bool __wrap__ZN4absl7debian35Mutex7TryLockEv(absl::Mutex* mu) {
   return locked;
 }
 void __wrap__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(absl::Mutex* mu,
-                                                             const absl::Condition& cond) {
+                                                              const absl::Condition& cond) {
   __real__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(mu, cond);
   __tsan_acquire(mu);
 }
 void __wrap__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(absl::Mutex* mu,
-                                                          const absl::Condition& cond) {
+                                                           const absl::Condition& cond) {
   __tsan_release(mu);
   __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(mu, cond);
   __tsan_acquire(mu);
@@ -74,9 +73,8 @@ void __wrap__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(absl::Mutex* mu,
 bool __wrap__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
     absl::Mutex* mu, const absl::Condition& cond, absl::Duration timeout) {
   __tsan_release(mu);
-  const bool met =
-      __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(mu, cond,
-                                                                                     timeout);
+  const bool met = __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
+      mu, cond, timeout);
   __tsan_acquire(mu);
   return met;
 }

@@ -48,9 +48,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   builder.RegisterService(service);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "listen_address: cannot listen on ", address,
-        " (the port is in use, or the host is not an address of this machine)"));
+    return absl::UnavailableError(
+        absl::StrCat("listen_address: cannot listen on ", address,
+                     " (the port is in use, or the host is not an address of this machine)"));
   }
   server->SetServing(true);
   return server;

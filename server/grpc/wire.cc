@@ -29,9 +29,8 @@ void CapturingLogHandler(google::protobuf::LogLevel level, const char* filename,
 
 void InstallHandlerOnce() {
   static std::once_flag once;
-  std::call_once(once, [] {
-    g_previous_handler = google::protobuf::SetLogHandler(&CapturingLogHandler);
-  });
+  std::call_once(
+      once, [] { g_previous_handler = google::protobuf::SetLogHandler(&CapturingLogHandler); });
 }
 
 // "String field 'hearth.v1.ChatMessage.content' contains invalid UTF-8 data when parsing a
@@ -66,22 +65,21 @@ absl::Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message*
   out->Clear();
   const std::string field = Utf8FieldName(log);
   if (!field.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(out->GetDescriptor()->name(),
-                                                   ": string field ", field,
-                                                   " is not valid UTF-8"));
+    return absl::InvalidArgumentError(absl::StrCat(out->GetDescriptor()->name(), ": string field ",
+                                                   field, " is not valid UTF-8"));
   }
-  return absl::InvalidArgumentError(absl::StrCat(out->GetDescriptor()->name(),
-                                                 ": not a valid protobuf encoding (",
-                                                 bytes.size(), " bytes)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      out->GetDescriptor()->name(), ": not a valid protobuf encoding (", bytes.size(), " bytes)"));
 }
 
 absl::Status SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out) {
   bool own_buffer = false;
-  const grpc::Status st = grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::Message>(
-      message, out, &own_buffer);
+  const grpc::Status st =
+      grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::Message>(message, out,
+                                                                                 &own_buffer);
   if (!st.ok()) {
-    return absl::InternalError(
-        absl::StrCat("cannot serialize ", message.GetDescriptor()->name(), ": ", st.error_message()));
+    return absl::InternalError(absl::StrCat("cannot serialize ", message.GetDescriptor()->name(),
+                                            ": ", st.error_message()));
   }
   return absl::OkStatus();
 }

@@ -108,8 +108,8 @@ engine::EngineHooks ServingMetrics::Hooks() {
 
 void ServingMetrics::ObserveStep(const engine::StepMetrics& step) {
   iteration_tokens_->Observe(step.num_batched_tokens);
-  generation_tokens_->Inc(step.num_generation_tokens);
-  if (step.num_prompt_tokens > 0) prompt_tokens_->Inc(step.num_prompt_tokens);
+  generation_tokens_->Increment(step.num_generation_tokens);
+  if (step.num_prompt_tokens > 0) prompt_tokens_->Increment(step.num_prompt_tokens);
   for (double s : step.time_to_first_token) ttft_->Observe(s);
   for (double s : step.inter_token_latency) itl_->Observe(s);
 }
@@ -117,7 +117,7 @@ void ServingMetrics::ObserveStep(const engine::StepMetrics& step) {
 void ServingMetrics::ObserveFinished(const engine::RequestOutput& out) {
   if (!out.status.ok() || !out.finish.has_value()) return;
   const engine::Usage& u = out.usage;
-  success_[static_cast<int>(out.finish->reason())]->Inc();
+  success_[static_cast<int>(out.finish->reason())]->Increment();
   e2e_->Observe(u.e2e_seconds);
   queue_time_->Observe(u.queue_seconds);
   prompt_tokens_hist_->Observe(u.prompt_tokens);
@@ -130,7 +130,7 @@ void ServingMetrics::ObserveFinished(const engine::RequestOutput& out) {
 
 void ServingMetrics::CountFailure(grpc::StatusCode code) {
   const int i = static_cast<int>(code);
-  if (i > 0 && i < kNumCodes) failure_[i]->Inc();
+  if (i > 0 && i < kNumCodes) failure_[i]->Increment();
 }
 
 absl::Status ServingMetrics::AttachEngine(const engine::Engine* engine, const ServingInfo& info) {
