@@ -14,6 +14,11 @@ DEB_PACKAGES=(
   libcpp-httplib-dev libpcre2-dev prometheus prometheus-cpp-dev
 )
 
+# scripts/fuzz.sh only (--fuzz): Debian's clang and its libFuzzer runtime.
+if [ "${1:-}" = "--fuzz" ]; then
+  DEB_PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
