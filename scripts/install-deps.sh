@@ -5,17 +5,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: compilers and build tools, gRPC/protobuf, Abseil, yaml-cpp, GoogleTest,
-# Google Benchmark, cpp-httplib (bench-serve's HTTP client), prometheus (promtool + server for
-# tests), Boost headers (Beast/Asio: the HTTP API and metrics server), nlohmann-json (HTTP APIs, Ollama manifests, JSON
-# schemas), OpenSSL
+# Google Benchmark, cpp-httplib (bench-serve's HTTP client), prometheus-cpp (metrics registry and
+# text exposition), prometheus (promtool + server for tests), Boost headers (Beast/Asio: the HTTP
+# API and metrics server), nlohmann-json (HTTP APIs, Ollama manifests, JSON schemas), OpenSSL
 # (TLS, API-key digests, sha256 of Ollama blobs; the openssl tool makes the TLS tests' CA).
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip ca-certificates clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev libpcre2-dev prometheus
+  libcpp-httplib-dev libpcre2-dev prometheus prometheus-cpp-dev
   libboost-dev nlohmann-json3-dev libssl-dev openssl
 )
+
+# scripts/fuzz.sh only (--fuzz): Debian's clang and its libFuzzer runtime.
+if [ "${1:-}" = "--fuzz" ]; then
+  DEB_PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -212,6 +212,7 @@ int RunBenchServe(int argc, char** argv) {
   if (args->Has("json")) {
     std::ofstream out(args->GetString("json"));
     out << cli::ReportJson(report);
+    out.close();  // flushes: a full disk shows up here, not in the destructor
     if (!out) return Fail("cannot write " + args->GetString("json"));
   }
   return report.failed == 0 ? kExitOk : kExitFailed;

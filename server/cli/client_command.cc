@@ -1,7 +1,9 @@
 #include "server/cli/client_command.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -154,7 +156,13 @@ int Generate(v1::Hearth::Stub& stub, const ParsedArgs& args, const std::string& 
       ttft = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     std::fwrite(msg.text().data(), 1, msg.text().size(), stdout);
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0) {
+      const int err = errno;
+      context.TryCancel();  // the server stops generating for us
+      reader->Finish();
+      std::fprintf(stderr, "hearth client: cannot write the output: %s\n", std::strerror(err));
+      return kExitRpcFailed;
+    }
     wrote = wrote || !msg.text().empty();
     if (msg.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) last = msg;
   }

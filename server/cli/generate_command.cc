@@ -1,7 +1,9 @@
 #include "server/cli/generate_command.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -19,6 +21,7 @@
 #include "engine/constraint/tokenizer_vocabulary.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
+#include "server/cli/flag_check.h"
 #include "server/cli/model_path.h"
 #include "server/models/model_source.h"
 
@@ -121,7 +124,14 @@ absl::StatusOr<std::string> StreamReply(
   while ((*stream)->Next(&out)) {
     if (!out.status.ok()) return out.status;
     std::fwrite(out.text.data(), 1, out.text.size(), stdout);
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      // Disk full, closed pipe...: stop generating rather than compute text nobody gets.
+      const int err = errno;
+      engine.Abort((*stream)->request_id());
+      while ((*stream)->Next(&out)) {
+      }
+      return absl::UnavailableError(absl::StrCat("cannot write the output: ", std::strerror(err)));
+    }
     text += out.text;
     if (out.final()) {
       stats->tokens = out.usage.completion_tokens;
@@ -133,7 +143,9 @@ absl::StatusOr<std::string> StreamReply(
   }
   stats->total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fputc('\n', stdout);
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot write the output: ", std::strerror(errno)));
+  }
   return text;
 }
 
@@ -179,6 +191,11 @@ absl::StatusOr<engine::EngineConfig> GenerateEngineConfig() {
 int RunGenerate(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "hearth generate [--model PATH] [--prompt TEXT] [--chat] [sampling flags]");
+  if (absl::Status st = CheckFlags(argc, argv); !st.ok()) {
+    std::fprintf(stderr, "hearth generate: %s (--help for usage)\n",
+                 std::string(st.message()).c_str());
+    return 2;
+  }
   absl::ParseCommandLine(argc, argv);
   std::string path = absl::GetFlag(FLAGS_model);
   if (path.empty()) path = DefaultModelPath();
@@ -219,6 +236,10 @@ int RunGenerate(int argc, char** argv) {
       return 2;
     }
     std::fputs(prompt.c_str(), stdout);
+    if (std::fflush(stdout) != 0) {
+      std::fprintf(stderr, "hearth generate: cannot write the output: %s\n", std::strerror(errno));
+      return 1;
+    }
     ReplyStats stats;
     auto reply =
         StreamReply(**engine, tok.Encode(prompt, {.add_special = true}), &stats, *constraint);
@@ -257,15 +278,18 @@ int RunGenerate(int argc, char** argv) {
       if (!std::getline(std::cin, line) || line.empty()) break;
     }
     messages.push_back({"user", line});
-    auto text = chat_template->Apply(messages, /*add_generation_prompt=*/true);
-    if (!text.ok()) {
-      std::fprintf(stderr, "hearth generate: %s\n", std::string(text.status().message()).c_str());
+    auto chat = chat_template->Render(messages, /*add_generation_prompt=*/true);
+    if (!chat.ok()) {
+      std::fprintf(stderr, "hearth generate: %s\n", std::string(chat.status().message()).c_str());
       return 1;
     }
     ReplyStats stats;
-    auto reply =
-        StreamReply(**engine, tok.Encode(*text, {.add_special = true, .parse_special = true}),
-                    &stats, *constraint);
+    // Message text (which may come from a pipe) is text even where it spells a special token.
+    auto reply = StreamReply(**engine,
+                             tok.Encode(chat->text, {.add_special = true,
+                                                     .parse_special = true,
+                                                     .literal_spans = chat->content_spans}),
+                             &stats, *constraint);
     if (!reply.ok()) {
       std::fprintf(stderr, "hearth generate: %s\n", std::string(reply.status().message()).c_str());
       if (!interactive) return 1;

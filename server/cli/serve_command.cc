@@ -4,9 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +16,7 @@
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
+#include "server/cli/shutdown_signals.h"
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
 #include "server/grpc/health_service.h"
@@ -69,7 +68,8 @@ void PrintHelp() {
 
 // Where the model runs, how the KV cache was sized, and the RAM the process will reach.
 void LogKvPlan(const engine::Engine& engine, const std::string& name,
-               const engine::EngineConfig& engine_config) {
+               const engine::EngineConfig& engine_config, const std::string& model_load,
+               int64_t model_file_bytes) {
   const engine::KvCachePlan& plan = engine.kv_plan();
   const engine::EngineStats stats = engine.Stats();
   Log(LogLevel::kInfo, absl::StrCat("model ", name, " on ", engine.backend_description()));
@@ -90,23 +90,23 @@ void LogKvPlan(const engine::Engine& engine, const std::string& name,
                                     engine::KvDtypeName(engine_config.kv_cache.ResolvedDtype(
                                         engine_config.device.cpu_precision)),
                                     "), ", stats.num_host_blocks, " swap blocks"));
+  const bool copied = model_load != "mmap";
   Log(LogLevel::kInfo,
-      absl::StrCat("host memory: up to ", engine::HumanBytes(plan.host_resident_bytes),
-                   " resident once the KV cache and swap space are used (weights ",
-                   "copy, K/V, swap; plus the mapped model file)"));
+      absl::StrCat("host memory: up to ",
+                   engine::HumanBytes(plan.host_resident_bytes + (copied ? model_file_bytes : 0)),
+                   " resident once the KV cache and swap space are used (weights copy, K/V, swap",
+                   copied ? ", the model file read into memory" : "; plus the mapped model file ",
+                   copied ? "" : engine::HumanBytes(model_file_bytes), ")"));
 }
 
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so every thread inherits the mask
-  // and only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);  // reloads api_keys_file
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any thread starts (threads inherit the blocked mask): SIGTERM / SIGINT stop a server
+  // that is still starting at once, and drain one that serves; SIGHUP reloads api_keys_file.
+  ShutdownSignals signals("hearth serve: stopped while starting");
+  // A log written to a closed pipe must not kill the server (write() fails instead).
+  ::signal(SIGPIPE, SIG_IGN);
 
   auto args = ParseServeArgs(std::vector<std::string>(argv + 1, argv + argc));
   if (!args.ok()) return Fail(kExitBadConfig, std::string(args.status().message()));
@@ -116,14 +116,10 @@ int RunServe(int argc, char** argv) {
   }
   ConfigSources sources;
   if (!args->config_file.empty()) {
-    std::ifstream in(args->config_file);
-    if (!in) {
-      return Fail(kExitBadConfig, absl::StrCat("cannot read config file ", args->config_file));
-    }
-    std::stringstream text;
-    text << in.rdbuf();
+    auto text = ReadConfigFile(args->config_file);
+    if (!text.ok()) return Fail(kExitBadConfig, std::string(text.status().message()));
     sources.yaml_name = args->config_file;
-    sources.yaml_text = text.str();
+    sources.yaml_text = *std::move(text);
   }
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string kv = *e;
@@ -169,7 +165,10 @@ int RunServe(int argc, char** argv) {
     metrics = *std::move(endpoint);
   }
 
-  auto model = engine::LoadedModel::Open(source->gguf_path);
+  const absl::Time load_start = absl::Now();
+  auto model = engine::LoadedModel::Open(source->gguf_path, config.model_load == "mmap"
+                                                                ? engine::GgufLoad::kMmap
+                                                                : engine::GgufLoad::kCopy);
   if (!model.ok()) return Fail(kExitStartFailed, std::string(model.status().message()));
   engine::EngineConfig engine_config = config.ToEngineConfig();
   if (absl::Status st = engine_config.Validate(); !st.ok()) {
@@ -182,10 +181,14 @@ int RunServe(int argc, char** argv) {
                 std::string(engine.status().message()));
   }
   const engine::tokenizer::Tokenizer& tok = (*engine)->tokenizer();
+  Log(LogLevel::kInfo, absl::StrCat("model loaded (", config.model_load, ") in ",
+                                    absl::FormatDuration(absl::Now() - load_start)));
   ServedModel served;
   served.name = config.served_model_name;
   served.tokenizer = &tok;
   served.max_model_len = (*engine)->max_model_len();
+  served.min_priority = config.min_client_priority;
+  served.chat_parse_special = config.parse_special_in_chat;
   // Structured output: one compiler (and compile cache) for the served model's vocabulary.
   constraint::ConstraintCompiler constraint_compiler(constraint::VocabularyFromTokenizer(tok));
   served.constraint_compiler = &constraint_compiler;
@@ -221,6 +224,7 @@ int RunServe(int argc, char** argv) {
   }
   ServingMetrics* serving = metrics ? &metrics->serving() : nullptr;
   auto service = std::make_unique<HearthService>(**engine, std::move(served), facts);
+  service->SetStreamBufferLimit(config.max_stream_buffer_bytes);
   service->SetApiKeys(keys->get(), [serving] {
     if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
   });
@@ -237,7 +241,8 @@ int RunServe(int argc, char** argv) {
       if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
     });
   }
-  auto server = GrpcServer::Start(config.listen_address, service.get(), *tls, &health);
+  auto server = GrpcServer::Start(config.listen_address, service.get(), *tls, &health,
+                                  config.grpc_reflection);
   if (!server.ok()) {
     if (metrics) metrics->Stop();  // its scrape callbacks read the engine
     return Fail(kExitStartFailed, std::string(server.status().message()));
@@ -248,6 +253,7 @@ int RunServe(int argc, char** argv) {
   api_options.keys = keys->get();
   api_options.protect_health = config.auth.protect_health;
   api_options.version = kVersion;
+  api_options.max_stream_buffer_bytes = config.max_stream_buffer_bytes;
   if (serving) {
     api_options.on_sample_finished = [serving](const engine::RequestOutput& out, Protocol p) {
       serving->ObserveFinished(out, p);
@@ -282,7 +288,8 @@ int RunServe(int argc, char** argv) {
     }
     http_server = *std::move(started);
   }
-  LogKvPlan(**engine, config.served_model_name, engine_config);
+  LogKvPlan(**engine, config.served_model_name, engine_config, config.model_load,
+            static_cast<int64_t>((*model)->file().size()));
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
   const char* const security_note = tls->mutual()    ? " (TLS, client certificates required)"
                                     : tls->enabled() ? " (TLS)"
@@ -303,9 +310,11 @@ int RunServe(int argc, char** argv) {
   Log(LogLevel::kInfo,
       absl::StrCat("gRPC listening on ", host, ":", (*server)->port(), security_note));
 
+  signals.MarkServing();
+
   int signal_number = 0;
   while (true) {
-    sigwait(&signals, &signal_number);
+    signal_number = signals.Wait();
     if (signal_number != SIGHUP) break;
     if (absl::Status st = (*keys)->Reload(); !st.ok()) {
       Log(LogLevel::kWarning,

@@ -5,9 +5,9 @@
 // Every setting has one key (YAML path, e.g. "metrics.port"), one environment variable
 // ("HEARTH_" + the key upper-cased with '.' -> '_', e.g. HEARTH_METRICS_PORT) and one flag
 // ("--" + the key, '_' or '-' and '.' or '-' interchangeable, e.g. --metrics-port). An unknown
-// YAML key or flag, a value of the wrong type or out of range is InvalidArgument naming the key
-// and where the value came from. Unknown HEARTH_* variables are ignored (other tools use that
-// prefix); an empty variable counts as unset.
+// YAML key or flag, a key given twice in one YAML mapping, a value of the wrong type or out of
+// range is InvalidArgument naming the key and where the value came from. Unknown HEARTH_* variables
+// are ignored (other tools use that prefix); an empty variable counts as unset.
 //
 // Thread-safety: plain values and free functions; no shared state.
 #pragma once
@@ -95,6 +95,21 @@ struct ServerConfig {
   AuthConfig auth;
   TlsConfig tls;
 
+  // Hardening (docs/API.md#configuration):
+  // "copy" reads the model into memory (the file may then be truncated or replaced while
+  // serving); "mmap" maps it (less unevictable memory; the file must not change while served).
+  std::string model_load = "copy";
+  bool grpc_reflection = true;  // the grpc.reflection service (grpcurl, Postman)
+  // The most urgent priority a client may ask for (lower runs first); lower values are clamped
+  // to it, so by default no client jumps ahead of default-priority traffic.
+  int32_t min_client_priority = 0;
+  // Chat message content may contain special-token text ("<|im_start|>") that is parsed as
+  // those control tokens. Off: content is always tokenized as text (a user cannot forge turns).
+  bool parse_special_in_chat = false;
+  // Output a generation stream (any protocol) may have queued for a client that does not read
+  // it; beyond it the request is aborted with RESOURCE_EXHAUSTED (its KV cache freed).
+  int64_t max_stream_buffer_bytes = 1 << 20;
+
   // The engine's share (max_model_len 0: the model's, capped by the engine to the KV cache).
   engine::EngineConfig ToEngineConfig() const;
 };
@@ -116,6 +131,10 @@ struct LoadedConfig {
 };
 
 absl::StatusOr<LoadedConfig> LoadServerConfig(const ConfigSources& sources);
+
+// The text of the config file at `path`. InvalidArgument naming the path when it is not a
+// regular file (a directory, a FIFO) or cannot be read.
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path);
 
 // "key = value (origin)" per setting, in table order.
 std::vector<std::string> DescribeConfig(const LoadedConfig& loaded);

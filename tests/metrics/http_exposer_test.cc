@@ -18,7 +18,7 @@ class HttpExposerTest : public ::testing::Test {
   void SetUp() override {
     auto c = registry_.AddCounter("hearth_test_requests_total", "Test.", {"code"});
     ASSERT_TRUE(c.ok());
-    (*(*c)->WithLabels({"200"}))->Inc(5);
+    (*(*c)->WithLabels({"200"}))->Increment(5);
     HttpExposerOptions options;
     options.address = "127.0.0.1";
     options.port = 0;

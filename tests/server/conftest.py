@@ -23,6 +23,9 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "clients", "python"))
 import hearth_client  # noqa: E402
 from hearth_client import pb  # noqa: E402,F401
 
+# Sanitizer builds (scripts/sanitize.sh) run several times slower: timeouts scale with this.
+SLOW = float(os.environ.get("HEARTH_TEST_SLOWDOWN", "1"))
+
 # Small and fast: 64 MiB of fp16 KV holds 2912 tokens of SmolLM2 (182 blocks of 16).
 SMALL_SERVER = ["--kv-cache-bytes=64MiB", "--swap-space=0", "--threads=2"]
 
@@ -47,6 +50,7 @@ class Server:
     """A running `hearth serve`; output lines (stdout + stderr) are collected in `lines`."""
 
     def __init__(self, args=(), env=None, ready_timeout=120):
+        ready_timeout *= SLOW
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         # The metrics endpoint on its own free loopback port (env, so tests can override it).
@@ -87,7 +91,7 @@ class Server:
         self.proc.send_signal(sig)
 
     def wait(self, timeout=60):
-        rc = self.proc.wait(timeout)
+        rc = self.proc.wait(timeout * SLOW)
         self._reader.join(5)
         return rc
 
@@ -95,7 +99,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                self.proc.wait(60 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -111,8 +115,10 @@ def server():
     s.stop()
 
 
-def wait_kv_free(client, timeout=2.0):
-    """Polls ModelInfo until no KV block is held; returns (seconds waited, last info)."""
+def wait_kv_free(client, timeout=60.0):
+    """Polls ModelInfo until no KV block is held; returns (seconds waited, last info), or
+    (None, last info) after a generous `timeout` (tests wait for the event, never time it)."""
+    timeout *= SLOW
     start = time.monotonic()
     while True:
         info = client.model_info()
@@ -127,5 +133,5 @@ def wait_kv_free(client, timeout=2.0):
 def run_cli(args, env=None, timeout=60):
     """Runs `hearth serve ARGS` expecting it to exit (config errors): (rc, output)."""
     p = subprocess.run([HEARTH, "serve", *args], capture_output=True, text=True,
-                       env=clean_env(env), timeout=timeout)
+                       env=clean_env(env), timeout=timeout * SLOW)
     return p.returncode, p.stdout + p.stderr

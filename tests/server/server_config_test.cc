@@ -1,6 +1,10 @@
 // Table tests of the layered `hearth serve` configuration (defaults < YAML < env < flags).
 #include "server/config/server_config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -124,6 +128,29 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
       {"api_keys: [a, {b: 1}]\n", {}, {}, "'api_keys' (from file f.yaml): must be a list"},
       {"tls:\n  cert: x\n", {}, {}, "'tls.cert'"},
       {"auth:\n  protect_metrics: maybe\n", {}, {}, "'auth.protect_metrics'"},
+      {"http:\n  port: 1\nhttp:\n  port: 2\n", {}, {}, "'http' (from file f.yaml): given twice"},
+      {"", {}, {{"http-request-timeout", "2147483648"}}, "got '2147483648'"},
+      // Probe findings 8 and 13: duplicate keys, reserved metrics paths, numbers as given.
+      {"threads: 1\nthreads: 2\n", {}, {}, "'threads' (from file f.yaml): given twice (line 2)"},
+      {"metrics:\n  port: 1\n  port: 2\n",
+       {},
+       {},
+       "'metrics.port' (from file f.yaml): given twice"},
+      {"metrics: {}\nmetrics: {}\n", {}, {}, "'metrics' (from file f.yaml): given twice"},
+      {"",
+       {},
+       {{"metrics-path", "/health"}},
+       "'metrics.path' (from flag --metrics-path): must not be /health"},
+      {"", {}, {{"metrics-path", "/ready"}}, "'metrics.path'"},
+      {"", {}, {{"kv-cache-memory-fraction", "2147483648"}}, "got '2147483648'"},
+      {"", {}, {{"shutdown-grace-period", "2147483648"}}, "got '2147483648'"},
+      {"",
+       {},
+       {{"model-load", "lazy"}},
+       "'model_load' (from flag --model-load): must be copy or mmap"},
+      {"", {}, {{"max-stream-buffer-bytes", "1"}}, "'max_stream_buffer_bytes'"},
+      {"", {}, {{"min-client-priority", "x"}}, "'min_client_priority'"},
+      {"", {{"HEARTH_GRPC_REFLECTION", "maybe"}}, {}, "'grpc_reflection' (from env"},
   };
   for (const BadCase& bc : cases) {
     ConfigSources s;
@@ -171,6 +198,52 @@ TEST(ServerConfigTest, HttpAuthAndTlsKeysFromEachLayer) {
   ASSERT_TRUE(from_env.ok());
   EXPECT_EQ(from_env->config.auth.api_keys, (std::vector<std::string>{"k1", "k2"}));
   EXPECT_EQ(LoadServerConfig({}).value().config.http.port, 8000);
+}
+
+TEST(ServerConfigTest, HardeningSettings) {
+  ConfigSources s;
+  s.yaml_name = "f.yaml";
+  s.yaml_text = "model_load: mmap\ngrpc_reflection: false\nmin_client_priority: -5\n";
+  s.flags = {{"parse-special-in-chat", "true"}, {"max-stream-buffer-bytes", "64KiB"}};
+  auto c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.model_load, "mmap");
+  EXPECT_FALSE(c->config.grpc_reflection);
+  EXPECT_EQ(c->config.min_client_priority, -5);
+  EXPECT_TRUE(c->config.parse_special_in_chat);
+  EXPECT_EQ(c->config.max_stream_buffer_bytes, 64 << 10);
+  const ServerConfig defaults;
+  EXPECT_EQ(defaults.model_load, "copy");
+  EXPECT_TRUE(defaults.grpc_reflection);
+  EXPECT_EQ(defaults.min_client_priority, 0);
+  EXPECT_FALSE(defaults.parse_special_in_chat);
+}
+
+// Probe finding 8: a directory or a FIFO is refused (at once), a file is read.
+TEST(ServerConfigTest, ReadConfigFile) {
+  const std::string dir = ::testing::TempDir();
+  auto d = ReadConfigFile(dir);
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("is a directory"));
+  const std::string fifo = dir + "/hearth_config_test.fifo";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = ReadConfigFile(fifo);
+  ASSERT_FALSE(f.ok());
+  EXPECT_THAT(std::string(f.status().message()), HasSubstr("not a regular file"));
+  ::unlink(fifo.c_str());
+  auto missing = ReadConfigFile(dir + "/no_such_hearth.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("no_such_hearth.yaml"));
+  const std::string file = dir + "/hearth_config_test.yaml";
+  {
+    std::ofstream out(file);
+    out << "threads: 3\n";
+  }
+  auto text = ReadConfigFile(file);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "threads: 3\n");
+  ::unlink(file.c_str());
 }
 
 TEST(ServerConfigTest, ByteSizes) {

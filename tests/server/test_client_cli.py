@@ -114,7 +114,7 @@ def test_bot_example_runs_and_frees_kv():
         assert stats["completed"] + stats["cancelled"] + stats["deadline_exceeded"] == 12
         assert stats["cancelled"] >= 1 and stats["completed"] >= 1
         assert stats["retries"] >= 1
-        waited, info = wait_kv_free(s.client, timeout=5)
+        waited, info = wait_kv_free(s.client)
         assert waited is not None, info
     finally:
         s.stop()
