@@ -25,7 +25,7 @@ namespace hearth::server {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
-// For the metrics exposer (served by the metrics module; the server only passes it on).
+// The metrics port (/metrics, /health, /ready: server/metrics/metrics_endpoint.h).
 struct MetricsConfig {
   bool enabled = true;
   std::string listen_address = "0.0.0.0";

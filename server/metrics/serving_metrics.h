@@ -24,7 +24,7 @@
 //
 // Ownership: the Registry must outlive this object; this object must outlive the Engine whose
 // hooks it serves and the service it observes. After AttachEngine, the
-// Engine must outlive every scrape of the Registry (stop the HTTP exposer first).
+// Engine must outlive every scrape of the Registry (stop the metrics endpoint first).
 // Thread-safety: thread-safe after Create; the observe methods take no lock of their own
 // (a histogram observation takes its series' uncontended mutex inside prometheus-cpp).
 #pragma once
