@@ -1,11 +1,11 @@
 #include "engine/engine.h"
 
 #include <chrono>
-#include <fstream>
 #include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/host_resources.h"
 #include "common/status_macros.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/sampler/sampler_state.h"
@@ -17,18 +17,6 @@ namespace {
 
 double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// MemAvailable from /proc/meminfo, in bytes (0 when unreadable).
-int64_t AvailableMemoryBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return 0;
 }
 
 scheduler::FinishReason ToSchedulerReason(sampler::FinishReason r) {
@@ -103,7 +91,8 @@ absl::Status Engine::Init() {
   const int64_t block_bytes = backend_->KvBytesPerBlock(config_.block_size);
   int64_t kv_bytes = config_.kv_cache_bytes;
   if (kv_bytes == 0) {
-    kv_bytes = static_cast<int64_t>(AvailableMemoryBytes() * config_.kv_cache_memory_fraction);
+    kv_bytes =
+        static_cast<int64_t>(common::AvailableMemoryBytes() * config_.kv_cache_memory_fraction);
   }
   sched_config_.block_size = config_.block_size;
   sched_config_.num_gpu_blocks = static_cast<int32_t>(kv_bytes / block_bytes);

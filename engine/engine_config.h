@@ -19,7 +19,8 @@ struct EngineConfig {
   std::string kv_cache_dtype = "auto";
 
   // KV cache. kv_cache_bytes > 0 sizes the device pool directly; otherwise
-  // kv_cache_memory_fraction of the memory available now (MemAvailable on the CPU backend).
+  // kv_cache_memory_fraction of the memory available now (on the CPU backend: MemAvailable,
+  // bounded by the container's cgroup limit; common/host_resources.h).
   int64_t kv_cache_bytes = 0;
   double kv_cache_memory_fraction = 0.2;
   int32_t block_size = 16;
