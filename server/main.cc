@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/host_resources.h"
 #include "engine/backend_info.h"
 #include "server/cli/bench_serve_command.h"
 #include "server/cli/client_command.h"
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
   if (command == "bench-serve") return hearth::server::RunBenchServe(argc - 1, argv + 1);
   if (command == "devices") {
     std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
+    std::printf("%s\n%s\n", hearth::common::DescribeCpus(hearth::common::InspectCpus()).c_str(),
+                hearth::common::DescribeMemory(hearth::common::InspectMemory()).c_str());
     return 0;
   }
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n", argv[1]);

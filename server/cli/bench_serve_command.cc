@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
-#include "server/cli/bench/args.h"
+#include "server/cli/args.h"
 #include "server/cli/bench/grpc_util.h"
 #include "server/cli/bench/report.h"
 #include "server/cli/bench/runner.h"

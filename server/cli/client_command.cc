@@ -11,7 +11,7 @@
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "hearth/v1/hearth.grpc.pb.h"
-#include "server/cli/bench/args.h"
+#include "server/cli/args.h"
 #include "server/cli/bench/grpc_util.h"
 
 namespace hearth::server {

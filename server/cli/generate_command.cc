@@ -6,40 +6,117 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/host_resources.h"
+#include "common/status_macros.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
+#include "server/cli/args.h"
 #include "server/cli/model_path.h"
-
-ABSL_FLAG(std::string, model, "", "GGUF model path (default: the default model under models/)");
-ABSL_FLAG(std::string, prompt, "", "prompt text; with --chat, the first user message");
-ABSL_FLAG(bool, chat, false,
-          "format the prompt with the model's chat template; without --prompt, an interactive "
-          "chat reading one user message per line from stdin");
-ABSL_FLAG(std::string, system, "", "system message for --chat");
-ABSL_FLAG(int32_t, max_tokens, 256, "most tokens to generate per reply");
-ABSL_FLAG(double, temperature, 0.7, "sampling temperature (0: greedy)");
-ABSL_FLAG(double, top_p, 0.9, "nucleus sampling mass in (0, 1]");
-ABSL_FLAG(int32_t, top_k, 0, "keep the k most likely tokens (0: off)");
-ABSL_FLAG(double, min_p, 0.0, "keep tokens with p >= min_p * p_max (0: off)");
-ABSL_FLAG(double, repetition_penalty, 1.0, "HF-style repetition penalty (1: off)");
-ABSL_FLAG(int64_t, seed, -1, "random seed (-1: random)");
-ABSL_FLAG(std::vector<std::string>, stop, {}, "comma-separated stop strings");
-ABSL_FLAG(int32_t, threads, 2, "compute threads");
-ABSL_FLAG(std::string, cpu_precision, "q8",
-          "CPU matmul activations: q8 (fast) or f32 (matches a float reference)");
-ABSL_FLAG(int64_t, kv_cache_mb, 512, "KV cache size in MiB");
-ABSL_FLAG(std::string, kv_cache_dtype, "auto",
-          "KV cache element type: auto (f32 with --cpu_precision f32, else f16), f16 or f32");
-ABSL_FLAG(bool, stats, false, "print tokens/s and time to first token to stderr after each reply");
+#include "server/config/server_config.h"
 
 namespace hearth::server {
 namespace {
 
+using cli::FlagSpec;
+using cli::ParsedArgs;
 using engine::tokenizer::ChatMessage;
+
+constexpr int kExitUsage = 2;
+
+const std::vector<FlagSpec>& Specs() {
+  static const auto* specs = new std::vector<FlagSpec>{
+      {"model", true, "PATH  GGUF model (default: the default model under models/)"},
+      {"prompt", true, "TEXT  prompt text; with --chat, the first user message"},
+      {"chat", false,
+       "format with the model's chat template; without --prompt, an interactive chat reading "
+       "one user message per line from stdin"},
+      {"system", true, "TEXT  system message for --chat"},
+      {"max_tokens", true, "N  most tokens to generate per reply (default 256)"},
+      {"temperature", true, "T  sampling temperature, 0 = greedy (default 0.7)"},
+      {"top_p", true, "P  nucleus sampling mass in (0, 1] (default 0.9)"},
+      {"top_k", true, "K  keep the k most likely tokens (default 0: off)"},
+      {"min_p", true, "P  keep tokens with p >= min_p * p_max (default 0: off)"},
+      {"repetition_penalty", true, "R  HF-style repetition penalty (default 1: off)"},
+      {"seed", true, "S  random seed (default: random)"},
+      {"stop", true, "TEXT  a stop string (repeat the flag for more)"},
+      {"threads", true, "N  compute threads (default 0: the CPUs this process may use)"},
+      {"cpu_precision", true, "q8|f32  matmul activations: q8 (fast) or f32 (float reference)"},
+      {"kv_cache_bytes", true, "SIZE  KV cache size, e.g. 512MiB (default 512MiB)"},
+      {"kv_cache_mb", true, "MB  the same in MiB (older spelling)"},
+      {"kv_cache_dtype", true, "auto|f16|f32  KV element type (auto: f32 with f32 precision)"},
+      {"stats", false, "print tokens/s and time to first token to stderr after each reply"},
+      {"help", false, "this message"},
+  };
+  return *specs;
+}
+
+// Everything the flags say, parsed and range-checked.
+struct GenerateOptions {
+  std::string model;
+  std::string prompt;
+  bool chat = false;
+  std::string system;
+  bool stats = false;
+  sampler::SamplingParams params;
+  engine::EngineConfig engine;
+};
+
+absl::StatusOr<GenerateOptions> ToOptions(const ParsedArgs& args) {
+  GenerateOptions o;
+  o.model = args.GetString("model");
+  o.prompt = args.GetString("prompt");
+  o.chat = args.GetBool("chat");
+  o.system = args.GetString("system");
+  o.stats = args.GetBool("stats");
+  sampler::SamplingParams& p = o.params;
+  ASSIGN_OR_RETURN(int64_t max_tokens, args.GetInt("max_tokens", 256));
+  ASSIGN_OR_RETURN(double temperature, args.GetDouble("temperature", 0.7));
+  ASSIGN_OR_RETURN(double top_p, args.GetDouble("top_p", 0.9));
+  ASSIGN_OR_RETURN(int64_t top_k, args.GetInt("top_k", 0));
+  ASSIGN_OR_RETURN(double min_p, args.GetDouble("min_p", 0));
+  ASSIGN_OR_RETURN(double repetition_penalty, args.GetDouble("repetition_penalty", 1));
+  ASSIGN_OR_RETURN(int64_t seed, args.GetInt("seed", -1));
+  if (max_tokens < 1 || max_tokens > (1 << 24)) {
+    return absl::InvalidArgumentError("flag --max_tokens: must be in [1, 16777216]");
+  }
+  p.max_tokens = static_cast<int32_t>(max_tokens);
+  p.temperature = static_cast<float>(temperature);
+  p.top_p = static_cast<float>(top_p);
+  p.top_k = static_cast<int32_t>(top_k);
+  p.min_p = static_cast<float>(min_p);
+  p.repetition_penalty = static_cast<float>(repetition_penalty);
+  if (seed >= 0) p.seed = static_cast<uint64_t>(seed);
+  p.stop = args.GetAll("stop");
+
+  engine::EngineConfig& e = o.engine;
+  ASSIGN_OR_RETURN(int64_t threads, args.GetInt("threads", 0));
+  if (threads < 0 || threads > 1024) {
+    return absl::InvalidArgumentError("flag --threads: must be in [0, 1024]");
+  }
+  e.num_threads = threads > 0 ? static_cast<int32_t>(threads) : common::UsableCpuCount();
+  e.cpu_precision = args.GetString("cpu_precision", "q8");
+  e.kv_cache_dtype = args.GetString("kv_cache_dtype", "auto");
+  e.kv_cache_bytes = 512ll << 20;
+  if (args.Has("kv_cache_bytes")) {
+    auto bytes = ParseByteSize(args.GetString("kv_cache_bytes"));
+    if (!bytes.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --kv_cache_bytes: ", bytes.status().message()));
+    }
+    e.kv_cache_bytes = *bytes;
+  } else if (args.Has("kv_cache_mb")) {
+    ASSIGN_OR_RETURN(int64_t mb, args.GetInt("kv_cache_mb", 512));
+    e.kv_cache_bytes = mb << 20;
+  }
+  if (e.kv_cache_bytes <= 0) {
+    return absl::InvalidArgumentError("flag --kv_cache_bytes: must be > 0");
+  }
+  e.swap_space_bytes = 0;
+  e.max_num_seqs = 4;
+  return o;
+}
 
 struct ReplyStats {
   int tokens = 0;
@@ -48,19 +125,11 @@ struct ReplyStats {
 };
 
 // Streams one reply to stdout; returns its text.
-absl::StatusOr<std::string> StreamReply(engine::Engine& engine, std::vector<int32_t> prompt,
-                                        ReplyStats* stats) {
+absl::StatusOr<std::string> StreamReply(engine::Engine& engine, const GenerateOptions& options,
+                                        std::vector<int32_t> prompt, ReplyStats* stats) {
   engine::Request request;
   request.prompt_tokens = std::move(prompt);
-  sampler::SamplingParams& p = request.params;
-  p.max_tokens = absl::GetFlag(FLAGS_max_tokens);
-  p.temperature = static_cast<float>(absl::GetFlag(FLAGS_temperature));
-  p.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
-  p.top_k = absl::GetFlag(FLAGS_top_k);
-  p.min_p = static_cast<float>(absl::GetFlag(FLAGS_min_p));
-  p.repetition_penalty = static_cast<float>(absl::GetFlag(FLAGS_repetition_penalty));
-  if (absl::GetFlag(FLAGS_seed) >= 0) p.seed = static_cast<uint64_t>(absl::GetFlag(FLAGS_seed));
-  p.stop = absl::GetFlag(FLAGS_stop);
+  request.params = options.params;
   auto start = std::chrono::steady_clock::now();
   auto stream = engine.Submit(std::move(request));
   if (!stream.ok()) return stream.status();
@@ -82,8 +151,8 @@ absl::StatusOr<std::string> StreamReply(engine::Engine& engine, std::vector<int3
   return text;
 }
 
-void PrintStats(const ReplyStats& s) {
-  if (!absl::GetFlag(FLAGS_stats)) return;
+void PrintStats(const GenerateOptions& options, const ReplyStats& s) {
+  if (!options.stats) return;
   const double decode = s.total - s.ttft;
   std::fprintf(stderr, "[%d tokens, time to first token %.0f ms, %.1f tokens/s]\n", s.tokens,
                s.ttft * 1e3, s.tokens > 1 && decode > 0 ? (s.tokens - 1) / decode : 0.0);
@@ -92,10 +161,31 @@ void PrintStats(const ReplyStats& s) {
 }  // namespace
 
 int RunGenerate(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "hearth generate [--model PATH] [--prompt TEXT] [--chat] [sampling flags]");
-  absl::ParseCommandLine(argc, argv);
-  std::string path = absl::GetFlag(FLAGS_model);
+  auto args = ParsedArgs::Parse(Specs(), std::vector<std::string>(argv + 1, argv + argc));
+  if (args.ok() && args->GetBool("help")) {
+    std::printf(
+        "usage: hearth generate [--model PATH] [--prompt TEXT] [--chat] [flags]\n\n"
+        "Runs the engine in this process (no server) and streams the completion to stdout.\n\n"
+        "flags:\n%s",
+        cli::FormatFlags(Specs()).c_str());
+    return 0;
+  }
+  absl::StatusOr<GenerateOptions> parsed = absl::InvalidArgumentError("");
+  if (!args.ok()) {
+    parsed = args.status();
+  } else if (!args->positional().empty()) {
+    parsed = absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", args->positional()[0], "'"));
+  } else {
+    parsed = ToOptions(*args);
+  }
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "hearth generate: %s\n(hearth generate --help for usage)\n",
+                 std::string(parsed.status().message()).c_str());
+    return kExitUsage;
+  }
+  const GenerateOptions& options = *parsed;
+  std::string path = options.model;
   if (path.empty()) path = DefaultModelPath();
 
   auto model = engine::LoadedModel::Open(path);
@@ -103,13 +193,7 @@ int RunGenerate(int argc, char** argv) {
     std::fprintf(stderr, "hearth generate: %s\n", std::string(model.status().message()).c_str());
     return 1;
   }
-  engine::EngineConfig config;
-  config.num_threads = absl::GetFlag(FLAGS_threads);
-  config.cpu_precision = absl::GetFlag(FLAGS_cpu_precision);
-  config.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_mb) << 20;
-  config.kv_cache_dtype = absl::GetFlag(FLAGS_kv_cache_dtype);
-  config.swap_space_bytes = 0;
-  config.max_num_seqs = 4;
+  engine::EngineConfig config = options.engine;
   int32_t ctx = (*model)->config().context_length;
   const int64_t bytes_per_token = 2ll * (*model)->config().num_layers *
                                   (*model)->config().kv_dim() * config.KvCacheElementBytes();
@@ -123,20 +207,20 @@ int RunGenerate(int argc, char** argv) {
   }
   const engine::tokenizer::Tokenizer& tok = (*engine)->tokenizer();
 
-  const std::string prompt = absl::GetFlag(FLAGS_prompt);
-  if (!absl::GetFlag(FLAGS_chat)) {
+  const std::string& prompt = options.prompt;
+  if (!options.chat) {
     if (prompt.empty()) {
       std::fprintf(stderr, "hearth generate: give --prompt TEXT, or --chat\n");
-      return 2;
+      return kExitUsage;
     }
     std::fputs(prompt.c_str(), stdout);
     ReplyStats stats;
-    auto reply = StreamReply(**engine, tok.Encode(prompt, {.add_special = true}), &stats);
+    auto reply = StreamReply(**engine, options, tok.Encode(prompt, {.add_special = true}), &stats);
     if (!reply.ok()) {
       std::fprintf(stderr, "hearth generate: %s\n", std::string(reply.status().message()).c_str());
       return 1;
     }
-    PrintStats(stats);
+    PrintStats(options, stats);
     return 0;
   }
 
@@ -149,9 +233,7 @@ int RunGenerate(int argc, char** argv) {
     return 1;
   }
   std::vector<ChatMessage> messages;
-  if (!absl::GetFlag(FLAGS_system).empty()) {
-    messages.push_back({"system", absl::GetFlag(FLAGS_system)});
-  }
+  if (!options.system.empty()) messages.push_back({"system", options.system});
   const bool interactive = prompt.empty();
   if (interactive) {
     std::fprintf(stderr, "hearth: chatting with %s (empty line or Ctrl-D ends)\n", path.c_str());
@@ -170,14 +252,14 @@ int RunGenerate(int argc, char** argv) {
     }
     ReplyStats stats;
     auto reply = StreamReply(
-        **engine, tok.Encode(*text, {.add_special = true, .parse_special = true}), &stats);
+        **engine, options, tok.Encode(*text, {.add_special = true, .parse_special = true}), &stats);
     if (!reply.ok()) {
       std::fprintf(stderr, "hearth generate: %s\n", std::string(reply.status().message()).c_str());
       if (!interactive) return 1;
       messages.pop_back();
       continue;
     }
-    PrintStats(stats);
+    PrintStats(options, stats);
     messages.push_back({"assistant", *reply});
     if (!interactive) break;
   }

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/host_resources.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
@@ -120,6 +121,9 @@ int RunServe(int argc, char** argv) {
   if (config.model.empty()) config.model = DefaultModelPath();
   if (config.served_model_name.empty()) config.served_model_name = FileStem(config.model);
   for (const std::string& line : DescribeConfig(*loaded)) Log(LogLevel::kInfo, "config: " + line);
+  // What automatic sizing sees (threads 0, kv_cache_bytes 0): container limits applied.
+  Log(LogLevel::kInfo, common::DescribeCpus(common::InspectCpus()));
+  Log(LogLevel::kInfo, common::DescribeMemory(common::InspectMemory()));
 
   // Metrics first: /health answers (and /ready says "starting") while the model loads.
   std::unique_ptr<MetricsEndpoint> metrics;

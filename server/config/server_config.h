@@ -36,10 +36,12 @@ struct ServerConfig {
   std::string model;              // GGUF path; "" = DefaultModelPath()
   std::string served_model_name;  // the name clients pass; "" = the model file's stem
   std::string listen_address = "0.0.0.0:50051";  // host:port for gRPC
-  int32_t threads = 2;                           // backend compute threads, [1, 1024]
+  // Backend compute threads, [0, 1024]; 0: the CPUs this process may use (affinity mask and
+  // cgroup CPU quota, common/host_resources.h), resolved by ToEngineConfig.
+  int32_t threads = 0;
 
   int64_t kv_cache_bytes = 0;             // > 0 sizes the KV cache; 0: kv_cache_memory_fraction
-  double kv_cache_memory_fraction = 0.2;  // of MemAvailable, (0, 0.95]
+  double kv_cache_memory_fraction = 0.2;  // of available memory (cgroup-bounded), (0, 0.95]
   std::string kv_cache_dtype = "auto";    // "auto" (f16 for the server's q8 precision), f16, f32
   int32_t block_size = 16;                // tokens per KV block, a power of two in [1, 1024]
   int64_t swap_space = 256ll << 20;       // host swap bytes (0: recompute only)
@@ -84,10 +86,11 @@ std::vector<std::string> ConfigKeys();
 // The environment variable of a key: "metrics.port" -> "HEARTH_METRICS_PORT".
 std::string EnvVarName(const std::string& key);
 
-// `hearth serve`'s arguments (after the subcommand): "--config FILE" / "--config=FILE",
-// "-h" / "--help", and setting flags "--key=value" / "--key value" ("--key" alone for a boolean
-// means true). InvalidArgument for a positional argument or a flag missing its value; unknown
-// setting flags are left for LoadServerConfig to reject.
+// `hearth serve`'s arguments (after the subcommand), parsed by the one command-line parser of
+// every subcommand (server/cli/args.h): "--config FILE" / "--config=FILE", "-h" / "--help", and
+// setting flags "--key=value" / "--key value" ("--key" alone for a boolean means true).
+// InvalidArgument for a positional argument, an unknown flag or a flag missing its value.
+// `flags` keep the spelling given (for the origin in messages).
 struct ServeArgs {
   std::string config_file;
   bool help = false;
