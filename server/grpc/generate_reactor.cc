@@ -1,6 +1,7 @@
 #include "server/grpc/generate_reactor.h"
 
 #include <chrono>
+#include <string>
 #include <utility>
 
 #include "server/grpc/hearth_service.h"
@@ -106,6 +107,11 @@ void GenerateReactor::FinishLocked(const grpc::Status& status) {
   if (finish_called_) return;
   finish_called_ = true;
   queue_.clear();
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    // The waiting queue is full: tell the client when to come back. gRPC clients with a retry
+    // policy for RESOURCE_EXHAUSTED honor this key natively (gRFC A6 server pushback).
+    context_->AddTrailingMetadata(kRetryPushbackKey, std::to_string(kRetryPushbackMs));
+  }
   if (!status.ok() && service_->on_generate_failure_) {
     service_->on_generate_failure_(status.error_code());
   }
