@@ -19,7 +19,7 @@ DEFAULT_MODEL = os.environ.get(
     "HEARTH_DEFAULT_MODEL", os.path.join(SOURCE_DIR, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
 HEARTH = os.path.join(BINARY_DIR, "hearth")
 
-sys.path.insert(0, os.path.join(SOURCE_DIR, "clients", "python"))
+# The installed client package (scripts/install-deps.sh puts it into the project environment).
 import hearth_client  # noqa: E402
 from hearth_client import pb  # noqa: E402,F401
 
@@ -65,7 +65,8 @@ class Server:
             raise RuntimeError("hearth serve did not start:\n" + self.output())
         if self.proc.poll() is not None:
             raise RuntimeError(f"hearth serve exited {self.proc.returncode}:\n" + self.output())
-        self.client = hearth_client.HearthClient(self.target)
+        # retries=0: the tests check the status codes the server sends.
+        self.client = hearth_client.HearthClient(self.target, retries=0)
 
     def _read(self):
         for line in self.proc.stdout:
