@@ -9,6 +9,7 @@
 #include "server/cli/bench_serve_command.h"
 #include "server/cli/client_command.h"
 #include "server/cli/generate_command.h"
+#include "server/cli/health_command.h"
 #include "server/cli/serve_command.h"
 #include "server/version.h"
 
@@ -23,6 +24,7 @@ int PrintUsage(FILE* out) {
                "  generate    stream a completion or an interactive chat (--prompt, --chat)\n"
                "  client      call a running server (generate, tokenize, models, info, health)\n"
                "  bench-serve load-test a running server (closed or open loop, TTFT/ITL)\n"
+               "  health      exit 0 when the local server (serve's settings) is ready\n"
                "  version     print the version\n"
                "  devices     list compute backends and devices (CPU, CUDA GPUs)\n");
   return out == stderr ? 2 : 0;
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   if (command == "generate") return hearth::server::RunGenerate(argc - 1, argv + 1);
   if (command == "client") return hearth::server::RunClient(argc - 1, argv + 1);
   if (command == "bench-serve") return hearth::server::RunBenchServe(argc - 1, argv + 1);
+  if (command == "health") return hearth::server::RunHealth(argc - 1, argv + 1);
   if (command == "devices") {
     std::fputs(hearth::engine::DescribeBackends().c_str(), stdout);
     std::printf("%s\n%s\n", hearth::common::DescribeCpus(hearth::common::InspectCpus()).c_str(),

@@ -17,9 +17,8 @@
 #include "server/cli/bench/targets.h"
 #include "server/cli/bench/workload.h"
 #include "server/cli/model_path.h"
+#include "server/cli/serve_setup.h"
 #include "server/config/server_config.h"
-
-extern char** environ;
 
 namespace hearth::server {
 namespace {
@@ -69,27 +68,12 @@ struct OfflineSetup {
   engine::EngineConfig engine_config;
 };
 absl::StatusOr<OfflineSetup> ServeEquivalentConfig(const std::vector<std::string>& serve_flags) {
-  ASSIGN_OR_RETURN(ServeArgs args, ParseServeArgs(serve_flags));
-  ConfigSources sources;
-  if (!args.config_file.empty()) {
-    std::ifstream in(args.config_file);
-    if (!in) return absl::InvalidArgumentError("cannot read " + args.config_file);
-    sources.yaml_name = args.config_file;
-    sources.yaml_text.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    const size_t eq = kv.find('=');
-    if (kv.rfind("HEARTH_", 0) == 0 && eq != std::string::npos) {
-      sources.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    }
-  }
-  sources.flags = args.flags;
-  ASSIGN_OR_RETURN(LoadedConfig loaded, LoadServerConfig(sources));
-  OfflineSetup setup;
-  setup.model_path = loaded.config.model.empty() ? DefaultModelPath() : loaded.config.model;
-  setup.engine_config = loaded.config.ToEngineConfig();
-  return setup;
+  ASSIGN_OR_RETURN(ServeSetup setup, LoadServeSetup(serve_flags));
+  OfflineSetup offline;
+  const ServerConfig& config = setup.loaded.config;
+  offline.model_path = config.model.empty() ? DefaultModelPath() : config.model;
+  offline.engine_config = config.ToEngineConfig();
+  return offline;
 }
 
 // serve_command.cc's CapMaxModelLen: with a sized KV cache and max_model_len 0, contexts the

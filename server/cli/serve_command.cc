@@ -4,9 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,13 +16,12 @@
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
+#include "server/cli/serve_setup.h"
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
 #include "server/grpc/hearth_service.h"
 #include "server/metrics/metrics_endpoint.h"
 #include "server/version.h"
-
-extern char** environ;
 
 namespace hearth::server {
 namespace {
@@ -50,7 +47,8 @@ int Fail(int code, const std::string& message) {
 void PrintHelp() {
   std::printf(
       "usage: hearth serve [--config FILE] [--KEY=VALUE ...]\n\n"
-      "Serves the hearth.v1.Hearth gRPC API. Settings (defaults < YAML < env < flags):\n");
+      "Serves the hearth.v1.Hearth gRPC API. Settings (defaults < YAML < env < flags); the\n"
+      "YAML file is --config FILE, else $HEARTH_CONFIG when set:\n");
   for (const std::string& key : ConfigKeys()) {
     std::string flag = key;
     for (char& ch : flag) {
@@ -90,37 +88,18 @@ int RunServe(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto args = ParseServeArgs(std::vector<std::string>(argv + 1, argv + argc));
-  if (!args.ok()) return Fail(kExitBadConfig, std::string(args.status().message()));
-  if (args->help) {
+  auto setup = LoadServeSetup(std::vector<std::string>(argv + 1, argv + argc));
+  if (!setup.ok()) return Fail(kExitBadConfig, std::string(setup.status().message()));
+  if (setup->args.help) {
     PrintHelp();
     return kExitOk;
   }
-  ConfigSources sources;
-  if (!args->config_file.empty()) {
-    std::ifstream in(args->config_file);
-    if (!in) {
-      return Fail(kExitBadConfig, absl::StrCat("cannot read config file ", args->config_file));
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    sources.yaml_name = args->config_file;
-    sources.yaml_text = text.str();
-  }
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    if (kv.rfind("HEARTH_", 0) != 0) continue;
-    const size_t eq = kv.find('=');
-    if (eq != std::string::npos) sources.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  sources.flags = args->flags;
-  auto loaded = LoadServerConfig(sources);
-  if (!loaded.ok()) return Fail(kExitBadConfig, std::string(loaded.status().message()));
-  ServerConfig& config = loaded->config;
+  ServerConfig& config = setup->loaded.config;
   g_log_level = config.log_level;
   if (config.model.empty()) config.model = DefaultModelPath();
   if (config.served_model_name.empty()) config.served_model_name = FileStem(config.model);
-  for (const std::string& line : DescribeConfig(*loaded)) Log(LogLevel::kInfo, "config: " + line);
+  for (const std::string& line : DescribeConfig(setup->loaded))
+    Log(LogLevel::kInfo, "config: " + line);
   // What automatic sizing sees (threads 0, kv_cache_bytes 0): container limits applied.
   Log(LogLevel::kInfo, common::DescribeCpus(common::InspectCpus()));
   Log(LogLevel::kInfo, common::DescribeMemory(common::InspectMemory()));
