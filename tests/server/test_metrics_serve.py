@@ -185,7 +185,7 @@ def dashboard_metric_names():
     with open(os.path.join(SOURCE_DIR, "deploy", "grafana", "dashboards", "hearth.json")) as f:
         dash = json.load(f)
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
-    exprs.append(dash["templating"]["list"][0]["query"]["query"])
+    exprs += [v["query"]["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
     names = set()
     for e in exprs:
         names.update(re.findall(r"\b((?:hearth:|process_)[a-zA-Z0-9_:]*)", e))
