@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
 #include "server/cli/args.h"
@@ -32,7 +33,9 @@ constexpr int kExitUsage = 2;
 
 const std::vector<FlagSpec>& Specs() {
   static const auto* specs = new std::vector<FlagSpec>{
-      {"address", true, "HOST:PORT  the server (default 127.0.0.1:50051)"},
+      {"address", true,
+       "HOST:PORT  the server (default 127.0.0.1:50051); several, comma-separated or repeated: "
+       "round-robin over replicas, draining ones skipped, refused calls retried"},
       {"model", true, "NAME  model name (default: the served model)"},
       {"concurrency", true, "N  closed loop: streams in flight (default 1)"},
       {"rate", true, "R  open loop: Poisson arrivals at R requests/s (instead of --concurrency)"},
@@ -141,7 +144,8 @@ int RunBenchServe(int argc, char** argv) {
   auto deadline = args->GetInt("deadline_ms", 0);
   if (!temperature.ok()) return UsageError(std::string(temperature.status().message()));
   if (!deadline.ok()) return UsageError(std::string(deadline.status().message()));
-  const std::string address = args->GetString("address", "127.0.0.1:50051");
+  const std::vector<std::string> addresses = args->GetAll("address");
+  const std::string address = addresses.empty() ? "127.0.0.1:50051" : absl::StrJoin(addresses, ",");
 
   // The target and its vocabulary; the engine (offline) lives until the run ends.
   std::unique_ptr<engine::LoadedModel> model;
@@ -160,7 +164,9 @@ int RunBenchServe(int argc, char** argv) {
     SetTokenRange(engine->tokenizer().vocab_size(), spec);
     target = std::make_unique<cli::EngineTarget>(*engine, static_cast<float>(*temperature));
   } else {
-    std::shared_ptr<grpc::Channel> channel = cli::MakeChannel(address);
+    auto made = cli::MakeChannel(address);
+    if (!made.ok()) return UsageError(std::string(made.status().message()));
+    std::shared_ptr<grpc::Channel> channel = *std::move(made);
     v1::Hearth::Stub stub(channel);
     grpc::ClientContext context;
     cli::SetDeadlineMs(context, 10000);

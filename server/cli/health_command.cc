@@ -45,7 +45,8 @@ int ProbeGrpc(const std::string& listen_address) {
   const std::string target =
       absl::StrCat(LocalHost(listen_address.substr(0, colon)), listen_address.substr(colon));
   auto channel = cli::MakeChannel(target);
-  const cli::HealthResult h = cli::CheckHealth(*channel, "", kTimeoutSeconds * 1000);
+  if (!channel.ok()) return NotReady(std::string(channel.status().message()));
+  const cli::HealthResult h = cli::CheckHealth(**channel, "", kTimeoutSeconds * 1000);
   if (!h.status.ok()) return NotReady(absl::StrCat(target, ": ", cli::FormatStatus(h.status)));
   if (h.serving_status != "SERVING") return NotReady(absl::StrCat(target, ": ", h.serving_status));
   std::printf("ready (grpc %s)\n", target.c_str());
