@@ -1,4 +1,5 @@
-"""The CPU container image, run with podman: starts as a non-root user with no -dev package,
+"""The CPU container image, run with podman on a read-only root file system: starts as a
+non-root user with no -dev package,
 its HEALTHCHECK follows the configured metrics port, a generation over gRPC and a /metrics
 scrape work through published ports, threads and the KV cache size follow the container's CPU
 quota and 1 GiB memory limit (cache + weights fit, peak memory stays under the limit), and
@@ -49,7 +50,7 @@ class Container:
         self.grpc_port, self.metrics_port = free_port(), free_port()
         self.name = f"hearth-image-test-{os.getpid()}"
         podman("rm", "-f", self.name, check=False)
-        podman("run", "-d", "--name", self.name, *RUN_ARGS,
+        podman("run", "-d", "--name", self.name, "--read-only", *RUN_ARGS,
                "--memory", "1g", "--memory-swap", "1g", "--cpus", "1",
                "-e", f"HEARTH_METRICS_PORT={METRICS_PORT}",
                "-p", f"127.0.0.1:{self.grpc_port}:50051",

@@ -1,6 +1,6 @@
 """clients/python as a user gets it: `pip install clients/python` into a fresh virtual
 environment, then, from a directory outside the repository and as a non-root user, the
-README's Python example and the bot example run against a live server. Also: the async client
+README's and docs/API.md's Python examples and the bot example run against a live server. Also: the async client
 has the sync client's methods, finish reasons are enum names, targets parse, and the server's
 retry-after hint on RESOURCE_EXHAUSTED is sent and honored."""
 
@@ -93,8 +93,8 @@ def test_retry_after_is_sent_and_honored():
         s.stop()
 
 
-def readme_python_example():
-    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+def python_example(doc):
+    with open(os.path.join(SOURCE_DIR, doc)) as f:
         blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
     [example] = [b for b in blocks if "HearthClient" in b]
     return example
@@ -115,9 +115,9 @@ def test_pip_install_then_readme_and_bot_examples_as_another_user(server):
              "--disable-pip-version-check", os.path.join(SOURCE_DIR, "clients", "python")],
             capture_output=True, text=True, timeout=600, cwd=work)
         assert pip.returncode == 0, pip.stdout + pip.stderr
-        example = readme_python_example().replace("127.0.0.1:50051", server.target)
-        with open(os.path.join(work, "readme_example.py"), "w") as f:
-            f.write(example)
+        for doc, name in (("README.md", "readme_example.py"), ("docs/API.md", "api_example.py")):
+            with open(os.path.join(work, name), "w") as f:
+                f.write(python_example(doc).replace("127.0.0.1:50051", server.target))
         shutil.copy(os.path.join(SOURCE_DIR, "clients", "python", "examples", "bot.py"), work)
         for name in os.listdir(work):
             os.chmod(os.path.join(work, name), 0o755)
@@ -136,6 +136,9 @@ def test_pip_install_then_readme_and_bot_examples_as_another_user(server):
         readme = run_as_nobody("readme_example.py")
         assert readme.returncode == 0, readme.stderr
         assert readme.stdout.strip(), "the README example printed nothing"
+        api = run_as_nobody("api_example.py")  # the sync and the async example
+        assert api.returncode == 0, api.stderr
+        assert "SERVING" in api.stdout and "[" in api.stdout.splitlines()[-1], api.stdout
         bot = run_as_nobody("bot.py", "--address", server.target, "--requests", "6",
                             "--concurrency", "3", "--max-tokens", "6")
         assert bot.returncode == 0, bot.stdout + bot.stderr
