@@ -45,7 +45,7 @@ def clean_env(extra=None):
 class Server:
     """A running `hearth serve`; output lines (stdout + stderr) are collected in `lines`."""
 
-    def __init__(self, args=(), env=None, ready_timeout=120):
+    def __init__(self, args=(), env=None, ready_timeout=120, preexec_fn=None):
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         # The metrics endpoint on its own free loopback port (env, so tests can override it).
@@ -55,7 +55,8 @@ class Server:
                "HEARTH_METRICS_LISTEN_ADDRESS": "127.0.0.1", **(env or {})}
         cmd = [HEARTH, "serve", f"--listen-address=127.0.0.1:{self.port}", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=clean_env(env), text=True, bufsize=1)
+                                     env=clean_env(env), text=True, bufsize=1,
+                                     preexec_fn=preexec_fn)
         self.lines = []
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
