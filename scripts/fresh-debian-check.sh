@@ -25,11 +25,16 @@ cp -a "$pristine" "$root"
 mkdir -p "$root/root/hearth"
 git archive HEAD | tar -x -C "$root/root/hearth"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The network the chroot shares may intercept TLS with its own certificate authority (as this
+# development machine's does): hand the host's CA bundle to pip and Python inside, so that
+# HTTPS to the package index verifies as it does on the host. Nothing else of the host enters.
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/host-ca-bundle.crt"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
+  PIP_CERT=/etc/host-ca-bundle.crt SSL_CERT_FILE=/etc/host-ca-bundle.crt \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "cd /root/hearth && $1"; }
 
 results=()
