@@ -33,22 +33,24 @@ mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
-in_root() { chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
-  PIP_CERT=/etc/host-ca-bundle.crt SSL_CERT_FILE=/etc/host-ca-bundle.crt \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "cd /root/hearth && $1"; }
+# chroot execs env, env execs bash, and `exec` in the command replaces bash: a command started
+# with `"${in_root[@]}" "exec X" &` is process $! itself, so signals reach it.
+in_root=(chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb
+  PIP_CERT=/etc/host-ca-bundle.crt SSL_CERT_FILE=/etc/host-ca-bundle.crt
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c)
 
 results=()
 status=0
 # 1. scripts/run.sh: installs, builds, fetches the model, serves. Passes once it listens; then
 #    SIGTERM must drain and stop it with exit code 0.
 start=$(date +%s)
-in_root "exec scripts/run.sh" >"$log/run.log" 2>&1 &
+"${in_root[@]}" "cd /root/hearth && exec scripts/run.sh" >"$log/run.log" 2>&1 &
 pid=$!
 until grep -q "listening on" "$log/run.log" || ! kill -0 "$pid" 2>/dev/null; do sleep 2; done
 if grep -q "listening on" "$log/run.log"; then
   served=$(( $(date +%s) - start ))
   kill -TERM "$pid"
-  if wait "$pid"; then
+  if wait "$pid"; then  # hearth serve itself: drained and exited
     results+=("PASS  scripts/run.sh   serving after ${served} s, stopped with exit 0 on SIGTERM")
   else
     results+=("FAIL  scripts/run.sh   served after ${served} s but exited $? on SIGTERM")
@@ -62,7 +64,7 @@ else
 fi
 # 2. scripts/test.sh: the whole suite (packages, build and model are there by now).
 start=$(date +%s)
-if in_root "scripts/test.sh" >"$log/test.log" 2>&1; then
+if "${in_root[@]}" "cd /root/hearth && scripts/test.sh" >"$log/test.log" 2>&1; then
   results+=("PASS  scripts/test.sh  $(grep -o '[0-9]*% tests passed.*' "$log/test.log" | tail -1) in $(( $(date +%s) - start )) s")
 else
   results+=("FAIL  scripts/test.sh  after $(( $(date +%s) - start )) s: $(grep -o '[0-9]*% tests passed.*' "$log/test.log" | tail -1)")

@@ -5,6 +5,7 @@ has the sync client's methods, finish reasons are enum names, targets parse, and
 retry-after hint on RESOURCE_EXHAUSTED is sent and honored."""
 
 import asyncio
+import concurrent.futures
 import inspect
 import os
 import pwd
@@ -13,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 import grpc
 import pytest
@@ -68,6 +71,15 @@ def test_async_client_methods_against_a_server(server):
     assert done.token_ids == want.token_ids and done.finish_reason == want.finish_reason
 
 
+def refusals(server):
+    """RESOURCE_EXHAUSTED calls the server counted (hearth:request_failure_total)."""
+    with urllib.request.urlopen(server.metrics_url + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("hearth:request_failure_total") and "RESOURCE_EXHAUSTED" in line:
+                return float(line.split()[-1])
+    return 0
+
+
 def test_retry_after_is_sent_and_honored():
     s = Server(SMALL_SERVER + ["--max-num-seqs=1", "--max-waiting-requests=1"])
     try:
@@ -82,13 +94,20 @@ def test_retry_after_is_sent_and_honored():
             list(s.client.generate(text="x", max_tokens=2, timeout=60))
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert hearth_client.retry_after(e.value) == 1.0
-        # With retries the same call waits out the hint (1 s per attempt) and gets in once
-        # the queue has room.
+        # With retries the same call is refused (the server counts it), waits out the hint
+        # (1 s) and gets in: once the refusal is counted the running request is cancelled, so
+        # the queued one runs and the queue has room for the retry.
         with hearth_client.HearthClient(s.target, retries=4, timeout=120) as patient:
-            [c] = patient.complete(text="x", max_tokens=2, ignore_eos=True)
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                future = pool.submit(patient.complete, text="x", max_tokens=2, ignore_eos=True)
+                deadline = time.monotonic() + 60
+                while refusals(s) < 2:
+                    assert time.monotonic() < deadline and not future.done()
+                    time.sleep(0.02)
+                running.cancel()
+                [c] = future.result(timeout=120)
         assert len(c.token_ids) == 2
-        for call in (running, queued):
-            call.cancel()
+        queued.cancel()
     finally:
         s.stop()
 
