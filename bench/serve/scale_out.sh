@@ -6,7 +6,9 @@
 #
 #   bench/serve/scale_out.sh [BUILD_DIR]      (default build/; JSON reports in $OUT)
 #
-# Environment: ROUNDS (default 2), NUM_REQUESTS (default 96), CONCURRENCY (default 24).
+# Environment: ROUNDS (default 2), NUM_REQUESTS (default 96), CONCURRENCY (default 24),
+# SINGLE_THREADS (the single replica's threads, default 2; 3 gives it as many runnable threads
+# as the three replicas have, the fair comparison on a machine shared with other load).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -33,14 +35,21 @@ start() {  # N THREADS -> sets ADDRESSES; replicas' pids in pids[]
     ADDRESSES+="${ADDRESSES:+,}127.0.0.1:$((base + i))"
   done
   for i in $(seq 1 "$n"); do
-    until grep -q "listening on" "$OUT/replica$i.log"; do sleep 0.2; done
+    until grep -q "listening on" "$OUT/replica$i.log"; do
+      if ! kill -0 "${pids[$((i - 1))]}" 2>/dev/null; then
+        echo "replica $i did not start:" >&2
+        tail -n 3 "$OUT/replica$i.log" >&2
+        exit 1
+      fi
+      sleep 0.2
+    done
   done
 }
 tokps() { "${PYTHON:-python3}" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.1f %d" % (d["output_tokens_per_s"], d["failed"]))' "$1"; }
 
 for r in $(seq 1 "$ROUNDS"); do
   for n in 1 3; do
-    threads=$([ "$n" = 1 ] && echo 2 || echo 1)
+    threads=$([ "$n" = 1 ] && echo "${SINGLE_THREADS:-2}" || echo 1)
     start "$n" "$threads"
     "$HEARTH" bench-serve --address "$ADDRESSES" $WORKLOAD --json "$OUT/r${r}_n$n.json" >/dev/null
     cleanup
