@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/host_resources.h"
 #include "common/status_macros.h"
 #include "engine/runtime/backend_factory.h"
 #include "engine/runtime/kv_sizing.h"
@@ -81,9 +82,9 @@ absl::Status Engine::Init(std::unique_ptr<Backend> backend) {
   request.model_context_length = model_.config().context_length;
   request.max_num_seqs = sched_config_.max_num_seqs;
   const std::vector<StageMemoryInfo> stages = backend->StageMemory(block_size);
-  for (const StageMemoryInfo& st : stages) {
-    if (st.host_memory) request.host_free_bytes = st.memory.free_bytes;
-  }
+  // Swap space (and a CPU stage's K/V) live in host RAM, whatever the stages: what this process
+  // may still use of it, its container's cgroup limit applied.
+  request.host_free_bytes = common::AvailableMemoryBytes();
   ASSIGN_OR_RETURN(kv_plan_, PlanKvCache(stages, request));
   sched_config_.num_device_blocks = kv_plan_.num_device_blocks;
   sched_config_.num_host_blocks = kv_plan_.num_host_blocks;

@@ -12,10 +12,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/host_resources.h"
 #include "engine/constraint/tokenizer_vocabulary.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
+#include "server/cli/serve_setup.h"
 #include "server/cli/shutdown_signals.h"
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
@@ -29,8 +31,6 @@
 #include "server/security/api_keys.h"
 #include "server/security/tls_files.h"
 #include "server/version.h"
-
-extern char** environ;
 
 namespace hearth::server {
 namespace {
@@ -56,7 +56,8 @@ int Fail(int code, const std::string& message) {
 void PrintHelp() {
   std::printf(
       "usage: hearth serve [--config FILE] [--KEY=VALUE ...]\n\n"
-      "Serves the hearth.v1.Hearth gRPC API. Settings (defaults < YAML < env < flags):\n");
+      "Serves the hearth.v1.Hearth gRPC API. Settings (defaults < YAML < env < flags); the\n"
+      "YAML file is --config FILE, else $HEARTH_CONFIG when set:\n");
   for (const std::string& key : ConfigKeys()) {
     std::string flag = key;
     for (char& ch : flag) {
@@ -108,29 +109,13 @@ int RunServe(int argc, char** argv) {
   // A log written to a closed pipe must not kill the server (write() fails instead).
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto args = ParseServeArgs(std::vector<std::string>(argv + 1, argv + argc));
-  if (!args.ok()) return Fail(kExitBadConfig, std::string(args.status().message()));
-  if (args->help) {
+  auto setup = LoadServeSetup(std::vector<std::string>(argv + 1, argv + argc));
+  if (!setup.ok()) return Fail(kExitBadConfig, std::string(setup.status().message()));
+  if (setup->args.help) {
     PrintHelp();
     return kExitOk;
   }
-  ConfigSources sources;
-  if (!args->config_file.empty()) {
-    auto text = ReadConfigFile(args->config_file);
-    if (!text.ok()) return Fail(kExitBadConfig, std::string(text.status().message()));
-    sources.yaml_name = args->config_file;
-    sources.yaml_text = *std::move(text);
-  }
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    if (kv.rfind("HEARTH_", 0) != 0) continue;
-    const size_t eq = kv.find('=');
-    if (eq != std::string::npos) sources.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  sources.flags = args->flags;
-  auto loaded = LoadServerConfig(sources);
-  if (!loaded.ok()) return Fail(kExitBadConfig, std::string(loaded.status().message()));
-  ServerConfig& config = loaded->config;
+  ServerConfig& config = setup->loaded.config;
   g_log_level = config.log_level;
   if (config.model.empty()) config.model = DefaultModelPath();
   // A file, or a model of Ollama's store (sha256-checked here, before anything starts).
@@ -138,8 +123,13 @@ int RunServe(int argc, char** argv) {
       ResolveModelSource(config.model, *engine::model_store::ParseVerifyMode(config.ollama_verify));
   if (!source.ok()) return Fail(kExitStartFailed, std::string(source.status().message()));
   if (config.served_model_name.empty()) config.served_model_name = source->default_name;
-  for (const std::string& line : DescribeConfig(*loaded)) Log(LogLevel::kInfo, "config: " + line);
+  for (const std::string& line : DescribeConfig(setup->loaded)) {
+    Log(LogLevel::kInfo, "config: " + line);
+  }
   for (const std::string& line : source->log_lines) Log(LogLevel::kInfo, line);
+  // What automatic sizing sees (threads 0, kv_cache_bytes 0): container limits applied.
+  Log(LogLevel::kInfo, common::DescribeCpus(common::InspectCpus()));
+  Log(LogLevel::kInfo, common::DescribeMemory(common::InspectMemory()));
 
   auto tls =
       security::LoadTlsFiles(config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file);

@@ -21,7 +21,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/host_resources.h"
 #include "common/status_macros.h"
+#include "server/cli/args.h"
 
 namespace hearth::server {
 namespace {
@@ -166,7 +168,7 @@ const std::vector<Setting>& Settings() {
           "listen_address", [](ServerConfig& c) -> std::string& { return c.listen_address; },
           CheckHostPort),
       IntSetting(
-          "threads", [](ServerConfig& c) -> int32_t& { return c.threads; }, 1, 1024),
+          "threads", [](ServerConfig& c) -> int32_t& { return c.threads; }, 0, 1024),
       Setting{"device",
               [](ServerConfig& c, const std::string& value) -> absl::Status {
                 const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
@@ -601,7 +603,7 @@ engine::EngineConfig ServerConfig::ToEngineConfig() const {
   e.device.device = device;
   e.device.gpu_layers = gpu_layers;
   e.device.devices = devices;
-  e.device.threads = threads;
+  e.device.threads = threads > 0 ? threads : common::UsableCpuCount();
   e.device.cpu_precision = cpu_precision;
   e.kv_cache.bytes = kv_cache_bytes;
   e.kv_cache.memory_fraction = kv_cache_memory_fraction;
@@ -681,38 +683,24 @@ std::vector<std::string> DescribeConfig(const LoadedConfig& loaded) {
 }
 
 absl::StatusOr<ServeArgs> ParseServeArgs(const std::vector<std::string>& args) {
+  std::vector<cli::FlagSpec> specs = {{"config", true, ""}, {"help", false, ""}};
+  for (const Setting& s : Settings()) {
+    specs.push_back({cli::NormalizeFlagName(s.key), !s.is_bool, ""});
+  }
+  ASSIGN_OR_RETURN(cli::ParsedArgs parsed, cli::ParsedArgs::Parse(specs, args));
+  if (!parsed.positional().empty() || !parsed.rest().empty()) {
+    const std::string& first =
+        parsed.positional().empty() ? parsed.rest().front() : parsed.positional().front();
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", first, "'"));
+  }
   ServeArgs out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "-h" || arg == "--help" || arg == "-help") {
-      out.help = true;
-      continue;
-    }
-    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
-    }
-    std::string name = arg.substr(2);
-    std::string value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    if (!has_value) {
-      const Setting* s = FindFlag(name);
-      if (s != nullptr && s->is_bool) {
-        value = "true";
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
-      }
-    }
-    if (name == "config") {
-      out.config_file = value;
+  for (const cli::ParsedArgs::Given& g : parsed.given()) {
+    if (g.name == "help") {
+      out.help = g.value == "true";
+    } else if (g.name == "config") {
+      out.config_file = g.value;
     } else {
-      out.flags.emplace_back(name, value);
+      out.flags.emplace_back(g.spelled, g.value);
     }
   }
   return out;

@@ -67,7 +67,9 @@ struct ServerConfig {
   // size + mtime), "always", "never" (size only). See engine/model_store/blob_verifier.h.
   std::string ollama_verify = "once";
   std::string listen_address = "0.0.0.0:50051";  // host:port for gRPC
-  int32_t threads = 2;                           // compute threads per CPU stage, [1, 1024]
+  // Compute threads per CPU stage, [0, 1024]; 0: the CPUs this process may use (affinity mask
+  // and cgroup CPU quota, common/host_resources.h), resolved by ToEngineConfig.
+  int32_t threads = 0;
 
   // Where the model runs (engine/runtime/device_config.h): one device (unset: auto), the layers
   // on the GPU with the rest on the CPU (-1: all), or an explicit split by layer range.
@@ -77,7 +79,7 @@ struct ServerConfig {
   engine::cpu::ActPrecision cpu_precision = engine::cpu::ActPrecision::kQ8;
 
   int64_t kv_cache_bytes = 0;             // > 0 sizes the KV cache; 0: kv_cache_memory_fraction
-  double kv_cache_memory_fraction = 0.2;  // of MemAvailable, (0, 0.95]
+  double kv_cache_memory_fraction = 0.2;  // of available memory (cgroup-bounded), (0, 0.95]
   std::optional<engine::KvDtype> kv_cache_dtype;  // unset ("auto"): f16 (f32 under f32 precision)
   int32_t block_size = 16;           // tokens per KV block, a power of two in [1, 1024]
   int64_t swap_space = 256ll << 20;  // host swap bytes (0: recompute only)
@@ -144,10 +146,11 @@ std::vector<std::string> ConfigKeys();
 // The environment variable of a key: "metrics.port" -> "HEARTH_METRICS_PORT".
 std::string EnvVarName(const std::string& key);
 
-// `hearth serve`'s arguments (after the subcommand): "--config FILE" / "--config=FILE",
-// "-h" / "--help", and setting flags "--key=value" / "--key value" ("--key" alone for a boolean
-// means true). InvalidArgument for a positional argument or a flag missing its value; unknown
-// setting flags are left for LoadServerConfig to reject.
+// `hearth serve`'s arguments (after the subcommand), parsed by the one command-line parser of
+// every subcommand (server/cli/args.h): "--config FILE" / "--config=FILE", "-h" / "--help", and
+// setting flags "--key=value" / "--key value" ("--key" alone for a boolean means true).
+// InvalidArgument for a positional argument, an unknown flag or a flag missing its value.
+// `flags` keep the spelling given (for the origin in messages).
 struct ServeArgs {
   std::string config_file;
   bool help = false;

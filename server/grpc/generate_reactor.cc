@@ -1,6 +1,7 @@
 #include "server/grpc/generate_reactor.h"
 
 #include <chrono>
+#include <string>
 #include <utility>
 
 #include "server/grpc/hearth_service.h"
@@ -49,6 +50,12 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
   absl::MutexLock lock(&mu_);
   if (!st.ok()) {
     submitted_ = false;
+    if (absl::IsResourceExhausted(st)) {
+      // The waiting queue is full: tell the client when to come back. gRPC clients with a retry
+      // policy for RESOURCE_EXHAUSTED honor this key natively (gRFC A6 server pushback). Not
+      // sent for a stream ended for not reading (that one must not be retried as is).
+      context_->AddTrailingMetadata(kRetryPushbackKey, std::to_string(kRetryPushbackMs));
+    }
     FinishLocked(ToGrpcStatus(st));
   }
 }

@@ -46,6 +46,12 @@ namespace hearth::server {
 
 class HearthService;
 
+// Trailing metadata of a Generate refused with RESOURCE_EXHAUSTED (waiting queue full): retry
+// after this many milliseconds. A fixed hint: the queue frees a place when a running request
+// finishes, which at interactive lengths takes on the order of a second.
+inline constexpr char kRetryPushbackKey[] = "grpc-retry-pushback-ms";
+inline constexpr int kRetryPushbackMs = 1000;
+
 class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   static constexpr std::chrono::milliseconds kDeadlineSlack{500};

@@ -19,7 +19,7 @@ DEFAULT_MODEL = os.environ.get(
     "HEARTH_DEFAULT_MODEL", os.path.join(SOURCE_DIR, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
 HEARTH = os.path.join(BINARY_DIR, "hearth")
 
-sys.path.insert(0, os.path.join(SOURCE_DIR, "clients", "python"))
+# The installed client package (scripts/install-deps.sh puts it into the project environment).
 import hearth_client  # noqa: E402
 from hearth_client import pb  # noqa: E402,F401
 
@@ -49,7 +49,7 @@ def clean_env(extra=None):
 class Server:
     """A running `hearth serve`; output lines (stdout + stderr) are collected in `lines`."""
 
-    def __init__(self, args=(), env=None, ready_timeout=120):
+    def __init__(self, args=(), env=None, ready_timeout=120, preexec_fn=None):
         ready_timeout *= SLOW
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
@@ -65,7 +65,8 @@ class Server:
                "HEARTH_HTTP_LISTEN_ADDRESS": "127.0.0.1", **(env or {})}
         cmd = [HEARTH, "serve", f"--listen-address=127.0.0.1:{self.port}", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=clean_env(env), text=True, bufsize=1)
+                                     env=clean_env(env), text=True, bufsize=1,
+                                     preexec_fn=preexec_fn)
         self.lines = []
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -75,7 +76,8 @@ class Server:
             raise RuntimeError("hearth serve did not start:\n" + self.output())
         if self.proc.poll() is not None:
             raise RuntimeError(f"hearth serve exited {self.proc.returncode}:\n" + self.output())
-        self.client = hearth_client.HearthClient(self.target)
+        # retries=0: the tests check the status codes the server sends.
+        self.client = hearth_client.HearthClient(self.target, retries=0)
 
     def _read(self):
         for line in self.proc.stdout:

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/host_resources.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -104,7 +105,7 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
       {"metrics: 3\n", {}, {}, "'metrics' (from file f.yaml): must be a mapping"},
       {"threads: two\n", {}, {}, "'threads' (from file f.yaml): must be an integer"},
       {"threads: {a: 1}\n", {}, {}, "'threads' (from file f.yaml): must be a single value"},
-      {"threads: 0\n", {}, {}, "'threads' (from file f.yaml): must be in [1, 1024], got 0"},
+      {"threads: -1\n", {}, {}, "'threads' (from file f.yaml): must be in [0, 1024], got -1"},
       {"block_size: 12\n", {}, {}, "'block_size' (from file f.yaml): must be a power of two"},
       {"enable_chunked_prefill: 2\n", {}, {}, "'enable_chunked_prefill'"},
       {"log_level: loud\n", {}, {}, "'log_level'"},
@@ -290,6 +291,24 @@ TEST(ServerConfigTest, ServeArgs) {
   EXPECT_FALSE(ParseServeArgs({"positional"}).ok());
   EXPECT_FALSE(ParseServeArgs({"--threads"}).ok());
   EXPECT_TRUE(ParseServeArgs({"--help"})->help);
+  EXPECT_TRUE(ParseServeArgs({"-h"})->help);
+  // The spelling rules of every subcommand: '-', '_' and '.' alike; booleans as words.
+  auto b = ParseServeArgs({"--metrics.port", "9000", "--metrics_enabled=off", "--max_num_seqs=2"});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->flags,
+            (Flags{{"metrics.port", "9000"}, {"metrics_enabled", "false"}, {"max_num_seqs", "2"}}));
+  auto unknown = ParseServeArgs({"--max-tokens=5"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(), "unknown flag --max-tokens");
+}
+
+TEST(ServerConfigTest, ThreadsDefaultToUsableCpus) {
+  auto c = LoadServerConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.threads, 0);
+  EXPECT_EQ(c->config.ToEngineConfig().device.threads, common::UsableCpuCount());
+  c->config.threads = 3;
+  EXPECT_EQ(c->config.ToEngineConfig().device.threads, 3);
 }
 
 TEST(ServerConfigTest, EnvVarNames) {

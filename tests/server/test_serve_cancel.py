@@ -59,7 +59,7 @@ def test_deadline_while_waiting_in_queue(server):
 
 def test_client_disconnect_frees_kv(server):
     import hearth_client
-    client = hearth_client.HearthClient(server.target)
+    client = hearth_client.HearthClient(server.target, retries=0)
     it = iter(client.generate(**LONG, timeout=60))
     next(it)
     client.close()  # the channel goes away mid-stream

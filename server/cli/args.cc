@@ -1,18 +1,14 @@
-#include "server/cli/bench/args.h"
+#include "server/cli/args.h"
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace hearth::server::cli {
 namespace {
-
-std::string Normalize(std::string name) {
-  std::replace(name.begin(), name.end(), '-', '_');
-  return name;
-}
 
 const FlagSpec* Find(const std::vector<FlagSpec>& specs, const std::string& name) {
   for (const FlagSpec& s : specs) {
@@ -32,29 +28,41 @@ absl::StatusOr<ParsedArgs> ParsedArgs::Parse(const std::vector<FlagSpec>& specs,
       out.rest_.assign(args.begin() + i + 1, args.end());
       break;
     }
+    if (arg == "-h" && Find(specs, "help") != nullptr) {
+      out.values_.emplace_back("help", "true");
+      out.given_.push_back({"help", "help", "true"});
+      continue;
+    }
     if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
       out.positional_.push_back(arg);
       continue;
     }
     const size_t eq = arg.find('=');
-    const std::string name = Normalize(arg.substr(2, eq == std::string::npos ? eq : eq - 2));
+    const std::string spelled = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
+    const std::string name = NormalizeFlagName(spelled);
     const FlagSpec* spec = Find(specs, name);
-    if (spec == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg));
+    if (spec == nullptr)
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", spelled));
     std::string value;
     if (eq != std::string::npos) {
       value = arg.substr(eq + 1);
     } else if (spec->takes_value) {
       if (i + 1 >= args.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+        return absl::InvalidArgumentError(absl::StrCat("flag --", spelled, " needs a value"));
       }
       value = args[++i];
     } else {
       value = "true";
     }
-    if (!spec->takes_value && value != "true" && value != "false" && value != "1" && value != "0") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flag --", name, " is a boolean (true/false), got '", value, "'"));
+    if (!spec->takes_value) {
+      const std::optional<bool> b = ParseBoolWord(value);
+      if (!b.has_value()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --", spelled, " is a boolean (true/false), got '", value, "'"));
+      }
+      value = *b ? "true" : "false";
     }
+    out.given_.push_back({spelled, name, value});
     out.values_.emplace_back(name, std::move(value));
   }
   return out;
@@ -104,9 +112,20 @@ absl::StatusOr<double> ParsedArgs::GetDouble(const std::string& name, double fal
 }
 
 bool ParsedArgs::GetBool(const std::string& name) const {
-  if (!Has(name)) return false;
-  const std::string v = GetString(name);
-  return v == "true" || v == "1";
+  return Has(name) && ParseBoolWord(GetString(name)).value_or(false);
+}
+
+std::string NormalizeFlagName(std::string name) {
+  std::replace(name.begin(), name.end(), '-', '_');
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+std::optional<bool> ParseBoolWord(const std::string& text) {
+  const std::string t = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  return std::nullopt;
 }
 
 std::string FormatFlags(const std::vector<FlagSpec>& specs) {
