@@ -20,7 +20,8 @@ using engine::tokenizer::TokenType;
 const Tokenizer* Build(TokenizerSpec spec) {
   auto tok = Tokenizer::FromSpec(std::move(spec));
   if (!tok.ok()) {
-    std::fprintf(stderr, "fuzz: synthetic tokenizer: %s\n", std::string(tok.status().message()).c_str());
+    std::fprintf(stderr, "fuzz: synthetic tokenizer: %s\n",
+                 std::string(tok.status().message()).c_str());
     std::abort();
   }
   return tok->release();

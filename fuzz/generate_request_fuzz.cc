@@ -64,9 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Check(built->params.n >= 1 && built->params.n <= server::kMaxParallelSamples, "n range");
   fuzz::Check(built->priority >= model.min_priority, "priority clamped");
   engine::RequestOutput out;
-  out.token_ids.assign(built->prompt_tokens.begin(),
-                       built->prompt_tokens.begin() +
-                           std::min<size_t>(built->prompt_tokens.size(), 8));
+  out.token_ids.assign(
+      built->prompt_tokens.begin(),
+      built->prompt_tokens.begin() + std::min<size_t>(built->prompt_tokens.size(), 8));
   out.text = request.text();
   out.finish = sampler::FinishInfo{};
   v1::GenerateResponse response;

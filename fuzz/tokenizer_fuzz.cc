@@ -10,8 +10,8 @@
 //   - special-token text inside a literal span covering everything is plain text.
 #include <algorithm>
 #include <array>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,8 +123,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   CheckIncremental(*tok, ids, decode);
   const std::vector<TextSpan> everything = {{0, text.size()}};
-  fuzz::Check(tok->Encode(text, {.parse_special = true, .literal_spans = everything}) ==
-                  tok->Encode(text),
-              "a literal span over the whole text disables special tokens");
+  fuzz::Check(
+      tok->Encode(text, {.parse_special = true, .literal_spans = everything}) == tok->Encode(text),
+      "a literal span over the whole text disables special tokens");
   return 0;
 }
