@@ -50,7 +50,20 @@ class Server:
     """A running `hearth serve`; output lines (stdout + stderr) are collected in `lines`."""
 
     def __init__(self, args=(), env=None, ready_timeout=120, preexec_fn=None):
-        ready_timeout *= SLOW
+        # free_port() cannot reserve a port: a parallel test may bind it first. Such a start
+        # fails naming the port ("cannot listen on"); try again with fresh ports.
+        for attempt in range(3):
+            if self._start(args, env, ready_timeout * SLOW, preexec_fn):
+                break
+            if attempt < 2 and "cannot listen on" in self.output():
+                continue
+            raise RuntimeError(f"hearth serve exited {self.proc.returncode} before listening:\n"
+                               + self.output())
+        # retries=0: the tests check the status codes the server sends.
+        self.client = hearth_client.HearthClient(self.target, retries=0)
+
+    def _start(self, args, env, ready_timeout, preexec_fn):
+        """Starts the server; True once it listens, False when it exited before that."""
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         # The metrics endpoint on its own free loopback port (env, so tests can override it).
@@ -69,20 +82,27 @@ class Server:
                                      preexec_fn=preexec_fn)
         self.lines = []
         self._ready = threading.Event()
+        self._listening = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if not self._ready.wait(ready_timeout):
             self.stop()
             raise RuntimeError("hearth serve did not start:\n" + self.output())
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"hearth serve exited {self.proc.returncode}:\n" + self.output())
-        # retries=0: the tests check the status codes the server sends.
-        self.client = hearth_client.HearthClient(self.target, retries=0)
+        if self._listening:
+            return True
+        # Its output ended before "gRPC listening on": it is exiting.
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.stop()
+        self._reader.join(10)
+        return False
 
     def _read(self):
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            if "listening on" in line:
+            if "gRPC listening on" in line:
+                self._listening = True
                 self._ready.set()
         self._ready.set()
 
