@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/host_resources.h"
 #include "common/status_macros.h"
 #include "engine/runtime/backend_factory.h"
 #include "engine/runtime/kv_sizing.h"
@@ -81,13 +82,17 @@ absl::Status Engine::Init(std::unique_ptr<Backend> backend) {
   request.model_context_length = model_.config().context_length;
   request.max_num_seqs = sched_config_.max_num_seqs;
   const std::vector<StageMemoryInfo> stages = backend->StageMemory(block_size);
-  for (const StageMemoryInfo& st : stages) {
-    if (st.host_memory) request.host_free_bytes = st.memory.free_bytes;
-  }
+  // Swap space (and a CPU stage's K/V) live in host RAM, whatever the stages: what this process
+  // may still use of it, its container's cgroup limit applied.
+  request.host_free_bytes = common::AvailableMemoryBytes();
   ASSIGN_OR_RETURN(kv_plan_, PlanKvCache(stages, request));
   sched_config_.num_device_blocks = kv_plan_.num_device_blocks;
   sched_config_.num_host_blocks = kv_plan_.num_host_blocks;
   sched_config_.max_model_len = kv_plan_.max_model_len;
+  // Submit bounds what is in flight; the scheduler's own bound must not bite first (a burst
+  // is admitted before the first step moves anything to running).
+  sched_config_.max_waiting_requests =
+      config_.scheduler.max_waiting_requests + config_.scheduler.max_num_seqs;
   ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(sched_config_));
   RETURN_IF_ERROR(backend->InitKvCache(sched_config_.num_device_blocks,
                                        sched_config_.num_host_blocks, block_size));
@@ -134,9 +139,13 @@ absl::StatusOr<uint64_t> Engine::Submit(Request request, OutputCallback on_outpu
   const int32_t n = request.params.n;
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("engine is shutting down");
-  if (queued_.load() + n > sched_config_.max_waiting_requests + stats_.scheduler.num_running) {
+  // At most max_num_seqs running plus max_waiting_requests waiting, whatever the last step's
+  // running count (stale during a burst) says.
+  if (queued_.load() + n >
+      config_.scheduler.max_waiting_requests + config_.scheduler.max_num_seqs) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "waiting queue is full (max_waiting_requests = ", sched_config_.max_waiting_requests, ")"));
+        "waiting queue is full (max_waiting_requests = ", config_.scheduler.max_waiting_requests,
+        ")"));
   }
   const uint64_t id = next_request_id_.fetch_add(1);
   queued_ += n;

@@ -21,7 +21,8 @@ namespace hearth::engine {
 
 struct KvCacheConfig {
   // > 0: K/V bytes over all layers. 0: memory_fraction of each device's free memory (on the
-  // CPU: available RAM), at most what max_num_seqs sequences of max_model_len tokens can use.
+  // CPU: available RAM, bounded by the container's cgroup limit: common/host_resources.h), at
+  // most what max_num_seqs sequences of max_model_len tokens can use.
   int64_t bytes = 0;
   double memory_fraction = 0.2;
   int64_t swap_space_bytes = 256ll << 20;  // host swap for preempted sequences (0: recompute)

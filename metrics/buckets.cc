@@ -27,8 +27,9 @@ std::vector<double> OneTwoFiveBuckets(uint64_t max_value) {
 }
 
 std::vector<double> TimeToFirstTokenBuckets() {
-  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25, 0.5,
-          0.75,  1.0,   2.5,  5.0,  7.5,  10.0, 20.0, 40.0, 60.0};
+  // Past 60 s: a request queued behind a long backlog (or a long prompt on a CPU) waits minutes.
+  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,   0.25,  0.5,   0.75,  1.0,
+          2.5,   5.0,   7.5,  10.0, 20.0, 40.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0};
 }
 
 std::vector<double> InterTokenLatencyBuckets() {

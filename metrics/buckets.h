@@ -16,7 +16,7 @@ std::vector<double> ExponentialBuckets(double start, double factor, int count);
 // token counts such as prompt and generation lengths. Empty when max_value < 1.
 std::vector<double> OneTwoFiveBuckets(uint64_t max_value);
 
-// Seconds. Time to first token: 1 ms .. 60 s.
+// Seconds. Time to first token: 1 ms .. 1920 s.
 std::vector<double> TimeToFirstTokenBuckets();
 // Seconds. Inter-token latency (time per output token): 1 ms .. 10 s.
 std::vector<double> InterTokenLatencyBuckets();

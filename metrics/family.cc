@@ -1,5 +1,6 @@
 #include "metrics/family.h"
 
+#include <exception>
 #include <type_traits>
 #include <utility>
 
@@ -8,13 +9,12 @@
 namespace hearth::metrics {
 
 template <typename T>
-Family<T>::Family(std::string name, std::string help, MetricType type,
-                  std::vector<std::string> label_names, std::function<std::unique_ptr<T>()> make)
-    : name_(std::move(name)),
-      help_(std::move(help)),
-      type_(type),
+Family<T>::Family(prometheus::Family<T>* family, std::string name,
+                  std::vector<std::string> label_names, std::vector<double> upper_bounds)
+    : family_(family),
+      name_(std::move(name)),
       label_names_(std::move(label_names)),
-      make_(std::move(make)) {}
+      upper_bounds_(std::move(upper_bounds)) {}
 
 template <typename T>
 absl::StatusOr<T*> Family<T>::WithLabels(const std::vector<std::string>& label_values) {
@@ -22,30 +22,16 @@ absl::StatusOr<T*> Family<T>::WithLabels(const std::vector<std::string>& label_v
     return absl::InvalidArgumentError(absl::StrCat("metric ", name_, " takes ", label_names_.size(),
                                                    " label values, got ", label_values.size()));
   }
-  absl::MutexLock lock(&mu_);
-  std::unique_ptr<T>& series = series_[label_values];
-  if (series == nullptr) series = make_();
-  return series.get();
-}
-
-template <typename T>
-void Family<T>::Collect(std::vector<FamilySnapshot>* out) const {
-  FamilySnapshot& family = out->emplace_back();
-  family.name = name_;
-  family.help = help_;
-  family.type = type_;
-  absl::MutexLock lock(&mu_);
-  for (const auto& [values, series] : series_) {
-    Labels labels;
-    labels.reserve(values.size());
-    for (size_t i = 0; i < values.size(); ++i) labels.emplace_back(label_names_[i], values[i]);
+  prometheus::Labels labels;
+  for (size_t i = 0; i < label_values.size(); ++i) labels[label_names_[i]] = label_values[i];
+  try {
     if constexpr (std::is_same_v<T, Histogram>) {
-      HistogramSample h = series->Snapshot();
-      h.labels = std::move(labels);
-      family.histograms.push_back(std::move(h));
+      return &family_->Add(labels, upper_bounds_);
     } else {
-      family.samples.push_back(Sample{std::move(labels), series->Value()});
+      return &family_->Add(labels);
     }
+  } catch (const std::exception& e) {  // prometheus-cpp reports bad input by throwing
+    return absl::InvalidArgumentError(absl::StrCat("metric ", name_, ": ", e.what()));
   }
 }
 

@@ -1,42 +1,31 @@
 // Metric families: one name, help text and label-name list; one series (Counter, Gauge or
-// Histogram) per distinct tuple of label values.
+// Histogram) per distinct tuple of label values. A thin layer over prometheus::Family that
+// takes label values positionally and reports errors as values.
 //
-//   Family<Counter>* requests = ...;                        // from Registry::AddCounter
-//   Counter* ok = *requests->WithLabels({"generate", "ok"}); // once, at setup; keep the pointer
-//   ok->Inc();                                               // hot path: lock-free
+//   CounterFamily* requests = ...;                            // from Registry::AddCounter
+//   Counter* ok = *requests->WithLabels({"generate", "ok"});  // once, at setup; keep the pointer
+//   ok->Increment();                                          // hot path
 //
 // Thread-safety: thread-safe. WithLabels takes the family's mutex (setup path); the returned
 // pointer stays valid, and refers to the same series, for the family's (the Registry's) lifetime.
 #pragma once
 
-#include <functional>
-#include <map>
-#include <memory>
+#include <prometheus/family.h>
+
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "metrics/metric.h"
-#include "metrics/snapshot.h"
 
 namespace hearth::metrics {
 
-// Anything the Registry scrapes: appends zero or more families to `out`.
-// Implementations must be thread-safe and must not call back into the Registry.
-class Collector {
- public:
-  virtual ~Collector() = default;
-  virtual void Collect(std::vector<FamilySnapshot>* out) const = 0;
-};
-
 template <typename T>
-class Family final : public Collector {
+class Family {
  public:
-  // Built by Registry, which has validated every argument. `make` creates one series.
-  Family(std::string name, std::string help, MetricType type, std::vector<std::string> label_names,
-         std::function<std::unique_ptr<T>()> make);
+  // Built by Registry, which has validated every argument. `upper_bounds` only for histograms.
+  Family(prometheus::Family<T>* family, std::string name, std::vector<std::string> label_names,
+         std::vector<double> upper_bounds = {});
 
   // The series for `label_values` (same order and count as label_names()), created on first
   // use. Values may be any UTF-8 text (escaped on output). InvalidArgument on a count mismatch.
@@ -45,17 +34,11 @@ class Family final : public Collector {
   const std::string& name() const { return name_; }
   const std::vector<std::string>& label_names() const { return label_names_; }
 
-  // One FamilySnapshot; series ordered by their label values.
-  void Collect(std::vector<FamilySnapshot>* out) const override;
-
  private:
+  prometheus::Family<T>* const family_;  // owned by the Registry's prometheus::Registry
   const std::string name_;
-  const std::string help_;
-  const MetricType type_;
   const std::vector<std::string> label_names_;
-  const std::function<std::unique_ptr<T>()> make_;
-  mutable absl::Mutex mu_;
-  std::map<std::vector<std::string>, std::unique_ptr<T>> series_ ABSL_GUARDED_BY(mu_);
+  const std::vector<double> upper_bounds_;
 };
 
 extern template class Family<Counter>;

@@ -1,25 +1,16 @@
 #include "metrics/names.h"
 
+#include <prometheus/check_names.h>
+
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace hearth::metrics {
-namespace {
-
-bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-}  // namespace
 
 absl::Status ValidateMetricName(absl::string_view name) {
-  bool ok = !name.empty();
-  for (size_t i = 0; ok && i < name.size(); ++i) {
-    const char c = name[i];
-    ok = IsAlpha(c) || c == '_' || c == ':' || (i > 0 && IsDigit(c));
-  }
-  if (!ok) {
+  if (!prometheus::CheckMetricName(std::string(name))) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid metric name \"", name, "\": must match [a-zA-Z_:][a-zA-Z0-9_:]*"));
   }
@@ -27,18 +18,11 @@ absl::Status ValidateMetricName(absl::string_view name) {
 }
 
 absl::Status ValidateLabelName(absl::string_view name) {
-  bool ok = !name.empty();
-  for (size_t i = 0; ok && i < name.size(); ++i) {
-    const char c = name[i];
-    ok = IsAlpha(c) || c == '_' || (i > 0 && IsDigit(c));
-  }
-  if (!ok) {
+  // prometheus-cpp also rejects the reserved "__" prefix.
+  if (!prometheus::CheckLabelName(std::string(name))) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid label name \"", name, "\": must match [a-zA-Z_][a-zA-Z0-9_]*"));
-  }
-  if (absl::StartsWith(name, "__")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid label name \"", name, "\": names starting with __ are reserved"));
+        absl::StrCat("invalid label name \"", name,
+                     "\": must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __ (reserved)"));
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,6 @@
 // Validation of Prometheus metric and label names.
-//   metric name: [a-zA-Z_:][a-zA-Z0-9_:]*
-//   label name:  [a-zA-Z_][a-zA-Z0-9_]*, and not starting with "__" (reserved)
+//   metric name: [a-zA-Z_:][a-zA-Z0-9_:]*  (prometheus-cpp's CheckMetricName)
+//   label name:  [a-zA-Z_][a-zA-Z0-9_]*, and not starting with "__" (reserved; CheckLabelName)
 // Thread-safety: pure functions.
 #pragma once
 

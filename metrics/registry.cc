@@ -1,7 +1,13 @@
 #include "metrics/registry.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -11,33 +17,6 @@
 
 namespace hearth::metrics {
 namespace {
-
-// One series whose value comes from a callback at scrape time.
-class CallbackCollector final : public Collector {
- public:
-  CallbackCollector(std::string name, std::string help, MetricType type, Labels labels,
-                    std::function<double()> fn)
-      : name_(std::move(name)),
-        help_(std::move(help)),
-        type_(type),
-        labels_(std::move(labels)),
-        fn_(std::move(fn)) {}
-
-  void Collect(std::vector<FamilySnapshot>* out) const override {
-    FamilySnapshot& family = out->emplace_back();
-    family.name = name_;
-    family.help = help_;
-    family.type = type_;
-    family.samples.push_back(Sample{labels_, fn_()});
-  }
-
- private:
-  const std::string name_;
-  const std::string help_;
-  const MetricType type_;
-  const Labels labels_;
-  const std::function<double()> fn_;
-};
 
 absl::Status ValidateUpperBounds(const std::string& name, std::vector<double>* bounds) {
   if (!bounds->empty() && std::isinf(bounds->back()) && bounds->back() > 0) bounds->pop_back();
@@ -70,7 +49,63 @@ absl::Status ValidateConstLabels(const Labels& labels) {
   return ValidateLabelNames(names);
 }
 
+// prometheus-cpp 1.0.1 writes HELP text verbatim: escape it as the text format requires
+// (backslash and newline), so a help string cannot break the exposition.
+std::string EscapeHelp(const std::string& help) {
+  std::string out;
+  out.reserve(help.size());
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+// One series whose value comes from a callback at scrape time.
+class Registry::CallbackMetric {
+ public:
+  CallbackMetric(std::string name, std::string help, prometheus::MetricType type, Labels labels,
+                 std::function<double()> fn)
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        type_(type),
+        labels_(std::move(labels)),
+        fn_(std::move(fn)) {}
+
+  prometheus::MetricFamily Collect() const {
+    prometheus::MetricFamily family;
+    family.name = name_;
+    family.help = help_;
+    family.type = type_;
+    prometheus::ClientMetric& m = family.metric.emplace_back();
+    for (const auto& [name, value] : labels_) m.label.push_back({name, value});
+    std::sort(m.label.begin(), m.label.end());
+    const double v = fn_();
+    if (type_ == prometheus::MetricType::Counter) {
+      m.counter.value = v;
+    } else {
+      m.gauge.value = v;
+    }
+    return family;
+  }
+
+ private:
+  const std::string name_;
+  const std::string help_;
+  const prometheus::MetricType type_;
+  const Labels labels_;
+  const std::function<double()> fn_;
+};
+
+Registry::Registry() = default;
+Registry::~Registry() = default;
 
 absl::Status Registry::Claim(const std::string& name, const std::vector<const char*>& suffixes) {
   RETURN_IF_ERROR(ValidateMetricName(name));
@@ -93,12 +128,11 @@ absl::StatusOr<CounterFamily*> Registry::AddCounter(std::string name, std::strin
   RETURN_IF_ERROR(ValidateLabelNames(label_names));
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Claim(name, {}));
-  auto family = std::make_unique<CounterFamily>(std::move(name), std::move(help),
-                                                MetricType::kCounter, std::move(label_names),
-                                                [] { return std::make_unique<Counter>(); });
-  CounterFamily* raw = family.get();
-  collectors_.push_back(std::move(family));
-  return raw;
+  // prometheus-cpp's counter builder appends no suffix in 1.0.1: the name is used as given.
+  auto& family = prometheus::BuildCounter().Name(name).Help(EscapeHelp(help)).Register(registry_);
+  counters_.push_back(
+      std::make_unique<CounterFamily>(&family, std::move(name), std::move(label_names)));
+  return counters_.back().get();
 }
 
 absl::StatusOr<GaugeFamily*> Registry::AddGauge(std::string name, std::string help,
@@ -107,12 +141,10 @@ absl::StatusOr<GaugeFamily*> Registry::AddGauge(std::string name, std::string he
   RETURN_IF_ERROR(ValidateLabelNames(label_names));
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Claim(name, {}));
-  auto family = std::make_unique<GaugeFamily>(std::move(name), std::move(help), MetricType::kGauge,
-                                              std::move(label_names),
-                                              [] { return std::make_unique<Gauge>(); });
-  GaugeFamily* raw = family.get();
-  collectors_.push_back(std::move(family));
-  return raw;
+  auto& family = prometheus::BuildGauge().Name(name).Help(EscapeHelp(help)).Register(registry_);
+  gauges_.push_back(
+      std::make_unique<GaugeFamily>(&family, std::move(name), std::move(label_names)));
+  return gauges_.back().get();
 }
 
 absl::StatusOr<HistogramFamily*> Registry::AddHistogram(std::string name, std::string help,
@@ -123,16 +155,13 @@ absl::StatusOr<HistogramFamily*> Registry::AddHistogram(std::string name, std::s
   RETURN_IF_ERROR(ValidateUpperBounds(name, &upper_bounds));
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Claim(name, {"_bucket", "_sum", "_count"}));
-  auto bounds = std::make_shared<const std::vector<double>>(std::move(upper_bounds));
-  auto family = std::make_unique<HistogramFamily>(
-      std::move(name), std::move(help), MetricType::kHistogram, std::move(label_names),
-      [bounds] { return std::make_unique<Histogram>(bounds); });
-  HistogramFamily* raw = family.get();
-  collectors_.push_back(std::move(family));
-  return raw;
+  auto& family = prometheus::BuildHistogram().Name(name).Help(EscapeHelp(help)).Register(registry_);
+  histograms_.push_back(std::make_unique<HistogramFamily>(
+      &family, std::move(name), std::move(label_names), std::move(upper_bounds)));
+  return histograms_.back().get();
 }
 
-absl::Status Registry::AddCallback(MetricType type, std::string name, std::string help,
+absl::Status Registry::AddCallback(prometheus::MetricType type, std::string name, std::string help,
                                    Labels labels, std::function<double()> fn) {
   RETURN_IF_ERROR(ValidateMetricName(name));
   RETURN_IF_ERROR(ValidateConstLabels(labels));
@@ -141,22 +170,22 @@ absl::Status Registry::AddCallback(MetricType type, std::string name, std::strin
   }
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Claim(name, {}));
-  collectors_.push_back(std::make_unique<CallbackCollector>(std::move(name), std::move(help), type,
-                                                            std::move(labels), std::move(fn)));
+  callbacks_.push_back(std::make_unique<CallbackMetric>(std::move(name), EscapeHelp(help), type,
+                                                        std::move(labels), std::move(fn)));
   return absl::OkStatus();
 }
 
 absl::Status Registry::AddCallbackGauge(std::string name, std::string help, Labels labels,
                                         std::function<double()> fn) {
-  return AddCallback(MetricType::kGauge, std::move(name), std::move(help), std::move(labels),
-                     std::move(fn));
+  return AddCallback(prometheus::MetricType::Gauge, std::move(name), std::move(help),
+                     std::move(labels), std::move(fn));
 }
 
 absl::Status Registry::AddCallbackCounter(std::string name, std::string help, Labels labels,
                                           std::function<double()> fn) {
   RETURN_IF_ERROR(ValidateCounterName(name));
-  return AddCallback(MetricType::kCounter, std::move(name), std::move(help), std::move(labels),
-                     std::move(fn));
+  return AddCallback(prometheus::MetricType::Counter, std::move(name), std::move(help),
+                     std::move(labels), std::move(fn));
 }
 
 absl::Status Registry::AddInfo(std::string name, std::string help, Labels labels) {
@@ -164,23 +193,30 @@ absl::Status Registry::AddInfo(std::string name, std::string help, Labels labels
     return absl::InvalidArgumentError(
         absl::StrCat("info metric name \"", name, "\" must end in \"_info\""));
   }
-  return AddCallback(MetricType::kGauge, std::move(name), std::move(help), std::move(labels),
-                     [] { return 1.0; });
+  return AddCallback(prometheus::MetricType::Gauge, std::move(name), std::move(help),
+                     std::move(labels), [] { return 1.0; });
 }
 
-std::vector<FamilySnapshot> Registry::Collect() const {
-  std::vector<FamilySnapshot> families;
+std::vector<prometheus::MetricFamily> Registry::Collect() const {
+  std::vector<prometheus::MetricFamily> families;
   {
     absl::MutexLock lock(&mu_);
-    families.reserve(collectors_.size());
-    for (const auto& collector : collectors_) collector->Collect(&families);
+    families = registry_.Collect();
+    for (const auto& callback : callbacks_) families.push_back(callback->Collect());
   }
-  std::stable_sort(
-      families.begin(), families.end(),
-      [](const FamilySnapshot& a, const FamilySnapshot& b) { return a.name < b.name; });
+  std::sort(families.begin(), families.end(),
+            [](const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
+              return a.name < b.name;
+            });
+  for (prometheus::MetricFamily& f : families) {
+    std::sort(f.metric.begin(), f.metric.end(),
+              [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) {
+                return a.label < b.label;
+              });
+  }
   return families;
 }
 
-std::string Registry::Render() const { return RenderText(Collect()); }
+std::string Registry::Render() const { return prometheus::TextSerializer().Serialize(Collect()); }
 
 }  // namespace hearth::metrics

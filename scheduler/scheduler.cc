@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
 #include "common/check.h"
+#include "common/status_macros.h"
 #include "scheduler/preemption_policy.h"
 
 namespace hearth::scheduler {

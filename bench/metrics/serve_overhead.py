@@ -7,7 +7,7 @@ servers on two cores showed a steady few-percent offset between the processes). 
 greedy Generate streams over grpc.aio, each exactly TOKENS tokens (ignore_eos). Prints output
 tokens/s per round and the medians, and the relative difference.
 
-  python3 bench/metrics/serve_overhead.py --binary build-prom/hearth [--rounds 5]
+  scripts/venv-python.sh bench/metrics/serve_overhead.py --binary build-prom/hearth [--rounds 5]
 """
 
 import argparse
@@ -21,11 +21,10 @@ import threading
 import time
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(SOURCE_DIR, "clients", "python"))
 import grpc  # noqa: E402
 from hearth_client import build_request  # noqa: E402
 from hearth_client import pb  # noqa: E402,F401
-from hearth.v1 import hearth_pb2_grpc as pb_grpc  # noqa: E402
+from hearth_client import pb_grpc  # noqa: E402
 
 
 def free_port():

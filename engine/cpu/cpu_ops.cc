@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "common/host_resources.h"
 #include "common/status_macros.h"
 #include "engine/cpu/attention.h"
 #include "engine/cpu/kernels/strips.h"
@@ -202,8 +203,14 @@ void CpuOps::MoeFfn(WeightId moe, Tensor x, Tensor out) {
 
 DeviceMemory CpuOps::Memory() const {
   DeviceMemory m;
+  // What this process may use: MemAvailable and MemTotal bounded by its container's cgroup
+  // memory limit (common/host_resources.h), so a 1 GiB container sizes for 1 GiB.
+  const common::MemoryReport host = common::InspectMemory();
   m.total_bytes = MemInfoBytes("MemTotal");
-  m.free_bytes = MemInfoBytes("MemAvailable");
+  if (host.cgroup_limit > 0 && (m.total_bytes == 0 || host.cgroup_limit < m.total_bytes)) {
+    m.total_bytes = host.cgroup_limit;
+  }
+  m.free_bytes = host.available;
   m.weight_bytes = packed_.packed_bytes();
   for (const auto& v : vectors_) m.weight_bytes += static_cast<int64_t>(v.size() * sizeof(float));
   return m;

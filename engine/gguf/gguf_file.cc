@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -41,8 +42,43 @@ absl::Status KeyError(std::string_view key, const absl::Status& status) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+// Reads `size` bytes of `fd` into anonymous memory. DataLoss when the file ends early (it
+// shrank while being read).
+absl::StatusOr<uint8_t*> ReadIntoMemory(int fd, size_t size, const std::string& path) {
+  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "gguf: cannot allocate ", size, " bytes to read '", path, "' into: ", strerror(errno)));
+  }
+  auto* base = static_cast<uint8_t*>(map);
+  size_t done = 0;
+  while (done < size) {
+    const size_t chunk = std::min<size_t>(size - done, size_t{1} << 30);
+    const ssize_t n = ::pread(fd, base + done, chunk, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::munmap(map, size);
+      if (n == 0) {
+        return absl::DataLossError(absl::StrCat("gguf: '", path, "' ended at byte ", done, " of ",
+                                                size, " while being read"));
+      }
+      return ErrnoError(err, "read", path);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::mprotect(map, size, PROT_READ);  // immutable from here, as a read-only mapping would be
+  return base;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path, GgufLoad load) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); it changes
+  // nothing for regular files.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ErrnoError(errno, "open", path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -57,7 +93,15 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->path_ = path;
   file->size_ = static_cast<size_t>(st.st_size);
-  if (file->size_ > 0) {
+  if (file->size_ > 0 && load == GgufLoad::kCopy) {
+    absl::StatusOr<uint8_t*> copy = ReadIntoMemory(fd, file->size_, path);
+    if (!copy.ok()) {
+      ::close(fd);
+      return copy.status();
+    }
+    file->base_ = *copy;
+    file->mapped_ = true;
+  } else if (file->size_ > 0) {
     void* map = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
       const int err = errno;

@@ -30,6 +30,14 @@
 
 namespace hearth::engine {
 
+// How Open() brings the file into memory.
+//   kMmap  maps it read-only: cheap, shared with other processes, pages reclaimable. The file
+//          must not change while the GgufFile lives: truncating it (or copying another file
+//          over it in place) turns later reads of the lost pages into SIGBUS.
+//   kCopy  reads it into anonymous memory: the file may be truncated, overwritten or deleted
+//          afterwards; costs the file's size in unevictable memory and a read at open.
+enum class GgufLoad { kMmap, kCopy };
+
 struct GgufTensor {
   std::string name;
   GgmlType type = GgmlType::kF32;
@@ -49,8 +57,10 @@ struct GgufTensor {
 
 class GgufFile {
  public:
-  // Maps and parses the file at `path`.
-  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // Maps (or reads, see GgufLoad) and parses the file at `path`. Anything but a regular file
+  // (a directory, a FIFO, a device) is InvalidArgument, without blocking on it.
+  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path,
+                                                        GgufLoad load = GgufLoad::kMmap);
   // Parses an in-memory image (tests, fuzzing). The bytes are copied (to a 64-byte aligned
   // buffer, so tensor data is as aligned as in a mapping).
   static absl::StatusOr<std::unique_ptr<GgufFile>> FromBytes(std::string_view bytes);
@@ -105,7 +115,8 @@ class GgufFile {
   absl::flat_hash_map<std::string, size_t> metadata_index_;
   std::vector<GgufTensor> tensors_;
   absl::flat_hash_map<std::string, size_t> tensor_index_;
-  // Owning storage: an mmap (base_, size_) or, for FromBytes, a heap copy.
+  // Owning storage: a mapping of the file or of anonymous memory (base_, size_), or, for
+  // FromBytes, a heap copy.
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;

@@ -7,8 +7,9 @@
 
 namespace hearth::engine {
 
-absl::StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Open(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path);
+absl::StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Open(const std::string& path,
+                                                               GgufLoad load) {
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path, load);
   if (!file.ok()) {
     return absl::Status(file.status().code(),
                         absl::StrCat("cannot open model ", path, ": ", file.status().message()));

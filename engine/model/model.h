@@ -24,7 +24,8 @@ namespace hearth::engine {
 class LoadedModel {
  public:
   // Opens, parses and validates the model. Errors name the path and the problem.
-  static absl::StatusOr<std::unique_ptr<LoadedModel>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<LoadedModel>> Open(const std::string& path,
+                                                           GgufLoad load = GgufLoad::kMmap);
   // Same, over an already opened file.
   static absl::StatusOr<std::unique_ptr<LoadedModel>> FromFile(std::unique_ptr<GgufFile> file);
 

@@ -112,8 +112,9 @@ void ByteLevelBpe::EncodeUncached(std::string_view word, std::vector<TokenId>& o
   };
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
   auto push = [&](int32_t left) {
+    if (left < 0) return;  // the first symbol has no left neighbour
     const int32_t right = symbols[left].next;
-    if (left < 0 || right < 0) return;
+    if (right < 0) return;
     auto it = merges_.find(PairKey(symbols[left].id, symbols[right].id));
     if (it == merges_.end()) return;
     queue.push({it->second.rank, left, symbols[left].id, symbols[right].id, it->second.merged});

@@ -139,31 +139,72 @@ std::string ChatTemplate::end_of_turn() const {
   return eos_;
 }
 
+absl::Status CheckChatRole(std::string_view role) {
+  if (role == "system" || role == "user" || role == "assistant") return absl::OkStatus();
+  std::string shown = SanitizeUtf8(role.substr(0, 64));
+  if (role.size() > 64) shown += "...";
+  return absl::InvalidArgumentError(
+      absl::StrCat("must be one of system, user, assistant, got '", shown, "'"));
+}
+
+namespace {
+
+// Builds a RenderedChat: template text and message content, the latter recorded as spans.
+class ChatBuilder {
+ public:
+  void Text(std::string_view text) { out_.text.append(text); }
+  void Content(std::string_view content) {
+    if (content.empty()) return;
+    const size_t begin = out_.text.size();
+    out_.text.append(content);
+    if (!out_.content_spans.empty() && out_.content_spans.back().end == begin) {
+      out_.content_spans.back().end = out_.text.size();
+    } else {
+      out_.content_spans.push_back({begin, out_.text.size()});
+    }
+  }
+  RenderedChat Take() { return std::move(out_); }
+
+ private:
+  RenderedChat out_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::string> ChatTemplate::Apply(std::span<const ChatMessage> messages,
                                                 bool add_generation_prompt) const {
-  std::string out;
+  absl::StatusOr<RenderedChat> rendered = Render(messages, add_generation_prompt);
+  if (!rendered.ok()) return rendered.status();
+  return std::move(rendered->text);
+}
+
+absl::StatusOr<RenderedChat> ChatTemplate::Render(std::span<const ChatMessage> messages,
+                                                  bool add_generation_prompt) const {
+  ChatBuilder b;
   switch (family_) {
     case ChatFamily::kChatMl:
       for (size_t i = 0; i < messages.size(); ++i) {
         if (i == 0 && has_default_system_ && messages[0].role != "system") {
-          absl::StrAppend(&out, "<|im_start|>system\n", default_system_, "<|im_end|>\n");
+          b.Text(absl::StrCat("<|im_start|>system\n", default_system_, "<|im_end|>\n"));
         }
-        absl::StrAppend(&out, "<|im_start|>", messages[i].role, "\n", messages[i].content,
-                        "<|im_end|>\n");
+        b.Text(absl::StrCat("<|im_start|>", messages[i].role, "\n"));
+        b.Content(messages[i].content);
+        b.Text("<|im_end|>\n");
       }
-      if (add_generation_prompt) out += "<|im_start|>assistant\n";
-      return out;
+      if (add_generation_prompt) b.Text("<|im_start|>assistant\n");
+      return b.Take();
     case ChatFamily::kLlama3:
       for (size_t i = 0; i < messages.size(); ++i) {
-        if (i == 0) out += bos_;
-        absl::StrAppend(&out, "<|start_header_id|>", messages[i].role, "<|end_header_id|>\n\n",
-                        Strip(messages[i].content), "<|eot_id|>");
+        if (i == 0) b.Text(bos_);
+        b.Text(absl::StrCat("<|start_header_id|>", messages[i].role, "<|end_header_id|>\n\n"));
+        b.Content(Strip(messages[i].content));
+        b.Text("<|eot_id|>");
       }
-      if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-      return out;
+      if (add_generation_prompt) b.Text("<|start_header_id|>assistant<|end_header_id|>\n\n");
+      return b.Take();
     case ChatFamily::kGemma:
       if (messages.empty()) return EmptyError();  // the template reads messages[0]
-      out += bos_;
+      b.Text(bos_);
       if (!messages.empty() && messages[0].role == "system") {
         return absl::InvalidArgumentError("System role not supported");
       }
@@ -171,35 +212,40 @@ absl::StatusOr<std::string> ChatTemplate::Apply(std::span<const ChatMessage> mes
         if ((messages[i].role == "user") != (i % 2 == 0)) return AlternationError();
         const absl::string_view role =
             messages[i].role == "assistant" ? "model" : absl::string_view(messages[i].role);
-        absl::StrAppend(&out, "<start_of_turn>", role, "\n", Strip(messages[i].content),
-                        "<end_of_turn>\n");
+        b.Text(absl::StrCat("<start_of_turn>", role, "\n"));
+        b.Content(Strip(messages[i].content));
+        b.Text("<end_of_turn>\n");
       }
-      if (add_generation_prompt) out += "<start_of_turn>model\n";
-      return out;
+      if (add_generation_prompt) b.Text("<start_of_turn>model\n");
+      return b.Take();
     case ChatFamily::kLlama2:
     case ChatFamily::kMistral:
-      return ApplyInst(messages);  // these templates ignore add_generation_prompt
+      return RenderInst(messages);  // these templates ignore add_generation_prompt
   }
-  return out;
+  return b.Take();
 }
 
-absl::StatusOr<std::string> ChatTemplate::ApplyInst(std::span<const ChatMessage> messages) const {
-  std::string out;
+absl::StatusOr<RenderedChat> ChatTemplate::RenderInst(std::span<const ChatMessage> messages) const {
+  ChatBuilder b;
   if (family_ == ChatFamily::kMistral) {
-    out += bos_;
+    b.Text(bos_);
     for (size_t i = 0; i < messages.size(); ++i) {
       if ((messages[i].role == "user") != (i % 2 == 0)) return AlternationError();
       if (messages[i].role == "user") {
-        absl::StrAppend(&out, "[INST] ", messages[i].content, " [/INST]");
+        b.Text("[INST] ");
+        b.Content(messages[i].content);
+        b.Text(" [/INST]");
       } else if (messages[i].role == "assistant") {
-        absl::StrAppend(&out, messages[i].content, eos_);
+        b.Content(messages[i].content);
+        b.Text(eos_);
       } else {
         return absl::InvalidArgumentError("Only user and assistant roles are supported!");
       }
     }
-    return out;
+    return b.Take();
   }
-  // Llama 2: a leading system message folds into the first user turn.
+  // Llama 2: a leading system message folds into the first user turn. The <<SYS>> markers are
+  // plain text in Llama 2's vocabulary, so the folded turn is content as a whole.
   if (messages.empty()) return EmptyError();  // the template reads messages[0]
   std::span<const ChatMessage> loop = messages;
   const ChatMessage* system = nullptr;
@@ -214,12 +260,16 @@ absl::StatusOr<std::string> ChatTemplate::ApplyInst(std::span<const ChatMessage>
       content = absl::StrCat("<<SYS>>\n", system->content, "\n<</SYS>>\n\n", loop[i].content);
     }
     if (loop[i].role == "user") {
-      absl::StrAppend(&out, bos_, "[INST] ", Strip(content), " [/INST]");
+      b.Text(absl::StrCat(bos_, "[INST] "));
+      b.Content(Strip(content));
+      b.Text(" [/INST]");
     } else if (loop[i].role == "assistant") {
-      absl::StrAppend(&out, " ", Strip(content), " ", eos_);
+      b.Text(" ");
+      b.Content(Strip(content));
+      b.Text(absl::StrCat(" ", eos_));
     }
   }
-  return out;
+  return b.Take();
 }
 
 }  // namespace hearth::engine::tokenizer

@@ -26,8 +26,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/tokenizer/text_span.h"
 
 namespace hearth::engine::tokenizer {
 
@@ -40,6 +42,17 @@ struct ChatMessage {
   std::string content;
 };
 
+// A rendered conversation: the prompt text, and where in it the messages' contents are (to
+// tokenize them as text: EncodeOptions::literal_spans), sorted and non-overlapping.
+struct RenderedChat {
+  std::string text;
+  std::vector<TextSpan> content_spans;
+};
+
+// The roles an API client may send: system, user, assistant. InvalidArgument naming the
+// role otherwise (any other role would be written into the prompt verbatim).
+absl::Status CheckChatRole(std::string_view role);
+
 class ChatTemplate {
  public:
   // `bos_token` / `eos_token`: the text of those tokens, as Jinja's bos_token / eos_token.
@@ -49,6 +62,9 @@ class ChatTemplate {
 
   absl::StatusOr<std::string> Apply(std::span<const ChatMessage> messages,
                                     bool add_generation_prompt) const;
+  // Apply(), with the spans of message content.
+  absl::StatusOr<RenderedChat> Render(std::span<const ChatMessage> messages,
+                                      bool add_generation_prompt) const;
 
   ChatFamily family() const { return family_; }
   // The text that ends a turn ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", or the eos text).
@@ -58,7 +74,7 @@ class ChatTemplate {
 
  private:
   ChatTemplate() = default;
-  absl::StatusOr<std::string> ApplyInst(std::span<const ChatMessage> messages) const;
+  absl::StatusOr<RenderedChat> RenderInst(std::span<const ChatMessage> messages) const;
 
   ChatFamily family_ = ChatFamily::kChatMl;
   bool has_default_system_ = false;

@@ -194,6 +194,8 @@ std::vector<TokenId> Tokenizer::Encode(std::string_view text, const EncodeOption
     EncodeText(text, out);
   } else {
     // Leftmost-longest match of special token texts (as HF's added-vocabulary trie).
+    const std::span<const TextSpan> literal = options.literal_spans;
+    size_t next_literal = 0;  // first literal span not entirely before pos
     size_t segment_start = 0;
     size_t pos = 0;
     while (pos < text.size()) {
@@ -201,10 +203,16 @@ std::vector<TokenId> Tokenizer::Encode(std::string_view text, const EncodeOption
         ++pos;
         continue;
       }
+      while (next_literal < literal.size() && literal[next_literal].end <= pos) ++next_literal;
       TokenId match = kNoToken;
       for (TokenId id : specials_by_length_) {
         const std::string& piece = spec_.tokens[id];
         if (piece[0] == text[pos] && text.substr(pos, piece.size()) == piece) {
+          // Inside (or reaching into) a literal span: text, not a token. A shorter special
+          // token could still fit before the span.
+          if (next_literal < literal.size() && literal[next_literal].begin < pos + piece.size()) {
+            continue;
+          }
           match = id;
           break;
         }

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "engine/tokenizer/bpe.h"
 #include "engine/tokenizer/pre_tokenizer.h"
+#include "engine/tokenizer/text_span.h"
 #include "engine/tokenizer/tokenizer_spec.h"
 
 namespace hearth::engine {
@@ -36,6 +37,10 @@ struct EncodeOptions {
   // Match the text of control and user-defined tokens (e.g. "<|im_start|>") as those single
   // tokens. Off: such text is ordinary text (what untrusted user input should get).
   bool parse_special = false;
+  // With parse_special: byte ranges of the text in which special-token text is never matched
+  // (a match overlapping one is ordinary text), e.g. the message contents of a rendered chat.
+  // Sorted by begin, non-overlapping. The text is split into words exactly as without them.
+  std::span<const TextSpan> literal_spans = {};
 };
 
 struct DecodeOptions {

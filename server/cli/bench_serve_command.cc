@@ -8,9 +8,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
-#include "server/cli/bench/args.h"
+#include "server/cli/args.h"
 #include "server/cli/bench/grpc_util.h"
 #include "server/cli/bench/openai_target.h"
 #include "server/cli/bench/report.h"
@@ -18,9 +19,8 @@
 #include "server/cli/bench/targets.h"
 #include "server/cli/bench/workload.h"
 #include "server/cli/model_path.h"
+#include "server/cli/serve_setup.h"
 #include "server/config/server_config.h"
-
-extern char** environ;
 
 namespace hearth::server {
 namespace {
@@ -34,7 +34,9 @@ constexpr int kExitUsage = 2;
 
 const std::vector<FlagSpec>& Specs() {
   static const auto* specs = new std::vector<FlagSpec>{
-      {"address", true, "HOST:PORT  the server (default 127.0.0.1:50051)"},
+      {"address", true,
+       "HOST:PORT  the server (default 127.0.0.1:50051); several, comma-separated or repeated: "
+       "round-robin over replicas, draining ones skipped, refused calls retried"},
       {"model", true, "NAME  model name (default: the served model)"},
       {"concurrency", true, "N  closed loop: streams in flight (default 1)"},
       {"rate", true, "R  open loop: Poisson arrivals at R requests/s (instead of --concurrency)"},
@@ -73,27 +75,12 @@ struct OfflineSetup {
   engine::EngineConfig engine_config;
 };
 absl::StatusOr<OfflineSetup> ServeEquivalentConfig(const std::vector<std::string>& serve_flags) {
-  ASSIGN_OR_RETURN(ServeArgs args, ParseServeArgs(serve_flags));
-  ConfigSources sources;
-  if (!args.config_file.empty()) {
-    std::ifstream in(args.config_file);
-    if (!in) return absl::InvalidArgumentError("cannot read " + args.config_file);
-    sources.yaml_name = args.config_file;
-    sources.yaml_text.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    const size_t eq = kv.find('=');
-    if (kv.rfind("HEARTH_", 0) == 0 && eq != std::string::npos) {
-      sources.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    }
-  }
-  sources.flags = args.flags;
-  ASSIGN_OR_RETURN(LoadedConfig loaded, LoadServerConfig(sources));
-  OfflineSetup setup;
-  setup.model_path = loaded.config.model.empty() ? DefaultModelPath() : loaded.config.model;
-  setup.engine_config = loaded.config.ToEngineConfig();
-  return setup;
+  ASSIGN_OR_RETURN(ServeSetup setup, LoadServeSetup(serve_flags));
+  OfflineSetup offline;
+  const ServerConfig& config = setup.loaded.config;
+  offline.model_path = config.model.empty() ? DefaultModelPath() : config.model;
+  offline.engine_config = config.ToEngineConfig();
+  return offline;
 }
 
 absl::Status ParseWorkload(const ParsedArgs& args, cli::WorkloadSpec& spec, int32_t& concurrency) {
@@ -151,7 +138,8 @@ int RunBenchServe(int argc, char** argv) {
   auto deadline = args->GetInt("deadline_ms", 0);
   if (!temperature.ok()) return UsageError(std::string(temperature.status().message()));
   if (!deadline.ok()) return UsageError(std::string(deadline.status().message()));
-  const std::string address = args->GetString("address", "127.0.0.1:50051");
+  const std::vector<std::string> addresses = args->GetAll("address");
+  const std::string address = addresses.empty() ? "127.0.0.1:50051" : absl::StrJoin(addresses, ",");
 
   // The target and its vocabulary; the engine (offline) lives until the run ends.
   std::unique_ptr<engine::LoadedModel> model;
@@ -169,7 +157,9 @@ int RunBenchServe(int argc, char** argv) {
     SetTokenRange(engine->tokenizer().vocab_size(), spec);
     target = std::make_unique<cli::EngineTarget>(*engine, static_cast<float>(*temperature));
   } else {
-    std::shared_ptr<grpc::Channel> channel = cli::MakeChannel(address);
+    auto made = cli::MakeChannel(address);
+    if (!made.ok()) return UsageError(std::string(made.status().message()));
+    std::shared_ptr<grpc::Channel> channel = *std::move(made);
     v1::Hearth::Stub stub(channel);
     grpc::ClientContext context;
     cli::SetDeadlineMs(context, 10000);
@@ -212,6 +202,7 @@ int RunBenchServe(int argc, char** argv) {
   if (args->Has("json")) {
     std::ofstream out(args->GetString("json"));
     out << cli::ReportJson(report);
+    out.close();  // flushes: a full disk shows up here, not in the destructor
     if (!out) return Fail("cannot write " + args->GetString("json"));
   }
   return report.failed == 0 ? kExitOk : kExitFailed;

@@ -1,7 +1,9 @@
 #include "server/cli/client_command.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,7 +13,7 @@
 #include "common/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "hearth/v1/hearth.grpc.pb.h"
-#include "server/cli/bench/args.h"
+#include "server/cli/args.h"
 #include "server/cli/bench/grpc_util.h"
 
 namespace hearth::server {
@@ -27,7 +29,7 @@ constexpr int64_t kDefaultUnaryDeadlineMs = 10000;
 
 const std::vector<FlagSpec>& Specs() {
   static const auto* specs = new std::vector<FlagSpec>{
-      {"address", true, "HOST:PORT  the server (default 127.0.0.1:50051)"},
+      {"address", true, "HOST:PORT  the server (default 127.0.0.1:50051); several: round-robin"},
       {"deadline_ms", true, "N  per-call deadline (default: none for generate, 10000 others)"},
       {"model", true, "NAME  model name (default: the served model)"},
       {"prompt", true, "TEXT  generate: complete this text"},
@@ -154,7 +156,13 @@ int Generate(v1::Hearth::Stub& stub, const ParsedArgs& args, const std::string& 
       ttft = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     std::fwrite(msg.text().data(), 1, msg.text().size(), stdout);
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0) {
+      const int err = errno;
+      context.TryCancel();  // the server stops generating for us
+      reader->Finish();
+      std::fprintf(stderr, "hearth client: cannot write the output: %s\n", std::strerror(err));
+      return kExitRpcFailed;
+    }
     wrote = wrote || !msg.text().empty();
     if (msg.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) last = msg;
   }
@@ -266,7 +274,9 @@ int RunClient(int argc, char** argv) {
   const std::string address = args->GetString("address", "127.0.0.1:50051");
   auto deadline = args->GetInt("deadline_ms", sub == "generate" ? 0 : kDefaultUnaryDeadlineMs);
   if (!deadline.ok()) return UsageError(std::string(deadline.status().message()));
-  std::shared_ptr<grpc::Channel> channel = cli::MakeChannel(address);
+  auto made = cli::MakeChannel(address);
+  if (!made.ok()) return UsageError(std::string(made.status().message()));
+  std::shared_ptr<grpc::Channel> channel = *std::move(made);
   v1::Hearth::Stub stub(channel);
   if (sub == "generate") return Generate(stub, *args, address, *deadline);
   if (sub == "tokenize") return Tokenize(stub, *args, address, *deadline);

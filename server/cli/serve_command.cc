@@ -4,9 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,10 +12,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/host_resources.h"
 #include "engine/constraint/tokenizer_vocabulary.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
 #include "server/cli/model_path.h"
+#include "server/cli/serve_setup.h"
+#include "server/cli/shutdown_signals.h"
 #include "server/config/server_config.h"
 #include "server/grpc/grpc_server.h"
 #include "server/grpc/health_service.h"
@@ -30,8 +31,6 @@
 #include "server/security/api_keys.h"
 #include "server/security/tls_files.h"
 #include "server/version.h"
-
-extern char** environ;
 
 namespace hearth::server {
 namespace {
@@ -57,7 +56,8 @@ int Fail(int code, const std::string& message) {
 void PrintHelp() {
   std::printf(
       "usage: hearth serve [--config FILE] [--KEY=VALUE ...]\n\n"
-      "Serves the hearth.v1.Hearth gRPC API. Settings (defaults < YAML < env < flags):\n");
+      "Serves the hearth.v1.Hearth gRPC API. Settings (defaults < YAML < env < flags); the\n"
+      "YAML file is --config FILE, else $HEARTH_CONFIG when set:\n");
   for (const std::string& key : ConfigKeys()) {
     std::string flag = key;
     for (char& ch : flag) {
@@ -69,7 +69,8 @@ void PrintHelp() {
 
 // Where the model runs, how the KV cache was sized, and the RAM the process will reach.
 void LogKvPlan(const engine::Engine& engine, const std::string& name,
-               const engine::EngineConfig& engine_config) {
+               const engine::EngineConfig& engine_config, const std::string& model_load,
+               int64_t model_file_bytes) {
   const engine::KvCachePlan& plan = engine.kv_plan();
   const engine::EngineStats stats = engine.Stats();
   Log(LogLevel::kInfo, absl::StrCat("model ", name, " on ", engine.backend_description()));
@@ -90,51 +91,31 @@ void LogKvPlan(const engine::Engine& engine, const std::string& name,
                                     engine::KvDtypeName(engine_config.kv_cache.ResolvedDtype(
                                         engine_config.device.cpu_precision)),
                                     "), ", stats.num_host_blocks, " swap blocks"));
+  const bool copied = model_load != "mmap";
   Log(LogLevel::kInfo,
-      absl::StrCat("host memory: up to ", engine::HumanBytes(plan.host_resident_bytes),
-                   " resident once the KV cache and swap space are used (weights ",
-                   "copy, K/V, swap; plus the mapped model file)"));
+      absl::StrCat("host memory: up to ",
+                   engine::HumanBytes(plan.host_resident_bytes + (copied ? model_file_bytes : 0)),
+                   " resident once the KV cache and swap space are used (weights copy, K/V, swap",
+                   copied ? ", the model file read into memory" : "; plus the mapped model file ",
+                   copied ? "" : engine::HumanBytes(model_file_bytes), ")"));
 }
 
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so every thread inherits the mask
-  // and only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);  // reloads api_keys_file
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any thread starts (threads inherit the blocked mask): SIGTERM / SIGINT stop a server
+  // that is still starting at once, and drain one that serves; SIGHUP reloads api_keys_file.
+  ShutdownSignals signals("hearth serve: stopped while starting");
+  // A log written to a closed pipe must not kill the server (write() fails instead).
+  ::signal(SIGPIPE, SIG_IGN);
 
-  auto args = ParseServeArgs(std::vector<std::string>(argv + 1, argv + argc));
-  if (!args.ok()) return Fail(kExitBadConfig, std::string(args.status().message()));
-  if (args->help) {
+  auto setup = LoadServeSetup(std::vector<std::string>(argv + 1, argv + argc));
+  if (!setup.ok()) return Fail(kExitBadConfig, std::string(setup.status().message()));
+  if (setup->args.help) {
     PrintHelp();
     return kExitOk;
   }
-  ConfigSources sources;
-  if (!args->config_file.empty()) {
-    std::ifstream in(args->config_file);
-    if (!in) {
-      return Fail(kExitBadConfig, absl::StrCat("cannot read config file ", args->config_file));
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    sources.yaml_name = args->config_file;
-    sources.yaml_text = text.str();
-  }
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const std::string kv = *e;
-    if (kv.rfind("HEARTH_", 0) != 0) continue;
-    const size_t eq = kv.find('=');
-    if (eq != std::string::npos) sources.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  sources.flags = args->flags;
-  auto loaded = LoadServerConfig(sources);
-  if (!loaded.ok()) return Fail(kExitBadConfig, std::string(loaded.status().message()));
-  ServerConfig& config = loaded->config;
+  ServerConfig& config = setup->loaded.config;
   g_log_level = config.log_level;
   if (config.model.empty()) config.model = DefaultModelPath();
   // A file, or a model of Ollama's store (sha256-checked here, before anything starts).
@@ -142,8 +123,13 @@ int RunServe(int argc, char** argv) {
       ResolveModelSource(config.model, *engine::model_store::ParseVerifyMode(config.ollama_verify));
   if (!source.ok()) return Fail(kExitStartFailed, std::string(source.status().message()));
   if (config.served_model_name.empty()) config.served_model_name = source->default_name;
-  for (const std::string& line : DescribeConfig(*loaded)) Log(LogLevel::kInfo, "config: " + line);
+  for (const std::string& line : DescribeConfig(setup->loaded)) {
+    Log(LogLevel::kInfo, "config: " + line);
+  }
   for (const std::string& line : source->log_lines) Log(LogLevel::kInfo, line);
+  // What automatic sizing sees (threads 0, kv_cache_bytes 0): container limits applied.
+  Log(LogLevel::kInfo, common::DescribeCpus(common::InspectCpus()));
+  Log(LogLevel::kInfo, common::DescribeMemory(common::InspectMemory()));
 
   auto tls =
       security::LoadTlsFiles(config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file);
@@ -169,7 +155,10 @@ int RunServe(int argc, char** argv) {
     metrics = *std::move(endpoint);
   }
 
-  auto model = engine::LoadedModel::Open(source->gguf_path);
+  const absl::Time load_start = absl::Now();
+  auto model = engine::LoadedModel::Open(source->gguf_path, config.model_load == "mmap"
+                                                                ? engine::GgufLoad::kMmap
+                                                                : engine::GgufLoad::kCopy);
   if (!model.ok()) return Fail(kExitStartFailed, std::string(model.status().message()));
   engine::EngineConfig engine_config = config.ToEngineConfig();
   if (absl::Status st = engine_config.Validate(); !st.ok()) {
@@ -182,10 +171,14 @@ int RunServe(int argc, char** argv) {
                 std::string(engine.status().message()));
   }
   const engine::tokenizer::Tokenizer& tok = (*engine)->tokenizer();
+  Log(LogLevel::kInfo, absl::StrCat("model loaded (", config.model_load, ") in ",
+                                    absl::FormatDuration(absl::Now() - load_start)));
   ServedModel served;
   served.name = config.served_model_name;
   served.tokenizer = &tok;
   served.max_model_len = (*engine)->max_model_len();
+  served.min_priority = config.min_client_priority;
+  served.chat_parse_special = config.parse_special_in_chat;
   // Structured output: one compiler (and compile cache) for the served model's vocabulary.
   constraint::ConstraintCompiler constraint_compiler(constraint::VocabularyFromTokenizer(tok));
   served.constraint_compiler = &constraint_compiler;
@@ -221,6 +214,7 @@ int RunServe(int argc, char** argv) {
   }
   ServingMetrics* serving = metrics ? &metrics->serving() : nullptr;
   auto service = std::make_unique<HearthService>(**engine, std::move(served), facts);
+  service->SetStreamBufferLimit(config.max_stream_buffer_bytes);
   service->SetApiKeys(keys->get(), [serving] {
     if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
   });
@@ -237,7 +231,8 @@ int RunServe(int argc, char** argv) {
       if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
     });
   }
-  auto server = GrpcServer::Start(config.listen_address, service.get(), *tls, &health);
+  auto server = GrpcServer::Start(config.listen_address, service.get(), *tls, &health,
+                                  config.grpc_reflection);
   if (!server.ok()) {
     if (metrics) metrics->Stop();  // its scrape callbacks read the engine
     return Fail(kExitStartFailed, std::string(server.status().message()));
@@ -248,6 +243,7 @@ int RunServe(int argc, char** argv) {
   api_options.keys = keys->get();
   api_options.protect_health = config.auth.protect_health;
   api_options.version = kVersion;
+  api_options.max_stream_buffer_bytes = config.max_stream_buffer_bytes;
   if (serving) {
     api_options.on_sample_finished = [serving](const engine::RequestOutput& out, Protocol p) {
       serving->ObserveFinished(out, p);
@@ -282,7 +278,8 @@ int RunServe(int argc, char** argv) {
     }
     http_server = *std::move(started);
   }
-  LogKvPlan(**engine, config.served_model_name, engine_config);
+  LogKvPlan(**engine, config.served_model_name, engine_config, config.model_load,
+            static_cast<int64_t>((*model)->file().size()));
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
   const char* const security_note = tls->mutual()    ? " (TLS, client certificates required)"
                                     : tls->enabled() ? " (TLS)"
@@ -303,9 +300,11 @@ int RunServe(int argc, char** argv) {
   Log(LogLevel::kInfo,
       absl::StrCat("gRPC listening on ", host, ":", (*server)->port(), security_note));
 
+  signals.MarkServing();
+
   int signal_number = 0;
   while (true) {
-    sigwait(&signals, &signal_number);
+    signal_number = signals.Wait();
     if (signal_number != SIGHUP) break;
     if (absl::Status st = (*keys)->Reload(); !st.ok()) {
       Log(LogLevel::kWarning,

@@ -1,13 +1,19 @@
 #include "server/config/server_config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -15,7 +21,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/host_resources.h"
 #include "common/status_macros.h"
+#include "server/cli/args.h"
 
 namespace hearth::server {
 namespace {
@@ -160,7 +168,7 @@ const std::vector<Setting>& Settings() {
           "listen_address", [](ServerConfig& c) -> std::string& { return c.listen_address; },
           CheckHostPort),
       IntSetting(
-          "threads", [](ServerConfig& c) -> int32_t& { return c.threads; }, 1, 1024),
+          "threads", [](ServerConfig& c) -> int32_t& { return c.threads; }, 0, 1024),
       Setting{"device",
               [](ServerConfig& c, const std::string& value) -> absl::Status {
                 const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
@@ -204,7 +212,7 @@ const std::vector<Setting>& Settings() {
               [](ServerConfig& c, const std::string& value) -> absl::Status {
                 ASSIGN_OR_RETURN(double v, ParseDouble(value));
                 if (!(v > 0 && v <= 0.95)) {
-                  return Reason(absl::StrCat("must be in (0, 0.95], got ", v));
+                  return Reason(absl::StrCat("must be in (0, 0.95], got '", value, "'"));
                 }
                 c.kv_cache_memory_fraction = v;
                 return absl::OkStatus();
@@ -253,7 +261,7 @@ const std::vector<Setting>& Settings() {
           "shutdown_grace_period",
           [](ServerConfig& c, const std::string& value) -> absl::Status {
             ASSIGN_OR_RETURN(double v, ParseDuration(value));
-            if (v > 3600) return Reason(absl::StrCat("must be at most 3600s, got ", v, "s"));
+            if (v > 3600) return Reason(absl::StrCat("must be at most 3600s, got '", value, "'"));
             c.shutdown_grace_period_seconds = v;
             return absl::OkStatus();
           },
@@ -284,9 +292,13 @@ const std::vector<Setting>& Settings() {
       StringSetting(
           "metrics.path", [](ServerConfig& c) -> std::string& { return c.metrics.path; },
           [](const std::string& v) {
-            return !v.empty() && v[0] == '/'
-                       ? absl::OkStatus()
-                       : Reason(absl::StrCat("must start with '/', got '", v, "'"));
+            if (v.empty() || v[0] != '/') {
+              return Reason(absl::StrCat("must start with '/', got '", v, "'"));
+            }
+            if (v == "/health" || v == "/ready") {
+              return Reason(absl::StrCat("must not be ", v, " (served by the health checks)"));
+            }
+            return absl::OkStatus();
           }),
       BoolSetting("http.enabled", [](ServerConfig& c) -> bool& { return c.http.enabled; }),
       StringSetting(
@@ -310,7 +322,7 @@ const std::vector<Setting>& Settings() {
           "http.request_timeout",
           [](ServerConfig& c, const std::string& value) -> absl::Status {
             ASSIGN_OR_RETURN(double v, ParseDuration(value));
-            if (v > 86400) return Reason(absl::StrCat("must be at most 86400s, got ", v, "s"));
+            if (v > 86400) return Reason(absl::StrCat("must be at most 86400s, got '", value, "'"));
             c.http.request_timeout_seconds = v;
             return absl::OkStatus();
           },
@@ -342,6 +354,29 @@ const std::vector<Setting>& Settings() {
       StringSetting("tls.key_file", [](ServerConfig& c) -> std::string& { return c.tls.key_file; }),
       StringSetting("tls.client_ca_file",
                     [](ServerConfig& c) -> std::string& { return c.tls.client_ca_file; }),
+      StringSetting(
+          "model_load", [](ServerConfig& c) -> std::string& { return c.model_load; },
+          [](const std::string& v) {
+            return v == "copy" || v == "mmap"
+                       ? absl::OkStatus()
+                       : Reason(absl::StrCat("must be copy or mmap, got '", v, "'"));
+          }),
+      BoolSetting("grpc_reflection", [](ServerConfig& c) -> bool& { return c.grpc_reflection; }),
+      IntSetting(
+          "min_client_priority", [](ServerConfig& c) -> int32_t& { return c.min_client_priority; },
+          std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()),
+      BoolSetting("parse_special_in_chat",
+                  [](ServerConfig& c) -> bool& { return c.parse_special_in_chat; }),
+      Setting{"max_stream_buffer_bytes",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                ASSIGN_OR_RETURN(int64_t v, ParseByteSize(value));
+                if (v < 4096 || v > (int64_t{1} << 32)) {
+                  return Reason(absl::StrCat("must be in [4KiB, 4GiB], got '", value, "'"));
+                }
+                c.max_stream_buffer_bytes = v;
+                return absl::OkStatus();
+              },
+              [](const ServerConfig& c) { return absl::StrCat(c.max_stream_buffer_bytes); }},
   };
   return *settings;
 }
@@ -425,11 +460,17 @@ absl::Status ApplyYaml(const YAML::Node& node, const std::string& prefix, const 
                        : absl::StrCat("config key '", prefix.substr(0, prefix.size() - 1),
                                       "' (from ", origin, "): must be a mapping"));
   }
+  std::set<std::string> seen;  // yaml-cpp keeps duplicate keys; YAML forbids them
   for (const auto& kv : node) {
     if (!kv.first.IsScalar()) {
       return absl::InvalidArgumentError(absl::StrCat("config ", origin, ": keys must be strings"));
     }
     const std::string key = prefix + kv.first.Scalar();
+    if (!seen.insert(key).second) {
+      return absl::InvalidArgumentError(absl::StrCat("config key '", key, "' (from ", origin,
+                                                     "): given twice (line ",
+                                                     kv.first.Mark().line + 1, ")"));
+    }
     if (prefix.empty() && (key == "metrics" || key == "http" || key == "auth" || key == "tls")) {
       RETURN_IF_ERROR(ApplyYaml(kv.second, key + ".", origin, config, origins));
       continue;
@@ -524,12 +565,45 @@ absl::StatusOr<double> ParseDuration(const std::string& text) {
   return Reason(absl::StrCat("must be a duration such as 30s, 500ms or 2m, got '", text, "'"));
 }
 
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {
+  auto fail = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read config file ", path, ": ", why));
+  };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return fail(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+  }
+  std::string text;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return fail(std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > (size_t{16} << 20)) {
+      ::close(fd);
+      return fail("larger than 16 MiB");
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
 engine::EngineConfig ServerConfig::ToEngineConfig() const {
   engine::EngineConfig e;
   e.device.device = device;
   e.device.gpu_layers = gpu_layers;
   e.device.devices = devices;
-  e.device.threads = threads;
+  e.device.threads = threads > 0 ? threads : common::UsableCpuCount();
   e.device.cpu_precision = cpu_precision;
   e.kv_cache.bytes = kv_cache_bytes;
   e.kv_cache.memory_fraction = kv_cache_memory_fraction;
@@ -609,38 +683,24 @@ std::vector<std::string> DescribeConfig(const LoadedConfig& loaded) {
 }
 
 absl::StatusOr<ServeArgs> ParseServeArgs(const std::vector<std::string>& args) {
+  std::vector<cli::FlagSpec> specs = {{"config", true, ""}, {"help", false, ""}};
+  for (const Setting& s : Settings()) {
+    specs.push_back({cli::NormalizeFlagName(s.key), !s.is_bool, ""});
+  }
+  ASSIGN_OR_RETURN(cli::ParsedArgs parsed, cli::ParsedArgs::Parse(specs, args));
+  if (!parsed.positional().empty() || !parsed.rest().empty()) {
+    const std::string& first =
+        parsed.positional().empty() ? parsed.rest().front() : parsed.positional().front();
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", first, "'"));
+  }
   ServeArgs out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "-h" || arg == "--help" || arg == "-help") {
-      out.help = true;
-      continue;
-    }
-    if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
-    }
-    std::string name = arg.substr(2);
-    std::string value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    if (!has_value) {
-      const Setting* s = FindFlag(name);
-      if (s != nullptr && s->is_bool) {
-        value = "true";
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
-      }
-    }
-    if (name == "config") {
-      out.config_file = value;
+  for (const cli::ParsedArgs::Given& g : parsed.given()) {
+    if (g.name == "help") {
+      out.help = g.value == "true";
+    } else if (g.name == "config") {
+      out.config_file = g.value;
     } else {
-      out.flags.emplace_back(name, value);
+      out.flags.emplace_back(g.spelled, g.value);
     }
   }
   return out;

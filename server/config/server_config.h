@@ -5,9 +5,9 @@
 // Every setting has one key (YAML path, e.g. "metrics.port"), one environment variable
 // ("HEARTH_" + the key upper-cased with '.' -> '_', e.g. HEARTH_METRICS_PORT) and one flag
 // ("--" + the key, '_' or '-' and '.' or '-' interchangeable, e.g. --metrics-port). An unknown
-// YAML key or flag, a value of the wrong type or out of range is InvalidArgument naming the key
-// and where the value came from. Unknown HEARTH_* variables are ignored (other tools use that
-// prefix); an empty variable counts as unset.
+// YAML key or flag, a key given twice in one YAML mapping, a value of the wrong type or out of
+// range is InvalidArgument naming the key and where the value came from. Unknown HEARTH_* variables
+// are ignored (other tools use that prefix); an empty variable counts as unset.
 //
 // Thread-safety: plain values and free functions; no shared state.
 #pragma once
@@ -25,7 +25,7 @@ namespace hearth::server {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
-// For the metrics exposer (served by the metrics module; the server only passes it on).
+// The metrics port (/metrics, /health, /ready: server/metrics/metrics_endpoint.h).
 struct MetricsConfig {
   bool enabled = true;
   std::string listen_address = "0.0.0.0";
@@ -67,7 +67,9 @@ struct ServerConfig {
   // size + mtime), "always", "never" (size only). See engine/model_store/blob_verifier.h.
   std::string ollama_verify = "once";
   std::string listen_address = "0.0.0.0:50051";  // host:port for gRPC
-  int32_t threads = 2;                           // compute threads per CPU stage, [1, 1024]
+  // Compute threads per CPU stage, [0, 1024]; 0: the CPUs this process may use (affinity mask
+  // and cgroup CPU quota, common/host_resources.h), resolved by ToEngineConfig.
+  int32_t threads = 0;
 
   // Where the model runs (engine/runtime/device_config.h): one device (unset: auto), the layers
   // on the GPU with the rest on the CPU (-1: all), or an explicit split by layer range.
@@ -77,7 +79,7 @@ struct ServerConfig {
   engine::cpu::ActPrecision cpu_precision = engine::cpu::ActPrecision::kQ8;
 
   int64_t kv_cache_bytes = 0;             // > 0 sizes the KV cache; 0: kv_cache_memory_fraction
-  double kv_cache_memory_fraction = 0.2;  // of MemAvailable, (0, 0.95]
+  double kv_cache_memory_fraction = 0.2;  // of available memory (cgroup-bounded), (0, 0.95]
   std::optional<engine::KvDtype> kv_cache_dtype;  // unset ("auto"): f16 (f32 under f32 precision)
   int32_t block_size = 16;           // tokens per KV block, a power of two in [1, 1024]
   int64_t swap_space = 256ll << 20;  // host swap bytes (0: recompute only)
@@ -94,6 +96,21 @@ struct ServerConfig {
   HttpConfig http;
   AuthConfig auth;
   TlsConfig tls;
+
+  // Hardening (docs/API.md#configuration):
+  // "copy" reads the model into memory (the file may then be truncated or replaced while
+  // serving); "mmap" maps it (less unevictable memory; the file must not change while served).
+  std::string model_load = "copy";
+  bool grpc_reflection = true;  // the grpc.reflection service (grpcurl, Postman)
+  // The most urgent priority a client may ask for (lower runs first); lower values are clamped
+  // to it, so by default no client jumps ahead of default-priority traffic.
+  int32_t min_client_priority = 0;
+  // Chat message content may contain special-token text ("<|im_start|>") that is parsed as
+  // those control tokens. Off: content is always tokenized as text (a user cannot forge turns).
+  bool parse_special_in_chat = false;
+  // Output a generation stream (any protocol) may have queued for a client that does not read
+  // it; beyond it the request is aborted with RESOURCE_EXHAUSTED (its KV cache freed).
+  int64_t max_stream_buffer_bytes = 1 << 20;
 
   // The engine's share (max_model_len 0: the model's, capped by the engine to the KV cache).
   engine::EngineConfig ToEngineConfig() const;
@@ -117,6 +134,10 @@ struct LoadedConfig {
 
 absl::StatusOr<LoadedConfig> LoadServerConfig(const ConfigSources& sources);
 
+// The text of the config file at `path`. InvalidArgument naming the path when it is not a
+// regular file (a directory, a FIFO) or cannot be read.
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path);
+
 // "key = value (origin)" per setting, in table order.
 std::vector<std::string> DescribeConfig(const LoadedConfig& loaded);
 
@@ -125,10 +146,11 @@ std::vector<std::string> ConfigKeys();
 // The environment variable of a key: "metrics.port" -> "HEARTH_METRICS_PORT".
 std::string EnvVarName(const std::string& key);
 
-// `hearth serve`'s arguments (after the subcommand): "--config FILE" / "--config=FILE",
-// "-h" / "--help", and setting flags "--key=value" / "--key value" ("--key" alone for a boolean
-// means true). InvalidArgument for a positional argument or a flag missing its value; unknown
-// setting flags are left for LoadServerConfig to reject.
+// `hearth serve`'s arguments (after the subcommand), parsed by the one command-line parser of
+// every subcommand (server/cli/args.h): "--config FILE" / "--config=FILE", "-h" / "--help", and
+// setting flags "--key=value" / "--key value" ("--key" alone for a boolean means true).
+// InvalidArgument for a positional argument, an unknown flag or a flag missing its value.
+// `flags` keep the spelling given (for the origin in messages).
 struct ServeArgs {
   std::string config_file;
   bool help = false;

@@ -1,17 +1,19 @@
 #include "server/grpc/generate_reactor.h"
 
 #include <chrono>
+#include <string>
 #include <utility>
 
 #include "server/grpc/hearth_service.h"
 #include "server/grpc/request_builder.h"
 #include "server/grpc/status_mapping.h"
+#include "server/grpc/wire.h"
 
 namespace hearth::server {
 
 GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerContext* context,
-                                 const v1::GenerateRequest* request)
-    : service_(service), context_(context), request_id_(request->request_id()) {
+                                 const grpc::ByteBuffer* raw_request)
+    : service_(service), context_(context) {
   if (!service_->Register(this)) {
     absl::MutexLock lock(&mu_);
     FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
@@ -22,7 +24,14 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
     FinishLocked(ToGrpcStatus(st));
     return;
   }
-  auto built = BuildEngineRequest(*request, service_->model_);
+  v1::GenerateRequest request;
+  if (absl::Status parsed = ParseRequest(*raw_request, &request); !parsed.ok()) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(ToGrpcStatus(parsed));
+    return;
+  }
+  request_id_ = request.request_id();
+  auto built = BuildEngineRequest(request, service_->model_);
   if (!built.ok()) {
     absl::MutexLock lock(&mu_);
     FinishLocked(ToGrpcStatus(built.status()));
@@ -31,7 +40,8 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
   num_samples_ = built->params.n;
   // Outputs may arrive (on the engine thread) before Submit returns: OnWake only needs mu_.
   channel_ =
-      OutputChannel::Create([this](bool final) { OnWake(final); }, service_->on_sample_finished_);
+      OutputChannel::Create([this](bool final) { OnWake(final); }, service_->on_sample_finished_,
+                            service_->max_stream_buffer_bytes_);
   {
     absl::MutexLock lock(&mu_);
     submitted_ = true;  // until Submit fails: a final output may arrive before it returns
@@ -40,6 +50,12 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
   absl::MutexLock lock(&mu_);
   if (!st.ok()) {
     submitted_ = false;
+    if (absl::IsResourceExhausted(st)) {
+      // The waiting queue is full: tell the client when to come back. gRPC clients with a retry
+      // policy for RESOURCE_EXHAUSTED honor this key natively (gRFC A6 server pushback). Not
+      // sent for a stream ended for not reading (that one must not be retried as is).
+      context_->AddTrailingMetadata(kRetryPushbackKey, std::to_string(kRetryPushbackMs));
+    }
     FinishLocked(ToGrpcStatus(st));
   }
 }
@@ -63,9 +79,11 @@ void GenerateReactor::OnWake(bool final) {
 void GenerateReactor::PumpLocked() {
   if (finish_called_ || writing_) return;
   if (cancelled_) {
-    const bool deadline = context_->deadline() <= std::chrono::system_clock::now();
-    FinishLocked(deadline ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded")
-                          : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    const auto deadline = context_->deadline();
+    const bool expired = deadline != std::chrono::system_clock::time_point::max() &&
+                         deadline - std::chrono::system_clock::now() <= kDeadlineSlack;
+    FinishLocked(expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded")
+                         : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
     return;
   }
   if (queue_.empty() && channel_ != nullptr) {
@@ -78,8 +96,14 @@ void GenerateReactor::PumpLocked() {
     }
   }
   if (!queue_.empty()) {
-    in_flight_ = std::move(queue_.front());
+    absl::Status st = SerializeResponse(queue_.front(), &in_flight_);
     queue_.pop_front();
+    if (!st.ok()) {
+      const bool abort = submitted_ && finals_ < num_samples_;
+      FinishLocked(ToGrpcStatus(st));
+      if (abort) channel_->Abort();  // only queues the abort: fine under mu_
+      return;
+    }
     writing_ = true;
     StartWrite(&in_flight_);
     return;
@@ -107,6 +131,7 @@ void GenerateReactor::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     writing_ = false;
+    in_flight_.Clear();
     if (!ok && !cancelled_) {
       // The stream broke (client gone): stop generating.
       cancelled_ = true;

@@ -1,8 +1,8 @@
 // One streaming Generate call.
 //
-//   gRPC thread:   constructor validates, submits through an OutputChannel (the streaming path
-//                  shared with the HTTP APIs, server/request/output_channel.h), or Finishes
-//                  with the error
+//   gRPC thread:   constructor checks the key, parses (wire.h) and validates the request,
+//                  submits it through an OutputChannel (the streaming path shared with the HTTP
+//                  APIs, server/request/output_channel.h), or Finishes with the error
 //   engine thread: the channel queues each delta and wakes the reactor (OnWake), never blocks
 //   gRPC threads:  OnWriteDone() writes what queued meanwhile; OnCancel() aborts the request in
 //                  the engine (client cancel or deadline); OnDone() releases gRPC's reference.
@@ -12,12 +12,25 @@
 // once when the call is cancelled (CANCELLED / DEADLINE_EXCEEDED), or after a server abort
 // (UNAVAILABLE "server shutting down").
 //
+// Back-pressure: the channel bounds the output queued for a client that does not read (the
+// service's stream buffer limit, max_stream_buffer_bytes): past it the request is aborted in the
+// engine and the call ends with RESOURCE_EXHAUSTED "client is not reading its stream" once the
+// write in flight completes (when the client reads again, cancels, or its deadline or
+// connection ends).
+//
+// A cancel that arrives within kDeadlineSlack of the call's deadline counts as
+// DEADLINE_EXCEEDED: the client's own deadline fires a little before the server's (the server's
+// starts when the headers arrive) and the client then cancels the stream.
+//
 // Lifetime: the object deletes itself when both gRPC (OnDone) and the engine (all n samples'
 // final outputs) are done with it; the engine always delivers a final output per sample, on
 // abort and on its destruction too.
 // Thread-safety: internal mutex; see the thread of each method above.
 #pragma once
 
+#include <grpcpp/support/byte_buffer.h>
+
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -33,10 +46,18 @@ namespace hearth::server {
 
 class HearthService;
 
-class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+// Trailing metadata of a Generate refused with RESOURCE_EXHAUSTED (waiting queue full): retry
+// after this many milliseconds. A fixed hint: the queue frees a place when a running request
+// finishes, which at interactive lengths takes on the order of a second.
+inline constexpr char kRetryPushbackKey[] = "grpc-retry-pushback-ms";
+inline constexpr int kRetryPushbackMs = 1000;
+
+class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
+  static constexpr std::chrono::milliseconds kDeadlineSlack{500};
+
   GenerateReactor(HearthService* service, grpc::CallbackServerContext* context,
-                  const v1::GenerateRequest* request);
+                  const grpc::ByteBuffer* raw_request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -57,15 +78,15 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
 
   HearthService* const service_;
   grpc::CallbackServerContext* const context_;
-  const std::string request_id_;  // the client's, echoed
+  std::string request_id_;  // the client's, echoed; set in the constructor
   int32_t num_samples_ = 1;
   std::shared_ptr<OutputChannel> channel_;
 
   absl::Mutex mu_;
   bool submitted_ ABSL_GUARDED_BY(mu_) = false;
-  int32_t finals_ ABSL_GUARDED_BY(mu_) = 0;              // samples whose final output arrived
-  absl::Status error_ ABSL_GUARDED_BY(mu_);              // first failed sample's status
-  v1::GenerateResponse in_flight_ ABSL_GUARDED_BY(mu_);  // the message being written
+  int32_t finals_ ABSL_GUARDED_BY(mu_) = 0;          // samples whose final output arrived
+  absl::Status error_ ABSL_GUARDED_BY(mu_);          // first failed sample's status
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);  // the message being written, serialized
   std::deque<v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);  // taken, not yet written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -5,17 +5,41 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
 namespace hearth::server {
+namespace {
+
+// Reflection on or off for one ServerBuilder. Linking gRPC's reflection library registers its
+// plugin for every server of the process; this option drops it, or adds it once.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool enabled) : enabled_(enabled) {}
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    grpc::reflection::ProtoServerReflectionPlugin reference;
+    std::erase_if(*plugins, [&](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+      return p->name() == reference.name();
+    });
+    if (enabled_)
+      plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+  }
+
+ private:
+  const bool enabled_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string& address,
                                                               HearthService* service,
                                                               const security::TlsFiles& tls,
-                                                              HealthService* health) {
+                                                              HealthService* health,
+                                                              bool reflection) {
   grpc::EnableDefaultHealthCheckService(false);  // ours is registered below
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::unique_ptr<GrpcServer> server(new GrpcServer());
   if (health == nullptr) {
     server->own_health_ = std::make_unique<HealthService>();
@@ -23,6 +47,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   }
   server->health_ = health;
   grpc::ServerBuilder builder;
+  builder.SetOption(std::make_unique<ReflectionOption>(reflection));
   // A second server on a port in use must fail, not share it (gRPC sets SO_REUSEPORT).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
@@ -39,7 +64,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const std::string&
   builder.RegisterService(health);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    return absl::UnavailableError(
+        absl::StrCat("listen_address: cannot listen on ", address,
+                     " (the port is in use, or the host is not an address of this machine)"));
   }
   server->SetServing(true);
   return server;

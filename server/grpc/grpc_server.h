@@ -1,5 +1,6 @@
 // The gRPC server process-side: the Hearth service plus the standard grpc.health.v1.Health
-// service (Hearth's own, health_service.h) and server reflection, listening on one address.
+// service (Hearth's own, health_service.h) and (optionally, on by default) server reflection,
+// listening on one address.
 //
 // Health: "" and "hearth.v1.Hearth" report SERVING after Start and NOT_SERVING after
 // SetServing(false) (the first step of a graceful shutdown).
@@ -23,13 +24,15 @@ namespace hearth::server {
 class GrpcServer {
  public:
   // Binds `address` ("host:port"; port 0 picks a free one) and starts serving, over TLS when
-  // `tls` is enabled (requiring and verifying client certificates when it has a client CA).
-  // Unavailable naming the address when it cannot be bound.
+  // `tls` is enabled (requiring and verifying client certificates when it has a client CA), with
+  // the grpc.reflection.v1alpha.ServerReflection service when `reflection`. Unavailable naming
+  // the address when it cannot be bound (in use, or not an address of this host).
   // `health` may be null (a default HealthService of this server's own is used then).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const std::string& address,
                                                            HearthService* service,
                                                            const security::TlsFiles& tls = {},
-                                                           HealthService* health = nullptr);
+                                                           HealthService* health = nullptr,
+                                                           bool reflection = true);
   ~GrpcServer();
 
   // The bound port.

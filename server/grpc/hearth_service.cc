@@ -6,13 +6,25 @@
 #include "engine/tokenizer/unicode.h"
 #include "server/grpc/generate_reactor.h"
 #include "server/grpc/status_mapping.h"
+#include "server/grpc/wire.h"
 
 namespace hearth::server {
 namespace {
 
 const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE, "server shutting down");
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc::Status& status) {
+// Checks the caller's key, parses the request, runs `handler` and serializes its response: one
+// raw unary call.
+template <typename Request, typename Response, typename Handler>
+grpc::ServerUnaryReactor* Unary(const HearthService& service, grpc::CallbackServerContext* context,
+                                const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response,
+                                Handler handler) {
+  Request request;
+  Response response;
+  grpc::Status status = ToGrpcStatus(service.CheckAuth(context));
+  if (status.ok()) status = ToGrpcStatus(ParseRequest(*raw_request, &request));
+  if (status.ok()) status = handler(request, &response);
+  if (status.ok()) status = ToGrpcStatus(SerializeResponse(response, raw_response));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(status);
   return reactor;
@@ -84,63 +96,86 @@ void HearthService::FillCard(v1::ModelCard* card) const {
   card->set_context_length(engine_.max_model_len());
 }
 
-grpc::ServerWriteReactor<v1::GenerateResponse>* HearthService::Generate(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* HearthService::Generate(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   return new GenerateReactor(this, context, request);
 }
 
 grpc::ServerUnaryReactor* HearthService::Tokenize(grpc::CallbackServerContext* context,
-                                                  const v1::TokenizeRequest* request,
-                                                  v1::TokenizeResponse* response) {
-  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
-  if (draining()) return Done(context, kShuttingDown);
-  if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
-    return Done(context, ToGrpcStatus(st));
-  }
-  const std::vector<int32_t> ids =
-      model_.tokenizer->Encode(request->text(), {.add_special = request->add_special_tokens(),
-                                                 .parse_special = request->parse_special_tokens()});
-  response->mutable_token_ids()->Add(ids.begin(), ids.end());
-  return Done(context, grpc::Status::OK);
+                                                  const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) {
+  return Unary<v1::TokenizeRequest, v1::TokenizeResponse>(
+      *this, context, request, response,
+      [this](const auto& req, auto* resp) { return DoTokenize(req, resp); });
 }
 
 grpc::ServerUnaryReactor* HearthService::Detokenize(grpc::CallbackServerContext* context,
-                                                    const v1::DetokenizeRequest* request,
-                                                    v1::DetokenizeResponse* response) {
-  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
-  if (draining()) return Done(context, kShuttingDown);
-  if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
-    return Done(context, ToGrpcStatus(st));
-  }
-  const int32_t vocab = model_.tokenizer->vocab_size();
-  for (int i = 0; i < request->token_ids_size(); ++i) {
-    const int32_t id = request->token_ids(i);
-    if (id < 0 || id >= vocab) {
-      return Done(context, ToGrpcStatus(absl::InvalidArgumentError(
-                               absl::StrCat("token_ids[", i, "]: token id ", id,
-                                            " is outside the vocabulary [0, ", vocab, ")"))));
-    }
-  }
-  std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
-  response->set_text(
-      model_.tokenizer->Decode(ids, {.skip_special = request->skip_special_tokens()}));
-  return Done(context, grpc::Status::OK);
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  return Unary<v1::DetokenizeRequest, v1::DetokenizeResponse>(
+      *this, context, request, response,
+      [this](const auto& req, auto* resp) { return DoDetokenize(req, resp); });
 }
 
 grpc::ServerUnaryReactor* HearthService::ListModels(grpc::CallbackServerContext* context,
-                                                    const v1::ListModelsRequest* /*request*/,
-                                                    v1::ListModelsResponse* response) {
-  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
-  FillCard(response->add_models());
-  return Done(context, grpc::Status::OK);
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  return Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
+      *this, context, request, response,
+      [this](const auto& req, auto* resp) { return DoListModels(req, resp); });
 }
 
 grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* context,
-                                                   const v1::ModelInfoRequest* request,
-                                                   v1::ModelInfoResponse* response) {
-  if (absl::Status st = CheckAuth(context); !st.ok()) return Done(context, ToGrpcStatus(st));
-  if (absl::Status st = CheckModelName(request->model(), model_); !st.ok()) {
-    return Done(context, ToGrpcStatus(st));
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) {
+  return Unary<v1::ModelInfoRequest, v1::ModelInfoResponse>(
+      *this, context, request, response,
+      [this](const auto& req, auto* resp) { return DoModelInfo(req, resp); });
+}
+
+grpc::Status HearthService::DoTokenize(const v1::TokenizeRequest& request,
+                                       v1::TokenizeResponse* response) {
+  if (draining()) return kShuttingDown;
+  if (absl::Status st = CheckModelName(request.model(), model_); !st.ok()) {
+    return ToGrpcStatus(st);
+  }
+  const std::vector<int32_t> ids =
+      model_.tokenizer->Encode(request.text(), {.add_special = request.add_special_tokens(),
+                                                .parse_special = request.parse_special_tokens()});
+  response->mutable_token_ids()->Add(ids.begin(), ids.end());
+  return grpc::Status::OK;
+}
+
+grpc::Status HearthService::DoDetokenize(const v1::DetokenizeRequest& request,
+                                         v1::DetokenizeResponse* response) {
+  if (draining()) return kShuttingDown;
+  if (absl::Status st = CheckModelName(request.model(), model_); !st.ok()) {
+    return ToGrpcStatus(st);
+  }
+  const int32_t vocab = model_.tokenizer->vocab_size();
+  for (int i = 0; i < request.token_ids_size(); ++i) {
+    const int32_t id = request.token_ids(i);
+    if (id < 0 || id >= vocab) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "token_ids[", i, "]: token id ", id, " is outside the vocabulary [0, ", vocab, ")")));
+    }
+  }
+  std::vector<int32_t> ids(request.token_ids().begin(), request.token_ids().end());
+  response->set_text(
+      model_.tokenizer->Decode(ids, {.skip_special = request.skip_special_tokens()}));
+  return grpc::Status::OK;
+}
+
+grpc::Status HearthService::DoListModels(const v1::ListModelsRequest& /*request*/,
+                                         v1::ListModelsResponse* response) {
+  FillCard(response->add_models());
+  return grpc::Status::OK;
+}
+
+grpc::Status HearthService::DoModelInfo(const v1::ModelInfoRequest& request,
+                                        v1::ModelInfoResponse* response) {
+  if (absl::Status st = CheckModelName(request.model(), model_); !st.ok()) {
+    return ToGrpcStatus(st);
   }
   const engine::EngineStats stats = engine_.Stats();
   const scheduler::SchedulerStats& s = stats.scheduler;
@@ -171,7 +206,7 @@ grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* 
     info->set_kv_available_bytes(stage.room_bytes);
     info->set_limits_capacity(static_cast<int>(i) == plan.limiting_stage);
   }
-  return Done(context, grpc::Status::OK);
+  return grpc::Status::OK;
 }
 
 }  // namespace hearth::server

@@ -1,5 +1,9 @@
 // The hearth.v1.Hearth service over one Engine, with gRPC's callback API.
 //
+// Every method is registered "raw": requests arrive as bytes and are parsed by wire.h, so a
+// malformed request or invalid UTF-8 gets INVALID_ARGUMENT naming the problem (gRPC's
+// generated handlers would answer UNIMPLEMENTED with no message).
+//
 //   Generate:  one GenerateReactor per call (generate_reactor.h). The engine's output callback
 //              queues deltas in the reactor, which writes them one at a time; the engine thread
 //              never blocks on the network. Cancel / deadline -> Engine::Abort.
@@ -34,7 +38,13 @@ namespace hearth::server {
 
 class GenerateReactor;
 
-class HearthService final : public v1::Hearth::CallbackService {
+// Every method raw (see above).
+using RawHearthService =
+    v1::Hearth::WithRawCallbackMethod_Generate<v1::Hearth::WithRawCallbackMethod_Tokenize<
+        v1::Hearth::WithRawCallbackMethod_Detokenize<v1::Hearth::WithRawCallbackMethod_ListModels<
+            v1::Hearth::WithRawCallbackMethod_ModelInfo<v1::Hearth::Service>>>>>;
+
+class HearthService final : public RawHearthService {
  public:
   // `model.tokenizer` must be the engine's tokenizer (or outlive the service).
   HearthService(engine::Engine& engine, ServedModel model, ModelFacts facts);
@@ -65,24 +75,33 @@ class HearthService final : public v1::Hearth::CallbackService {
   }
   // OK, or UNAUTHENTICATED (counted) when the call lacks a valid key.
   absl::Status CheckAuth(const grpc::CallbackServerContext* context) const;
+  // Output bytes a Generate stream may queue for a client that does not read (see
+  // server/request/output_channel.h). REQUIRES: set before the server starts.
+  void SetStreamBufferLimit(int64_t bytes) { max_stream_buffer_bytes_ = bytes; }
 
-  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
-      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
-                                     const v1::TokenizeRequest* request,
-                                     v1::TokenizeResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
-                                       const v1::DetokenizeRequest* request,
-                                       v1::DetokenizeResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
-                                       const v1::ListModelsRequest* request,
-                                       v1::ListModelsResponse* response) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
-                                      const v1::ModelInfoRequest* request,
-                                      v1::ModelInfoResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
 
  private:
   friend class GenerateReactor;
+
+  // The typed handlers behind the raw unary methods.
+  grpc::Status DoTokenize(const v1::TokenizeRequest& request, v1::TokenizeResponse* response);
+  grpc::Status DoDetokenize(const v1::DetokenizeRequest& request, v1::DetokenizeResponse* response);
+  grpc::Status DoListModels(const v1::ListModelsRequest& request, v1::ListModelsResponse* response);
+  grpc::Status DoModelInfo(const v1::ModelInfoRequest& request, v1::ModelInfoResponse* response);
 
   // Reactor bookkeeping. Register returns false (and registers nothing) while draining.
   bool Register(GenerateReactor* reactor);
@@ -96,6 +115,7 @@ class HearthService final : public v1::Hearth::CallbackService {
   OutputChannel::FinalObserver on_sample_finished_;
   const security::ApiKeys* keys_ = nullptr;
   std::function<void()> on_auth_refused_;
+  int64_t max_stream_buffer_bytes_ = int64_t{1} << 20;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_set<GenerateReactor*> active_ ABSL_GUARDED_BY(mu_);

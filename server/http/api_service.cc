@@ -186,7 +186,8 @@ Reply ApiService::OpenAiCompletion(const HttpRequest& http, bool chat) {
       observer ? OutputChannel::FinalObserver([observer](const engine::RequestOutput& out) {
         observer(out, Protocol::kOpenAi);
       })
-               : nullptr);
+               : nullptr,
+      options_.max_stream_buffer_bytes);
   stream->Attach(channel);
   for (size_t i = 0; i < requests.size(); ++i) {
     absl::Status st = channel->Submit(*(*served)->engine, std::move(requests[i]),
@@ -228,7 +229,8 @@ Reply ApiService::OllamaGenerate(const HttpRequest& http, bool chat) {
       observer ? OutputChannel::FinalObserver([observer](const engine::RequestOutput& out) {
         observer(out, Protocol::kOllama);
       })
-               : nullptr);
+               : nullptr,
+      options_.max_stream_buffer_bytes);
   stream->Attach(channel);
   if (absl::Status st = channel->Submit(*(*served)->engine, *std::move(built), 0); !st.ok()) {
     return fail(RenameFieldError(st, names));

@@ -24,6 +24,7 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct ApiServiceOptions {
   const security::ApiKeys* keys = nullptr;  // null: no auth
   bool protect_health = false;
   std::string version;  // GET /version, /api/version
+  // Output a generation may queue for a client that does not read its response (OutputChannel's
+  // bound); past it the generation is aborted with RESOURCE_EXHAUSTED. 0: unbounded.
+  int64_t max_stream_buffer_bytes = 0;
   // Metrics hooks (optional, thread-safe, quick). on_sample_finished runs on the engine thread.
   std::function<void(const engine::RequestOutput&, Protocol)> on_sample_finished;
   std::function<void(absl::StatusCode, Protocol)> on_failure;  // a generation call failed

@@ -135,8 +135,8 @@ engine::EngineHooks ServingMetrics::Hooks() {
 
 void ServingMetrics::ObserveStep(const engine::StepMetrics& step) {
   iteration_tokens_->Observe(step.num_batched_tokens);
-  generation_tokens_->Inc(step.num_generation_tokens);
-  if (step.num_prompt_tokens > 0) prompt_tokens_->Inc(step.num_prompt_tokens);
+  generation_tokens_->Increment(step.num_generation_tokens);
+  if (step.num_prompt_tokens > 0) prompt_tokens_->Increment(step.num_prompt_tokens);
   for (double s : step.time_to_first_token) ttft_->Observe(s);
   for (double s : step.inter_token_latency) itl_->Observe(s);
 }
@@ -145,7 +145,7 @@ void ServingMetrics::ObserveFinished(const engine::RequestOutput& out, Protocol 
   if (!out.status.ok() || !out.finish.has_value() || protocol == Protocol::kMetrics) return;
   const PerProtocol& s = protocols_[static_cast<int>(protocol)];
   const engine::Usage& u = out.usage;
-  if (metrics::Counter* c = s.success[static_cast<int>(out.finish->reason())]) c->Inc();
+  if (metrics::Counter* c = s.success[static_cast<int>(out.finish->reason())]) c->Increment();
   s.e2e->Observe(u.e2e_seconds);
   s.queue_time->Observe(u.queue_seconds);
   s.prompt_tokens->Observe(u.prompt_tokens);
@@ -159,12 +159,12 @@ void ServingMetrics::ObserveFinished(const engine::RequestOutput& out, Protocol 
 void ServingMetrics::CountFailure(grpc::StatusCode code, Protocol protocol) {
   const int i = static_cast<int>(code);
   if (i > 0 && i < kNumCodes && protocol != Protocol::kMetrics) {
-    protocols_[static_cast<int>(protocol)].failure[i]->Inc();
+    protocols_[static_cast<int>(protocol)].failure[i]->Increment();
   }
 }
 
 void ServingMetrics::CountUnauthenticated(Protocol protocol) {
-  protocols_[static_cast<int>(protocol)].unauthenticated->Inc();
+  protocols_[static_cast<int>(protocol)].unauthenticated->Increment();
 }
 
 absl::Status ServingMetrics::AttachEngine(const engine::Engine* engine, const ServingInfo& info) {

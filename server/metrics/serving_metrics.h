@@ -9,7 +9,7 @@
 //       [s = serving.get()](grpc::StatusCode code) { s->CountFailure(code); });
 //
 // Where each value comes from:
-//   engine thread (Hooks, observed as it happens, with cached series pointers, lock-free):
+//   engine thread (Hooks, observed as it happens, with cached series pointers, no lookups):
 //     histograms time_to_first_token_seconds, inter_token_latency_seconds (one Observe per
 //     token), iteration_tokens; counters prompt_tokens_total, generation_tokens_total. These
 //     are engine-wide (no protocol label: a step batches all protocols together).
@@ -24,8 +24,9 @@
 //
 // Ownership: the Registry must outlive this object; this object must outlive the Engine whose
 // hooks it serves and the service it observes. After AttachEngine, the
-// Engine must outlive every scrape of the Registry (stop the HTTP exposer first).
-// Thread-safety: thread-safe after Create; the observe methods are lock-free.
+// Engine must outlive every scrape of the Registry (stop the metrics endpoint first).
+// Thread-safety: thread-safe after Create; the observe methods take no lock of their own
+// (a histogram observation takes its series' uncontended mutex inside prometheus-cpp).
 #pragma once
 
 #include <grpcpp/support/status_code_enum.h>

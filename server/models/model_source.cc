@@ -28,6 +28,12 @@ absl::StatusOr<ModelSource> ResolveModelSource(const std::string& model, ms::Ver
     source.default_name = FileStem(model);
     return source;
   }
+  // A FIFO, socket or device is refused here, by stat alone (opening a FIFO would wait for a
+  // writer); a directory falls through to the store lookup.
+  if (const auto st = std::filesystem::status(model, ec);
+      !ec && std::filesystem::exists(st) && !std::filesystem::is_directory(st)) {
+    return absl::InvalidArgumentError(absl::StrCat("model '", model, "': not a regular file"));
+  }
   const ms::OllamaStore store(store_root.empty() ? ms::OllamaStore::DefaultRoot() : store_root);
   auto name = ms::ParseOllamaName(model);
   if (!name.ok() || !store.Has(model)) {

@@ -38,9 +38,10 @@ struct ModelSource {
   std::vector<std::string> log_lines;  // verification, ignored layers, for the start-up log
 };
 
-// Resolves `model` (see above). `store_root` "" = OllamaStore::DefaultRoot(). NotFound when it
-// is neither a file nor a model of the store (the message names both places looked at);
-// otherwise the store's errors (ollama_store.h).
+// Resolves `model` (see above). `store_root` "" = OllamaStore::DefaultRoot(). InvalidArgument
+// "not a regular file" for a FIFO, socket or device (never opened, so never blocks); NotFound
+// when it is neither a file nor a model of the store (the message names both places looked
+// at); otherwise the store's errors (ollama_store.h).
 absl::StatusOr<ModelSource> ResolveModelSource(
     const std::string& model, engine::model_store::VerifyMode verify,
     const std::string& store_root = "",

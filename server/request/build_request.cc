@@ -152,10 +152,19 @@ absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const
                      [](const ChatMessageSpec& m) { return m.role == "system"; })) {
       messages.push_back({"system", model.default_system});
     }
-    for (const ChatMessageSpec& m : *prompt.chat) messages.push_back({m.role, m.content});
-    auto text = model.chat_template->Apply(messages, prompt.add_generation_prompt);
-    if (!text.ok()) return Bad(names, Field::kChat, std::string(text.status().message()));
-    return tok.Encode(*text, {.add_special = true, .parse_special = true});
+    for (size_t i = 0; i < prompt.chat->size(); ++i) {
+      const ChatMessageSpec& m = (*prompt.chat)[i];
+      if (absl::Status st = engine::tokenizer::CheckChatRole(m.role); !st.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(NameOf(names, Field::kChat), "[", i, "].role: ", st.message()));
+      }
+      messages.push_back({m.role, m.content});
+    }
+    auto chat = model.chat_template->Render(messages, prompt.add_generation_prompt);
+    if (!chat.ok()) return Bad(names, Field::kChat, std::string(chat.status().message()));
+    engine::tokenizer::EncodeOptions options{.add_special = true, .parse_special = true};
+    if (!model.chat_parse_special) options.literal_spans = chat->content_spans;
+    return tok.Encode(chat->text, options);
   }
   return Bad(names, Field::kInput, "no input given");
 }
@@ -214,7 +223,7 @@ absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
   }
   ASSIGN_OR_RETURN(out.prompt_tokens, BuildPrompt(spec.prompt, model, names));
   if (out.prompt_tokens.empty()) return Bad(names, Field::kInput, "tokenizes to no tokens");
-  out.priority = spec.priority;
+  out.priority = std::max(spec.priority, model.min_priority);
   return out;
 }
 

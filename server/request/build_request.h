@@ -22,10 +22,11 @@ inline constexpr int32_t kDefaultMaxTokens = 16;
 
 // Validates and tokenizes. InvalidArgument naming the field: no input, empty text / token ids
 // / chat, a token id outside [0, vocab), n outside [1, 16], more than 16 stop strings, stop
-// token ids outside the vocabulary, a chat the template rejects, and whatever
-// SamplingParams::Validate rejects (NaN / inf included). The model name is not checked here
-// (ModelResolver does that); the context check (prompt + max_tokens) is the engine's, at
-// Submit. REQUIRES: model.tokenizer set.
+// token ids outside the vocabulary, a chat role other than system / user / assistant, a chat
+// the template rejects, and whatever SamplingParams::Validate rejects (NaN / inf included). The
+// model name is not checked here (ModelResolver does that); the context check (prompt +
+// max_tokens) is the engine's, at Submit. The priority is clamped to model.min_priority.
+// REQUIRES: model.tokenizer set.
 absl::StatusOr<engine::Request> BuildEngineRequest(const GenerateSpec& spec,
                                                    const ServedModel& model,
                                                    const FieldNames& names);
@@ -46,6 +47,8 @@ absl::Status ApplyConstraint(const constraint::ConstraintSpec& spec, const Serve
 // replace the default ones when not empty.
 SamplingSpec WithDefaults(const SamplingSpec& request, const SamplingSpec& defaults);
 
+// Chat message content is tokenized as text (special-token spellings included) unless
+// model.chat_parse_special; the template's own markers are always control tokens.
 absl::StatusOr<std::vector<int32_t>> BuildPrompt(const PromptSpec& prompt, const ServedModel& model,
                                                  const FieldNames& names);
 

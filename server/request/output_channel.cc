@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace hearth::server {
 namespace {
 
@@ -15,10 +17,22 @@ void Merge(engine::RequestOutput& into, engine::RequestOutput&& next) {
   into.usage = next.usage;
 }
 
+// About what `out` costs queued (and on the wire): its text, 4 bytes per token id, 16 per
+// logprob (id, value and the token's text, which the protocols send with each alternative).
+int64_t ApproxBytes(const engine::RequestOutput& out) {
+  int64_t bytes = static_cast<int64_t>(out.text.size() + 4 * out.token_ids.size());
+  for (const auto& lp : out.logprobs) {
+    bytes += 16 * static_cast<int64_t>(1 + lp.top_logprobs.size());
+  }
+  return bytes;
+}
+
 }  // namespace
 
-std::shared_ptr<OutputChannel> OutputChannel::Create(Wake wake, FinalObserver on_final) {
-  return std::shared_ptr<OutputChannel>(new OutputChannel(std::move(wake), std::move(on_final)));
+std::shared_ptr<OutputChannel> OutputChannel::Create(Wake wake, FinalObserver on_final,
+                                                     int64_t max_buffered_bytes) {
+  return std::shared_ptr<OutputChannel>(
+      new OutputChannel(std::move(wake), std::move(on_final), max_buffered_bytes));
 }
 
 absl::Status OutputChannel::Submit(engine::Engine& engine, engine::Request request,
@@ -33,12 +47,17 @@ absl::Status OutputChannel::Submit(engine::Engine& engine, engine::Request reque
                           [self = shared_from_this(), index_base](engine::RequestOutput out) {
                             self->Push(std::move(out), index_base);
                           });
-  absl::MutexLock lock(&mu_);
-  if (!id.ok()) {
-    expected_ -= n;
-    return id.status();
+  bool abort = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!id.ok()) {
+      expected_ -= n;
+      return id.status();
+    }
+    request_ids_.push_back(*id);
+    abort = overflow_;  // its first outputs overflowed before Submit returned
   }
-  request_ids_.push_back(*id);
+  if (abort) engine.Abort(*id);
   return absl::OkStatus();
 }
 
@@ -58,19 +77,44 @@ void OutputChannel::Push(engine::RequestOutput out, int32_t index_base) {
   out.sample_index += index_base;
   const bool final = out.final();
   if (final && on_final_) on_final_(out);
+  std::vector<uint64_t> abort_ids;
+  engine::Engine* engine = nullptr;
   {
     absl::MutexLock lock(&mu_);
     if (final) ++finals_;
-    bool merged = false;
-    for (engine::RequestOutput& queued : queue_) {
-      if (queued.sample_index == out.sample_index) {
-        Merge(queued, std::move(out));
-        merged = true;
-        break;
+    if (overflow_) {
+      // The client was given up on: what the aborted samples still deliver is dropped.
+    } else {
+      queued_bytes_ += ApproxBytes(out);
+      const int32_t sample = out.sample_index;
+      bool merged = false;
+      for (engine::RequestOutput& queued : queue_) {
+        if (queued.sample_index == out.sample_index) {
+          Merge(queued, std::move(out));
+          merged = true;
+          break;
+        }
+      }
+      if (!merged) queue_.push_back(std::move(out));
+      if (max_buffered_bytes_ > 0 && queued_bytes_ > max_buffered_bytes_) {
+        overflow_ = true;
+        queue_.clear();
+        queued_bytes_ = 0;
+        engine::RequestOutput error;
+        error.sample_index = sample;
+        error.status = absl::ResourceExhaustedError(absl::StrCat(
+            "client is not reading its stream: more than max_stream_buffer_bytes (",
+            max_buffered_bytes_, ") of output queued for it; the request was aborted"));
+        queue_.push_back(std::move(error));
+        if (finals_ < expected_) {
+          abort_ids = request_ids_;
+          engine = engine_;
+        }
       }
     }
-    if (!merged) queue_.push_back(std::move(out));
   }
+  // Engine::Abort only queues the id: safe on the engine thread, outside our lock.
+  for (uint64_t id : abort_ids) engine->Abort(id);
   if (wake_) wake_(final);
 }
 
@@ -78,6 +122,7 @@ std::vector<engine::RequestOutput> OutputChannel::Take() {
   absl::MutexLock lock(&mu_);
   std::vector<engine::RequestOutput> out;
   out.swap(queue_);
+  queued_bytes_ = 0;
   return out;
 }
 

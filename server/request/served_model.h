@@ -8,6 +8,7 @@
 // are thread-safe. Ownership: borrowed pointers (tokenizer, engine) must outlive them.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,13 @@ struct ServedModel {
   SamplingSpec default_sampling;
   // Compiles (and caches) structured-output constraints; null: constraints are rejected.
   constraint::ConstraintCompiler* constraint_compiler = nullptr;
+  // Client priorities below this (more urgent) are raised to it (config min_client_priority),
+  // whatever the protocol.
+  int32_t min_priority = INT32_MIN;
+  // Parse special-token text inside chat message content as control tokens (config
+  // parse_special_in_chat). Off: content is text; only the template's own markers are tokens,
+  // so a client cannot forge a turn.
+  bool chat_parse_special = false;
 };
 
 // Static facts about a served model for model listings (ListModels, /v1/models, /api/tags).

@@ -263,6 +263,41 @@ TEST(EngineAdmission, RejectsWhatCanNeverRun) {
   expect_invalid(bad, "temperature");
 }
 
+// Probe finding 2: a burst on an idle engine fills every running slot plus the waiting queue
+// (max_num_seqs + max_waiting_requests samples in flight), not only the waiting queue.
+TEST(EngineAdmission, BurstOnIdleEngineFillsRunningSlotsAndQueue) {
+  EngineConfig config = TestConfig();
+  config.scheduler.max_num_seqs = 6;
+  config.scheduler.max_waiting_requests = 3;
+  auto engine = Engine::Create(DefaultModel(), config);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  std::vector<std::unique_ptr<RequestStream>> accepted;
+  int rejected = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto s = (*engine)->Submit(Greedy(RandomPrompt(8, 100 + i), 2000));
+    if (s.ok()) {
+      accepted.push_back(*std::move(s));
+    } else {
+      EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted) << s.status();
+      ++rejected;
+    }
+  }
+  EXPECT_EQ(accepted.size(), 9u);
+  EXPECT_EQ(rejected, 11);
+  // Every accepted request runs (none fails in the scheduler's own queue bound).
+  RequestOutput out;
+  for (auto& s : accepted) {
+    ASSERT_TRUE(s->Next(&out));
+    EXPECT_TRUE(out.status.ok()) << out.status;
+    (*engine)->Abort(s->request_id());
+  }
+  for (auto& s : accepted) {
+    while (s->Next(&out)) {
+    }
+    EXPECT_TRUE(out.status.ok()) << out.status;
+  }
+}
+
 // kv_cache_dtype: auto is f16 except with f32 precision; f16 holds twice the blocks of f32 in
 // the same bytes.
 TEST(EngineKvCacheDtype, ResolvesAndSizesTheCache) {

@@ -41,7 +41,7 @@ TEST(BucketsTest, LlmSetsAreValidAndSpanTheirRanges) {
     double first, last;
   };
   const Case cases[] = {
-      {TimeToFirstTokenBuckets(), 0.001, 60.0},
+      {TimeToFirstTokenBuckets(), 0.001, 1920.0},
       {InterTokenLatencyBuckets(), 0.001, 10.0},
       {RequestLatencyBuckets(), 0.01, 3600.0},
   };

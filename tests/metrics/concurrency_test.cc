@@ -1,5 +1,6 @@
-// Lock-free hot path: 8 threads x 100k updates give exact totals (integer-valued observations
-// keep every partial double sum exact).
+// The hot path from many threads: 8 threads x 100k updates give exact totals (integer-valued
+// observations keep every partial double sum exact); scrapes during writes stay consistent.
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -33,9 +34,9 @@ TEST(ConcurrencyTest, CounterGaugeHistogramTotalsAreExact) {
     // Every thread also looks the series up itself: the same pointer comes back.
     EXPECT_EQ(*(*counters)->WithLabels({"a"}), c);
     for (int i = 0; i < kPerThread; ++i) {
-      c->Inc();
-      g->Inc(2);
-      g->Dec();
+      c->Increment();
+      g->Increment(2);
+      g->Decrement();
       h->Observe(i % 10);  // 0..9
     }
     (void)t;
@@ -43,12 +44,14 @@ TEST(ConcurrencyTest, CounterGaugeHistogramTotalsAreExact) {
 
   EXPECT_EQ(c->Value(), kThreads * kPerThread);
   EXPECT_EQ(g->Value(), kThreads * kPerThread);
-  HistogramSample s = h->Snapshot();
-  EXPECT_EQ(s.count, uint64_t{kThreads} * kPerThread);
-  EXPECT_EQ(s.sum, kThreads * (kPerThread / 10) * 45.0);  // each block of 10 sums to 45
+  const prometheus::ClientMetric::Histogram s = h->Collect().histogram;
+  EXPECT_EQ(s.sample_count, uint64_t{kThreads} * kPerThread);
+  EXPECT_EQ(s.sample_sum, kThreads * (kPerThread / 10) * 45.0);  // each block of 10 sums to 45
   // Per thread, of each 10 values: {0} <= 0.5, {1,2} <= 2.5, {3,4,5} <= 5.5, {6..9} above.
   const uint64_t block = uint64_t{kThreads} * (kPerThread / 10);
-  EXPECT_EQ(s.cumulative_counts, (std::vector<uint64_t>{block, 3 * block, 6 * block, 10 * block}));
+  std::vector<uint64_t> cumulative;
+  for (const auto& b : s.bucket) cumulative.push_back(b.cumulative_count);
+  EXPECT_EQ(cumulative, (std::vector<uint64_t>{block, 3 * block, 6 * block, 10 * block}));
 }
 
 TEST(ConcurrencyTest, ScrapesDuringWritesAreConsistent) {
@@ -59,10 +62,10 @@ TEST(ConcurrencyTest, ScrapesDuringWritesAreConsistent) {
   std::atomic<bool> done{false};
   std::thread scraper([&] {
     while (!done.load()) {
-      HistogramSample s = h->Snapshot();
-      // Counts are derived from the buckets: the +Inf bucket always equals the count.
-      ASSERT_EQ(s.cumulative_counts.back(), s.count);
-      ASSERT_LE(s.cumulative_counts[0], s.cumulative_counts[1]);
+      const prometheus::ClientMetric::Histogram s = h->Collect().histogram;
+      // The +Inf bucket always equals the count; buckets are cumulative.
+      ASSERT_EQ(s.bucket.back().cumulative_count, s.sample_count);
+      ASSERT_LE(s.bucket[0].cumulative_count, s.bucket[1].cumulative_count);
       ASSERT_FALSE(r.Render().empty());
     }
   });
@@ -71,7 +74,7 @@ TEST(ConcurrencyTest, ScrapesDuringWritesAreConsistent) {
   });
   done = true;
   scraper.join();
-  EXPECT_EQ(h->Snapshot().count, uint64_t{kThreads} * (kPerThread / 10));
+  EXPECT_EQ(h->Collect().histogram.sample_count, uint64_t{kThreads} * (kPerThread / 10));
 }
 
 }  // namespace

@@ -45,8 +45,10 @@ TEST(ProcessMetricsTest, ParseBootTime) {
 
 std::map<std::string, double> Values(const Registry& r) {
   std::map<std::string, double> out;
-  for (const FamilySnapshot& f : r.Collect()) {
-    if (f.samples.size() == 1) out[f.name] = f.samples[0].value;
+  for (const prometheus::MetricFamily& f : r.Collect()) {
+    if (f.metric.size() != 1) continue;
+    out[f.name] = f.type == prometheus::MetricType::Counter ? f.metric[0].counter.value
+                                                            : f.metric[0].gauge.value;
   }
   return out;
 }

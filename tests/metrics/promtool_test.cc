@@ -47,8 +47,8 @@ TEST(PromtoolTest, AcceptsEveryMetricKind) {
   auto tokens = r.AddHistogram("hearth_generation_tokens", "Tokens per request.", {},
                                OneTwoFiveBuckets(4096));
   ASSERT_TRUE(requests.ok() && running.ok() && ttft.ok() && tokens.ok());
-  (*(*requests)->WithLabels({"generate \"quoted\"\nnewline\\"}))->Inc(7);
-  (*(*requests)->WithLabels({""}))->Inc();
+  (*(*requests)->WithLabels({"generate \"quoted\"\nnewline\\"}))->Increment(7);
+  (*(*requests)->WithLabels({""}))->Increment();
   (*(*running)->WithLabels({"smol"}))->Set(std::numeric_limits<double>::quiet_NaN());
   (*(*running)->WithLabels({"big"}))->Set(-std::numeric_limits<double>::infinity());
   for (double v : {0.0005, 0.03, 1.5, 90.0}) (*(*ttft)->WithLabels({"smol"}))->Observe(v);

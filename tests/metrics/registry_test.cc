@@ -2,8 +2,10 @@
 // bucket accumulation.
 #include "metrics/registry.h"
 
+#include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -19,15 +21,15 @@ TEST(RegistryTest, GoldenExposition) {
   auto requests = r.AddCounter("hearth_requests_total", "Requests by route.\nWith \\ backslash.",
                                {"route", "code"});
   ASSERT_TRUE(requests.ok()) << requests.status();
-  (*(*requests)->WithLabels({"generate", "ok"}))->Inc(3);
-  (*(*requests)->WithLabels({"say \"hi\"\n\\", "err"}))->Inc(0.5);
-  (*(*requests)->WithLabels({"generate", "ok"}))->Inc();  // same series: 4
+  (*(*requests)->WithLabels({"generate", "ok"}))->Increment(3);
+  (*(*requests)->WithLabels({"say \"hi\"\n\\", "err"}))->Increment(0.5);
+  (*(*requests)->WithLabels({"generate", "ok"}))->Increment();  // same series: 4
 
   auto queue = r.AddGauge("hearth_queue_depth", "Waiting requests.");
   ASSERT_TRUE(queue.ok());
   Gauge* depth = *(*queue)->WithLabels({});
   depth->Set(1);
-  depth->Dec(3.5);
+  depth->Decrement(3.5);
 
   auto latency = r.AddHistogram("hearth_latency_seconds", "Latency.", {"model"}, {0.5, 1, 10});
   ASSERT_TRUE(latency.ok()) << latency.status();
@@ -39,6 +41,7 @@ TEST(RegistryTest, GoldenExposition) {
   (*(*special)->WithLabels({"inf"}))->Set(kInf);
   (*(*special)->WithLabels({"neg_inf"}))->Set(-kInf);
   (*(*special)->WithLabels({"nan"}))->Set(kNaN);
+  (*(*special)->WithLabels({"third"}))->Set(1.0 / 3);
 
   ASSERT_TRUE(
       r.AddInfo("hearth_build_info", "Build.", {{"version", "0.1.0"}, {"backend", "cpu"}}).ok());
@@ -46,35 +49,38 @@ TEST(RegistryTest, GoldenExposition) {
       r.AddCallbackGauge("hearth_kv_usage_ratio", "KV usage.", {}, [] { return 0.75; }).ok());
   ASSERT_TRUE(r.AddCounter("hearth_unused_total", "No series yet.", {"x"}).ok());
 
+  // prometheus-cpp's text serializer: labels sorted by name, a histogram's _count and _sum
+  // before its buckets, NaN written "Nan" (Prometheus parses floats case-insensitively), a
+  // family without series left out (hearth_unused_total); families sorted by name and series
+  // by labels by the Registry.
   const std::string want =
       "# HELP hearth_build_info Build.\n"
       "# TYPE hearth_build_info gauge\n"
-      "hearth_build_info{version=\"0.1.0\",backend=\"cpu\"} 1\n"
+      "hearth_build_info{backend=\"cpu\",version=\"0.1.0\"} 1\n"
       "# HELP hearth_kv_usage_ratio KV usage.\n"
       "# TYPE hearth_kv_usage_ratio gauge\n"
       "hearth_kv_usage_ratio 0.75\n"
       "# HELP hearth_latency_seconds Latency.\n"
       "# TYPE hearth_latency_seconds histogram\n"
+      "hearth_latency_seconds_count{model=\"smol\"} 5\n"
+      "hearth_latency_seconds_sum{model=\"smol\"} 105.25\n"
       "hearth_latency_seconds_bucket{model=\"smol\",le=\"0.5\"} 3\n"
       "hearth_latency_seconds_bucket{model=\"smol\",le=\"1\"} 3\n"
       "hearth_latency_seconds_bucket{model=\"smol\",le=\"10\"} 4\n"
       "hearth_latency_seconds_bucket{model=\"smol\",le=\"+Inf\"} 5\n"
-      "hearth_latency_seconds_sum{model=\"smol\"} 105.25\n"
-      "hearth_latency_seconds_count{model=\"smol\"} 5\n"
       "# HELP hearth_queue_depth Waiting requests.\n"
       "# TYPE hearth_queue_depth gauge\n"
       "hearth_queue_depth -2.5\n"
       "# HELP hearth_requests_total Requests by route.\\nWith \\\\ backslash.\n"
       "# TYPE hearth_requests_total counter\n"
-      "hearth_requests_total{route=\"generate\",code=\"ok\"} 4\n"
-      "hearth_requests_total{route=\"say \\\"hi\\\"\\n\\\\\",code=\"err\"} 0.5\n"
+      "hearth_requests_total{code=\"err\",route=\"say \\\"hi\\\"\\n\\\\\"} 0.5\n"
+      "hearth_requests_total{code=\"ok\",route=\"generate\"} 4\n"
       "# HELP hearth_special Special floats.\n"
       "# TYPE hearth_special gauge\n"
       "hearth_special{kind=\"inf\"} +Inf\n"
-      "hearth_special{kind=\"nan\"} NaN\n"
+      "hearth_special{kind=\"nan\"} Nan\n"
       "hearth_special{kind=\"neg_inf\"} -Inf\n"
-      "# HELP hearth_unused_total No series yet.\n"
-      "# TYPE hearth_unused_total counter\n";
+      "hearth_special{kind=\"third\"} 0.3333333333333333\n";
   EXPECT_EQ(r.Render(), want);
 }
 
@@ -89,27 +95,43 @@ TEST(RegistryTest, WithLabelsReturnsStablePointers) {
   EXPECT_EQ((*f)->WithLabels({"x", "y"}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(RegistryTest, CounterIgnoresNegativeAndNaN) {
+TEST(RegistryTest, CounterIgnoresNegativeIncrements) {
   Counter c;
-  c.Inc(2);
-  c.Inc(-1);
-  c.Inc(kNaN);
+  c.Increment(2);
+  c.Increment(-1);
   EXPECT_EQ(c.Value(), 2);
 }
 
+// The buckets of one histogram series as (upper bound, cumulative count), +Inf last.
+std::vector<std::pair<double, uint64_t>> Buckets(const Histogram& h) {
+  std::vector<std::pair<double, uint64_t>> out;
+  for (const auto& b : h.Collect().histogram.bucket) {
+    out.emplace_back(b.upper_bound, b.cumulative_count);
+  }
+  return out;
+}
+
 TEST(RegistryTest, HistogramBucketsAreCumulativeAndInclusive) {
-  // 12 bounds: exercises the binary-search path; values on, between, below and above bounds.
+  Registry r;
   std::vector<double> bounds;
   for (int i = 1; i <= 12; ++i) bounds.push_back(i);
-  Histogram h(std::make_shared<const std::vector<double>>(bounds));
-  const double values[] = {-5, 0.5, 1, 1.5, 2, 12, 12.5, kInf, kNaN};
-  for (double v : values) h.Observe(v);
-  HistogramSample s = h.Snapshot();
+  auto f = r.AddHistogram("h", "", {}, bounds);
+  ASSERT_TRUE(f.ok());
+  Histogram* h = *(*f)->WithLabels({});
+  // (No NaN: prometheus-cpp 1.0.1 counts a NaN in the first bucket, client_golang in +Inf;
+  // Hearth observes clock differences and token counts, never NaN.)
+  const double values[] = {-5, 0.5, 1, 1.5, 2, 12, 12.5, kInf};
+  for (double v : values) h->Observe(v);
+  const prometheus::ClientMetric m = h->Collect();
   //                      le: 1  2  3  4  5  6  7  8  9 10 11 12 +Inf
-  std::vector<uint64_t> want = {3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 9};
-  EXPECT_EQ(s.cumulative_counts, want);
-  EXPECT_EQ(s.count, 9u);
-  EXPECT_TRUE(std::isnan(s.sum));  // NaN observed: the sum is NaN (and +Inf bucket counted it)
+  const std::vector<uint64_t> want = {3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 8};
+  ASSERT_EQ(m.histogram.bucket.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(m.histogram.bucket[i].cumulative_count, want[i]) << "bucket " << i;
+  }
+  EXPECT_TRUE(std::isinf(m.histogram.bucket.back().upper_bound));
+  EXPECT_EQ(m.histogram.sample_count, 8u);
+  EXPECT_TRUE(std::isinf(m.histogram.sample_sum));
 }
 
 TEST(RegistryTest, InvalidNamesRejected) {
@@ -161,9 +183,11 @@ TEST(RegistryTest, HistogramWithTrailingInfRendersOneInfBucket) {
   auto h = r.AddHistogram("h", "", {}, {1, kInf});
   ASSERT_TRUE(h.ok());
   (*(*h)->WithLabels({}))->Observe(3);
+  EXPECT_EQ(Buckets(**(*h)->WithLabels({})),
+            (std::vector<std::pair<double, uint64_t>>{{1, 0}, {kInf, 1}}));
   EXPECT_EQ(r.Render(),
-            "# HELP h \n# TYPE h histogram\nh_bucket{le=\"1\"} 0\nh_bucket{le=\"+Inf\"} 1\n"
-            "h_sum 3\nh_count 1\n");
+            "# TYPE h histogram\nh_count 1\nh_sum 3\nh_bucket{le=\"1\"} 0\n"
+            "h_bucket{le=\"+Inf\"} 1\n");
 }
 
 TEST(RegistryTest, NameClashesRejected) {

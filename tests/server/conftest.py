@@ -19,9 +19,12 @@ DEFAULT_MODEL = os.environ.get(
     "HEARTH_DEFAULT_MODEL", os.path.join(SOURCE_DIR, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
 HEARTH = os.path.join(BINARY_DIR, "hearth")
 
-sys.path.insert(0, os.path.join(SOURCE_DIR, "clients", "python"))
+# The installed client package (scripts/install-deps.sh puts it into the project environment).
 import hearth_client  # noqa: E402
 from hearth_client import pb  # noqa: E402,F401
+
+# Sanitizer builds (scripts/sanitize.sh) run several times slower: timeouts scale with this.
+SLOW = float(os.environ.get("HEARTH_TEST_SLOWDOWN", "1"))
 
 # Small and fast: 64 MiB of fp16 KV holds 2912 tokens of SmolLM2 (182 blocks of 16).
 SMALL_SERVER = ["--kv-cache-bytes=64MiB", "--swap-space=0", "--threads=2"]
@@ -46,7 +49,21 @@ def clean_env(extra=None):
 class Server:
     """A running `hearth serve`; output lines (stdout + stderr) are collected in `lines`."""
 
-    def __init__(self, args=(), env=None, ready_timeout=120):
+    def __init__(self, args=(), env=None, ready_timeout=120, preexec_fn=None):
+        # free_port() cannot reserve a port: a parallel test may bind it first. Such a start
+        # fails naming the port ("cannot listen on"); try again with fresh ports.
+        for attempt in range(3):
+            if self._start(args, env, ready_timeout * SLOW, preexec_fn):
+                break
+            if attempt < 2 and "cannot listen on" in self.output():
+                continue
+            raise RuntimeError(f"hearth serve exited {self.proc.returncode} before listening:\n"
+                               + self.output())
+        # retries=0: the tests check the status codes the server sends.
+        self.client = hearth_client.HearthClient(self.target, retries=0)
+
+    def _start(self, args, env, ready_timeout, preexec_fn):
+        """Starts the server; True once it listens, False when it exited before that."""
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         # The metrics endpoint on its own free loopback port (env, so tests can override it).
@@ -61,22 +78,31 @@ class Server:
                "HEARTH_HTTP_LISTEN_ADDRESS": "127.0.0.1", **(env or {})}
         cmd = [HEARTH, "serve", f"--listen-address=127.0.0.1:{self.port}", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=clean_env(env), text=True, bufsize=1)
+                                     env=clean_env(env), text=True, bufsize=1,
+                                     preexec_fn=preexec_fn)
         self.lines = []
         self._ready = threading.Event()
+        self._listening = False
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if not self._ready.wait(ready_timeout):
             self.stop()
             raise RuntimeError("hearth serve did not start:\n" + self.output())
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"hearth serve exited {self.proc.returncode}:\n" + self.output())
-        self.client = hearth_client.HearthClient(self.target)
+        if self._listening:
+            return True
+        # Its output ended before "gRPC listening on": it is exiting.
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.stop()
+        self._reader.join(10)
+        return False
 
     def _read(self):
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            if "listening on" in line:
+            if "gRPC listening on" in line:
+                self._listening = True
                 self._ready.set()
         self._ready.set()
 
@@ -87,7 +113,7 @@ class Server:
         self.proc.send_signal(sig)
 
     def wait(self, timeout=60):
-        rc = self.proc.wait(timeout)
+        rc = self.proc.wait(timeout * SLOW)
         self._reader.join(5)
         return rc
 
@@ -95,7 +121,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                self.proc.wait(60 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -111,8 +137,10 @@ def server():
     s.stop()
 
 
-def wait_kv_free(client, timeout=2.0):
-    """Polls ModelInfo until no KV block is held; returns (seconds waited, last info)."""
+def wait_kv_free(client, timeout=60.0):
+    """Polls ModelInfo until no KV block is held; returns (seconds waited, last info), or
+    (None, last info) after a generous `timeout` (tests wait for the event, never time it)."""
+    timeout *= SLOW
     start = time.monotonic()
     while True:
         info = client.model_info()
@@ -127,5 +155,5 @@ def wait_kv_free(client, timeout=2.0):
 def run_cli(args, env=None, timeout=60):
     """Runs `hearth serve ARGS` expecting it to exit (config errors): (rc, output)."""
     p = subprocess.run([HEARTH, "serve", *args], capture_output=True, text=True,
-                       env=clean_env(env), timeout=timeout)
+                       env=clean_env(env), timeout=timeout * SLOW)
     return p.returncode, p.stdout + p.stderr

@@ -1,9 +1,14 @@
 // Table tests of the layered `hearth serve` configuration (defaults < YAML < env < flags).
 #include "server/config/server_config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "common/host_resources.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -100,7 +105,7 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
       {"metrics: 3\n", {}, {}, "'metrics' (from file f.yaml): must be a mapping"},
       {"threads: two\n", {}, {}, "'threads' (from file f.yaml): must be an integer"},
       {"threads: {a: 1}\n", {}, {}, "'threads' (from file f.yaml): must be a single value"},
-      {"threads: 0\n", {}, {}, "'threads' (from file f.yaml): must be in [1, 1024], got 0"},
+      {"threads: -1\n", {}, {}, "'threads' (from file f.yaml): must be in [0, 1024], got -1"},
       {"block_size: 12\n", {}, {}, "'block_size' (from file f.yaml): must be a power of two"},
       {"enable_chunked_prefill: 2\n", {}, {}, "'enable_chunked_prefill'"},
       {"log_level: loud\n", {}, {}, "'log_level'"},
@@ -124,6 +129,29 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
       {"api_keys: [a, {b: 1}]\n", {}, {}, "'api_keys' (from file f.yaml): must be a list"},
       {"tls:\n  cert: x\n", {}, {}, "'tls.cert'"},
       {"auth:\n  protect_metrics: maybe\n", {}, {}, "'auth.protect_metrics'"},
+      {"http:\n  port: 1\nhttp:\n  port: 2\n", {}, {}, "'http' (from file f.yaml): given twice"},
+      {"", {}, {{"http-request-timeout", "2147483648"}}, "got '2147483648'"},
+      // Probe findings 8 and 13: duplicate keys, reserved metrics paths, numbers as given.
+      {"threads: 1\nthreads: 2\n", {}, {}, "'threads' (from file f.yaml): given twice (line 2)"},
+      {"metrics:\n  port: 1\n  port: 2\n",
+       {},
+       {},
+       "'metrics.port' (from file f.yaml): given twice"},
+      {"metrics: {}\nmetrics: {}\n", {}, {}, "'metrics' (from file f.yaml): given twice"},
+      {"",
+       {},
+       {{"metrics-path", "/health"}},
+       "'metrics.path' (from flag --metrics-path): must not be /health"},
+      {"", {}, {{"metrics-path", "/ready"}}, "'metrics.path'"},
+      {"", {}, {{"kv-cache-memory-fraction", "2147483648"}}, "got '2147483648'"},
+      {"", {}, {{"shutdown-grace-period", "2147483648"}}, "got '2147483648'"},
+      {"",
+       {},
+       {{"model-load", "lazy"}},
+       "'model_load' (from flag --model-load): must be copy or mmap"},
+      {"", {}, {{"max-stream-buffer-bytes", "1"}}, "'max_stream_buffer_bytes'"},
+      {"", {}, {{"min-client-priority", "x"}}, "'min_client_priority'"},
+      {"", {{"HEARTH_GRPC_REFLECTION", "maybe"}}, {}, "'grpc_reflection' (from env"},
   };
   for (const BadCase& bc : cases) {
     ConfigSources s;
@@ -173,6 +201,52 @@ TEST(ServerConfigTest, HttpAuthAndTlsKeysFromEachLayer) {
   EXPECT_EQ(LoadServerConfig({}).value().config.http.port, 8000);
 }
 
+TEST(ServerConfigTest, HardeningSettings) {
+  ConfigSources s;
+  s.yaml_name = "f.yaml";
+  s.yaml_text = "model_load: mmap\ngrpc_reflection: false\nmin_client_priority: -5\n";
+  s.flags = {{"parse-special-in-chat", "true"}, {"max-stream-buffer-bytes", "64KiB"}};
+  auto c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.model_load, "mmap");
+  EXPECT_FALSE(c->config.grpc_reflection);
+  EXPECT_EQ(c->config.min_client_priority, -5);
+  EXPECT_TRUE(c->config.parse_special_in_chat);
+  EXPECT_EQ(c->config.max_stream_buffer_bytes, 64 << 10);
+  const ServerConfig defaults;
+  EXPECT_EQ(defaults.model_load, "copy");
+  EXPECT_TRUE(defaults.grpc_reflection);
+  EXPECT_EQ(defaults.min_client_priority, 0);
+  EXPECT_FALSE(defaults.parse_special_in_chat);
+}
+
+// Probe finding 8: a directory or a FIFO is refused (at once), a file is read.
+TEST(ServerConfigTest, ReadConfigFile) {
+  const std::string dir = ::testing::TempDir();
+  auto d = ReadConfigFile(dir);
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("is a directory"));
+  const std::string fifo = dir + "/hearth_config_test.fifo";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = ReadConfigFile(fifo);
+  ASSERT_FALSE(f.ok());
+  EXPECT_THAT(std::string(f.status().message()), HasSubstr("not a regular file"));
+  ::unlink(fifo.c_str());
+  auto missing = ReadConfigFile(dir + "/no_such_hearth.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("no_such_hearth.yaml"));
+  const std::string file = dir + "/hearth_config_test.yaml";
+  {
+    std::ofstream out(file);
+    out << "threads: 3\n";
+  }
+  auto text = ReadConfigFile(file);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "threads: 3\n");
+  ::unlink(file.c_str());
+}
+
 TEST(ServerConfigTest, ByteSizes) {
   const std::vector<std::pair<std::string, int64_t>> good = {{"0", 0},
                                                              {"4096", 4096},
@@ -217,6 +291,24 @@ TEST(ServerConfigTest, ServeArgs) {
   EXPECT_FALSE(ParseServeArgs({"positional"}).ok());
   EXPECT_FALSE(ParseServeArgs({"--threads"}).ok());
   EXPECT_TRUE(ParseServeArgs({"--help"})->help);
+  EXPECT_TRUE(ParseServeArgs({"-h"})->help);
+  // The spelling rules of every subcommand: '-', '_' and '.' alike; booleans as words.
+  auto b = ParseServeArgs({"--metrics.port", "9000", "--metrics_enabled=off", "--max_num_seqs=2"});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->flags,
+            (Flags{{"metrics.port", "9000"}, {"metrics_enabled", "false"}, {"max_num_seqs", "2"}}));
+  auto unknown = ParseServeArgs({"--max-tokens=5"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(), "unknown flag --max-tokens");
+}
+
+TEST(ServerConfigTest, ThreadsDefaultToUsableCpus) {
+  auto c = LoadServerConfig({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.threads, 0);
+  EXPECT_EQ(c->config.ToEngineConfig().device.threads, common::UsableCpuCount());
+  c->config.threads = 3;
+  EXPECT_EQ(c->config.ToEngineConfig().device.threads, 3);
 }
 
 TEST(ServerConfigTest, EnvVarNames) {

@@ -57,7 +57,7 @@ def test_closed_loop_report(server, tmp_path):
     assert r["output_tokens_per_s"] == pytest.approx(48 / duration, rel=1e-6)
     assert r["total_tokens_per_s"] == pytest.approx((48 + r["prompt_tokens"]) / duration, rel=1e-6)
     assert "output tokens/s" in stdout and "p99" in stdout
-    waited, info = wait_kv_free(server.client, timeout=5)
+    waited, info = wait_kv_free(server.client)
     assert waited is not None, info
 
 
@@ -75,7 +75,7 @@ def test_open_loop_poisson(server, tmp_path):
     assert all(q["start_s"] >= q["arrival_s"] - 1e-6 for q in r["requests"])
     assert all(2 <= q["output_tokens"] <= 4 for q in r["requests"])
     assert r["output_tokens"] == sum(q["output_tokens"] for q in r["requests"])
-    assert wait_kv_free(server.client, timeout=5)[0] is not None
+    assert wait_kv_free(server.client)[0] is not None
 
 
 def test_offline_mode_same_report(tmp_path):

@@ -22,7 +22,7 @@ import grpc
 import pytest
 
 from conftest import SMALL_SERVER, SOURCE_DIR, Server, free_port, pb
-from hearth_client import HearthClient, build_request
+from hearth_client import FinishReason, HearthClient, build_request
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -79,7 +79,7 @@ BAD = [
 def run_load(target):
     """Runs GOOD and BAD concurrently (one channel per request); returns (completions, codes)."""
     def one(kwargs):
-        with HearthClient(target, timeout=120) as c:
+        with HearthClient(target, timeout=120, retries=0) as c:
             try:
                 return c.complete(build_request(**kwargs))[0]
             except grpc.RpcError as e:
@@ -134,7 +134,7 @@ def test_counters_agree_with_clients(server):
     assert delta("hearth:generation_tokens_total") == gen
     assert delta("hearth:prompt_tokens_total") == prompt
     assert delta("hearth:request_success_total") == n
-    n_length = sum(c.finish_reason == pb.FINISH_REASON_LENGTH for c in completions)
+    n_length = sum(c.finish_reason == FinishReason.LENGTH for c in completions)
     assert delta("hearth:request_success_total", finished_reason="length") == n_length
     assert delta("hearth:request_success_total", finished_reason="stop") == n - n_length
     for code in ("INVALID_ARGUMENT", "NOT_FOUND", "RESOURCE_EXHAUSTED", "INTERNAL"):
@@ -185,7 +185,7 @@ def dashboard_metric_names():
     with open(os.path.join(SOURCE_DIR, "deploy", "grafana", "dashboards", "hearth.json")) as f:
         dash = json.load(f)
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
-    exprs.append(dash["templating"]["list"][0]["query"]["query"])
+    exprs += [v["query"]["query"] for v in dash["templating"]["list"] if v["type"] == "query"]
     names = set()
     for e in exprs:
         names.update(re.findall(r"\b((?:hearth:|process_)[a-zA-Z0-9_:]*)", e))

@@ -157,7 +157,7 @@ def test_fuzz_leaves_server_serving(server):
     assert codes.count(grpc.StatusCode.INVALID_ARGUMENT) >= 100
     assert server.client.health() == "SERVING"
     assert server.proc.poll() is None
-    waited, info = wait_kv_free(server.client, timeout=5)
+    waited, info = wait_kv_free(server.client)
     assert waited is not None, info
     ok = server.client.complete(text="The sky is", temperature=0, max_tokens=4)
     assert len(ok[0].token_ids) == 4
@@ -171,7 +171,7 @@ def test_waiting_queue_full_is_resource_exhausted():
         first = s.client.generate(long, timeout=60)
         next(iter(first))  # running: max_num_seqs is 1
         second = s.client.generate(long, timeout=60)  # waits in the queue (1 place)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120
         while s.client.model_info().num_requests_waiting != 1:
             assert time.monotonic() < deadline
             time.sleep(0.01)

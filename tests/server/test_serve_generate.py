@@ -15,6 +15,7 @@ import transformers.modeling_gguf_pytorch_utils as _m
 _m.is_torch_available = lambda: True
 from transformers import AutoTokenizer  # noqa: E402
 
+import hearth_client  # noqa: E402
 from conftest import DEFAULT_MODEL, HEARTH, clean_env, pb  # noqa: E402
 
 PROMPTS = [
@@ -83,7 +84,7 @@ def test_parallel_samples_and_seed(server):
                                max_tokens=8, timeout=60)
     assert len(a) == 3
     assert [c.token_ids for c in a] == [c.token_ids for c in b]
-    assert all(c.finish_reason != pb.FINISH_REASON_UNSPECIFIED for c in a)
+    assert all(c.finish_reason != hearth_client.FinishReason.UNSPECIFIED for c in a)
 
 
 def test_chat_and_token_ids_inputs(server, hf_tokenizer):
@@ -101,7 +102,7 @@ def test_stop_string_and_logprobs(server):
     full = server.client.complete(text="1, 2, 3, 4,", temperature=0, max_tokens=12)[0]
     assert " 6" in full.text
     cut = server.client.complete(text="1, 2, 3, 4,", temperature=0, max_tokens=12, stop=[" 6"])[0]
-    assert cut.finish_reason == pb.FINISH_REASON_STOP and cut.stop_reason == " 6"
+    assert cut.finish_reason == hearth_client.FinishReason.STOP and cut.stop_reason == " 6"
     assert cut.text == full.text[:full.text.index(" 6")]
     msgs = list(server.client.generate(text="Hello", temperature=0, max_tokens=3, logprobs=2))
     lps = [lp for m in msgs for lp in m.logprobs]

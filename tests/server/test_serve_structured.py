@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from conftest import Server, pb
+from hearth_client import FinishReason
 import structured_corpus as corpus
 
 SEEDS = [1, 2, 3]
@@ -54,13 +55,13 @@ def test_schema_corpus_outputs_validate(server):
     unmet = []
     for (i, seed), r in zip(keys, results):
         schema = corpus.SCHEMAS[i]
-        if r.finish_reason == pb.FINISH_REASON_CONSTRAINT_UNMET:
+        if r.finish_reason == FinishReason.CONSTRAINT_UNMET:
             # Honest: an unmet output really does not satisfy the schema.
             with pytest.raises((json.JSONDecodeError, jsonschema.ValidationError)):
                 jsonschema.validate(json.loads(r.text), schema)
             unmet.append((i, seed, r.text))
             continue
-        assert r.finish_reason in (pb.FINISH_REASON_STOP, pb.FINISH_REASON_LENGTH), (i, seed)
+        assert r.finish_reason in (FinishReason.STOP, FinishReason.LENGTH), (i, seed)
         try:
             doc = json.loads(r.text)
         except json.JSONDecodeError as e:
@@ -81,7 +82,7 @@ def test_regex_outputs_fullmatch(server):
                              max_tokens=48))
             keys.append((pattern, seed))
     for (pattern, seed), r in zip(keys, run_all(server.client, jobs)):
-        assert r.finish_reason == pb.FINISH_REASON_STOP, (pattern, seed, r.text)
+        assert r.finish_reason == FinishReason.STOP, (pattern, seed, r.text)
         assert re.fullmatch(pattern, r.text), (pattern, seed, r.text)
 
 
@@ -90,7 +91,7 @@ def test_choice_outputs_are_one_of_the_choices(server):
     jobs = [dict(chat=[("user", "Should I buy AAPL?")], choice=choices, temperature=1.0,
                  seed=seed, max_tokens=8) for seed in range(6)]
     for r in run_all(server.client, jobs):
-        assert r.finish_reason == pb.FINISH_REASON_STOP
+        assert r.finish_reason == FinishReason.STOP
         assert r.text in choices
 
 
@@ -182,14 +183,14 @@ def test_grammar_outputs_parse_with_an_independent_parser(server):
                  max_tokens=64) for s in SEEDS]
     results = run_all(server.client, jobs)
     for r in results[:len(SEEDS)]:
-        if r.finish_reason == pb.FINISH_REASON_STOP:
+        if r.finish_reason == FinishReason.STOP:
             assert ExprParser(r.text).parse(), r.text
         else:
-            assert r.finish_reason == pb.FINISH_REASON_CONSTRAINT_UNMET, r.text
+            assert r.finish_reason == FinishReason.CONSTRAINT_UNMET, r.text
     for r in results[len(SEEDS):]:
-        assert r.finish_reason == pb.FINISH_REASON_STOP, r.text
+        assert r.finish_reason == FinishReason.STOP, r.text
         parse_kv(r.text)
-    assert sum(r.finish_reason == pb.FINISH_REASON_STOP for r in results[:len(SEEDS)]) >= 2
+    assert sum(r.finish_reason == FinishReason.STOP for r in results[:len(SEEDS)]) >= 2
 
 
 def test_greedy_output_is_unchanged_when_it_already_satisfies(server):
@@ -198,7 +199,7 @@ def test_greedy_output_is_unchanged_when_it_already_satisfies(server):
     checked = 0
     for chat in prompts:
         free = ask(server.client, chat=chat, temperature=0, max_tokens=64)
-        if free.finish_reason != pb.FINISH_REASON_STOP:
+        if free.finish_reason != FinishReason.STOP:
             continue
         constraints = [dict(regex=r"[\s\S]*"), dict(choice=[free.text, free.text + "!"])]
         try:
@@ -209,7 +210,7 @@ def test_greedy_output_is_unchanged_when_it_already_satisfies(server):
         for c in constraints:
             r = ask(server.client, chat=chat, temperature=0, max_tokens=64, **c)
             assert r.token_ids == free.token_ids, (chat, c, r.text, free.text)
-            assert r.finish_reason == pb.FINISH_REASON_STOP
+            assert r.finish_reason == FinishReason.STOP
             checked += 1
     assert checked >= 6
 
@@ -234,14 +235,14 @@ def test_unsatisfiable_within_max_tokens_finishes_constraint_unmet(server):
               "required": ["essay"]}
     r = ask(server.client, chat=signal_chat("an essay"), json_schema=schema, temperature=1.0,
             seed=5, max_tokens=8)
-    assert r.finish_reason == pb.FINISH_REASON_CONSTRAINT_UNMET
+    assert r.finish_reason == FinishReason.CONSTRAINT_UNMET
     assert r.usage.completion_tokens == 8
     with pytest.raises(json.JSONDecodeError):
         json.loads(r.text)
     # The same in a streamed, n > 1 request: every sample says so.
     rs = server.client.complete(chat=signal_chat("an essay"), json_schema=schema, n=2,
                                 temperature=1.0, seed=5, max_tokens=8, timeout=60)
-    assert [c.finish_reason for c in rs] == [pb.FINISH_REASON_CONSTRAINT_UNMET] * 2
+    assert [c.finish_reason for c in rs] == [FinishReason.CONSTRAINT_UNMET] * 2
 
 
 @pytest.mark.parametrize("kwargs, want", [

@@ -10,9 +10,13 @@ parses and validates). The bot shows the patterns a real client of the service n
   * per-request deadlines: a signal later than --deadline seconds is worthless;
   * cancellation: when "the market moves" mid-stream the bot cancels the call, which aborts the
     request on the server and frees its KV cache at once;
-  * backpressure: RESOURCE_EXHAUSTED (the server's waiting queue is full) is retried with
-    exponential backoff and jitter.
+  * backpressure: RESOURCE_EXHAUSTED (the server's waiting queue is full) is retried after the
+    server's retry-after hint (hearth_client.retry_after), else with exponential backoff, with
+    jitter. (HearthClient's own `retries` does this transparently; the bot turns it off to
+    count and show it.)
+  * several servers: --address h1:p1,h2:p2 balances round-robin over replicas.
 
+    pip install clients/python
     python3 clients/python/examples/bot.py --address 127.0.0.1:50051 --requests 32
 
 The last line printed is a JSON summary (counts per outcome).
@@ -21,18 +25,13 @@ The last line printed is a JSON summary (counts per outcome).
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import time
 
 import grpc
 
-try:
-    import hearth_client
-except ImportError:  # run from the repository without installing the package
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    import hearth_client
+import hearth_client
 
 TICKERS = ["ACME", "GLOBX", "INITECH", "UMBRL", "WAYNE", "STARK", "HOOLI", "VANDL"]
 # The answer's shape; a reply that ends with FINISH_REASON_STOP always matches it.
@@ -86,8 +85,9 @@ async def one_tick(client, rng, i, args, stats):
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and attempt < args.retries:
                 stats["retries"] += 1
-                backoff = args.backoff * 2 ** attempt
-                await asyncio.sleep(backoff * (0.5 + rng.random()))  # jitter
+                hint = hearth_client.retry_after(e)
+                wait = hint if hint is not None else args.backoff * 2 ** attempt
+                await asyncio.sleep(wait * (0.5 + rng.random()))  # jitter
                 continue
             key = {grpc.StatusCode.DEADLINE_EXCEEDED: "deadline_exceeded",
                    grpc.StatusCode.RESOURCE_EXHAUSTED: "gave_up"}.get(e.code(), "failed")
@@ -106,7 +106,7 @@ async def main(args):
                  failed=0, tokens=0, signals=0, incomplete=0)
     limit = asyncio.Semaphore(args.concurrency)
     start = time.monotonic()
-    async with hearth_client.AsyncHearthClient(args.address) as client:
+    async with hearth_client.AsyncHearthClient(args.address, retries=0) as client:
         async def bounded(i):
             async with limit:
                 await one_tick(client, rng, i, args, stats)
@@ -119,14 +119,16 @@ async def main(args):
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--address", default="127.0.0.1:50051")
+    p.add_argument("--address", default="127.0.0.1:50051",
+                   help="HOST:PORT, or several separated by commas (round-robin)")
     p.add_argument("--requests", type=int, default=32)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--max-tokens", type=int, default=96)
     p.add_argument("--deadline", type=float, default=30.0, help="seconds per request")
     p.add_argument("--cancel-fraction", type=float, default=0.25)
     p.add_argument("--retries", type=int, default=8)
-    p.add_argument("--backoff", type=float, default=0.05, help="first retry delay, seconds")
+    p.add_argument("--backoff", type=float, default=0.05,
+                   help="first retry delay in seconds when the server gives no hint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", action="store_true")
     sys.exit(asyncio.run(main(p.parse_args())))

@@ -5,21 +5,16 @@
         for msg in client.generate(text="Once upon a time", max_tokens=32, temperature=0):
             print(msg.text, end="", flush=True)
 
-`pb` and `pb_grpc` are the generated modules (hearth.v1.hearth_pb2 / _pb2_grpc).
+`pb` and `pb_grpc` are the generated modules (hearth.v1's hearth_pb2 / hearth_pb2_grpc),
+built with the package (hearth_client/_proto).
 """
 
-from hearth_client._codegen import ensure_generated
+from hearth_client._common import (Completion, FinishReason, build_request, channel_options,
+                                   channel_target, retry_after)
+from hearth_client._proto.hearth.v1 import hearth_pb2 as pb
+from hearth_client._proto.hearth.v1 import hearth_pb2_grpc as pb_grpc
+from hearth_client.aio import AsyncHearthClient
+from hearth_client.client import HearthClient
 
-ensure_generated()
-
-from hearth.v1 import hearth_pb2 as pb  # noqa: E402
-from hearth.v1 import hearth_pb2_grpc as pb_grpc  # noqa: E402
-
-from hearth_client.client import (  # noqa: E402
-    AsyncHearthClient,
-    Completion,
-    HearthClient,
-    build_request,
-)
-
-__all__ = ["pb", "pb_grpc", "HearthClient", "AsyncHearthClient", "Completion", "build_request"]
+__all__ = ["pb", "pb_grpc", "HearthClient", "AsyncHearthClient", "Completion", "FinishReason",
+           "build_request", "retry_after", "channel_target", "channel_options"]

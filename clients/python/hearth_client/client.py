@@ -1,157 +1,91 @@
-"""Thin sync and asyncio helpers over the generated stubs."""
+"""The blocking client."""
 
-import dataclasses
-import json
+from __future__ import annotations
+
+from typing import Any, Iterator, List, Optional
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from hearth.v1 import hearth_pb2 as pb
-from hearth.v1 import hearth_pb2_grpc as pb_grpc
-
-_SAMPLING_FIELDS = {f.name for f in pb.SamplingParams.DESCRIPTOR.fields}
-
-
-def build_request(text=None, token_ids=None, chat=None, model="", request_id="", priority=0,
-                  add_generation_prompt=None, json_schema=None, json_object=False, regex=None,
-                  choice=None, grammar=None, **sampling):
-    """A GenerateRequest from keyword arguments. Exactly one of text, token_ids (a list of ints)
-    or chat (a list of (role, content) pairs or dicts) is given; other keywords are
-    SamplingParams fields (temperature=0, max_tokens=32, stop=["\\n"], ...). At most one
-    constraint (structured output): json_schema (a dict or JSON text), json_object=True, regex,
-    choice (a list of strings) or grammar (GBNF text)."""
-    unknown = set(sampling) - _SAMPLING_FIELDS
-    if unknown:
-        raise TypeError(f"unknown sampling fields: {sorted(unknown)}")
-    req = pb.GenerateRequest(model=model, request_id=request_id, priority=priority,
-                             sampling=pb.SamplingParams(**sampling))
-    if text is not None:
-        req.text = text
-    elif token_ids is not None:
-        req.token_ids.ids.extend(token_ids)
-    elif chat is not None:
-        for m in chat:
-            role, content = (m["role"], m["content"]) if isinstance(m, dict) else m
-            req.chat.messages.add(role=role, content=content)
-        if add_generation_prompt is not None:
-            req.chat.add_generation_prompt = add_generation_prompt
-    if json_schema is not None:
-        req.json_schema = json_schema if isinstance(json_schema, str) else json.dumps(json_schema)
-    elif json_object:
-        req.json_object = True
-    elif regex is not None:
-        req.regex = regex
-    elif choice is not None:
-        req.choice.values.extend(choice)
-    elif grammar is not None:
-        req.grammar = grammar
-    return req
-
-
-@dataclasses.dataclass
-class Completion:
-    """One sample, accumulated from its stream messages."""
-    text: str = ""
-    token_ids: list = dataclasses.field(default_factory=list)
-    finish_reason: int = pb.FINISH_REASON_UNSPECIFIED
-    stop_reason: str = ""
-    usage: object = None
-
-
-def _accumulate(completions, msg):
-    while len(completions) <= msg.index:
-        completions.append(Completion())
-    c = completions[msg.index]
-    c.text += msg.text
-    c.token_ids.extend(msg.token_ids)
-    if msg.finish_reason != pb.FINISH_REASON_UNSPECIFIED:
-        c.finish_reason = msg.finish_reason
-        c.stop_reason = msg.stop_reason
-        c.usage = msg.usage
+from hearth_client._common import (Completion, Targets, accumulate, build_request,
+                                   channel_options, channel_target)
+from hearth_client._proto.hearth.v1 import hearth_pb2 as pb
+from hearth_client._proto.hearth.v1 import hearth_pb2_grpc as pb_grpc
 
 
 class HearthClient:
-    """Blocking client. `timeout` (seconds) is each call's deadline unless given per call."""
+    """Blocking client of hearth.v1.Hearth.
 
-    def __init__(self, target, timeout=None, channel=None):
-        self.channel = channel or grpc.insecure_channel(target)
+    `targets`: "host:port", several as "h1:p1,h2:p2" or a list (round-robin over them, with
+    health checking, so a draining replica gets no new calls), or any gRPC target URI.
+    `timeout`: each call's deadline in seconds unless given per call (None: no deadline).
+    `retries` (0-4): calls refused before their first message with RESOURCE_EXHAUSTED (queue
+    full; the server's retry-after hint is honored) or UNAVAILABLE (a replica draining or
+    gone) are sent again, by gRPC's retry policy. 0 surfaces every such error.
+    `health_check`: watch each replica's health (default: when several targets are given).
+    """
+
+    def __init__(self, targets: Targets = "127.0.0.1:50051", timeout: Optional[float] = None,
+                 channel: Optional[grpc.Channel] = None, retries: int = 2,
+                 health_check: Optional[bool] = None) -> None:
+        if channel is None:
+            target, count = channel_target(targets)
+            channel = grpc.insecure_channel(
+                target, options=channel_options(count > 1, retries, health_check))
+        self.channel: grpc.Channel = channel
         self.stub = pb_grpc.HearthStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
         self.timeout = timeout
 
-    def close(self):
+    def close(self) -> None:
         self.channel.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "HearthClient":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _t(self, timeout):
+    def _t(self, timeout: Optional[float]) -> Optional[float]:
         return self.timeout if timeout is None else timeout
 
-    def generate(self, request=None, timeout=None, **kwargs):
-        """Streams GenerateResponse messages (a grpc call object: iterate it, or .cancel())."""
+    def generate(self, request: Optional[pb.GenerateRequest] = None,
+                 timeout: Optional[float] = None, **kwargs: Any) -> Iterator[pb.GenerateResponse]:
+        """Streams GenerateResponse messages. The result is gRPC's call object: iterate it, or
+        .cancel() it (the server aborts the request and frees its KV cache). Keywords are
+        build_request's (text= / token_ids= / chat=, then SamplingParams fields)."""
         return self.stub.Generate(request or build_request(**kwargs), timeout=self._t(timeout))
 
-    def complete(self, request=None, timeout=None, **kwargs):
+    def complete(self, request: Optional[pb.GenerateRequest] = None,
+                 timeout: Optional[float] = None, **kwargs: Any) -> List[Completion]:
         """Runs a generation to its end: one Completion per sample."""
-        completions = []
+        completions: List[Completion] = []
         for msg in self.generate(request, timeout=timeout, **kwargs):
-            _accumulate(completions, msg)
+            accumulate(completions, msg)
         return completions
 
-    def tokenize(self, text, add_special_tokens=False, parse_special_tokens=False, model=""):
+    def tokenize(self, text: str, add_special_tokens: bool = False,
+                 parse_special_tokens: bool = False, model: str = "",
+                 timeout: Optional[float] = None) -> List[int]:
         return list(self.stub.Tokenize(pb.TokenizeRequest(
             model=model, text=text, add_special_tokens=add_special_tokens,
-            parse_special_tokens=parse_special_tokens), timeout=self.timeout).token_ids)
+            parse_special_tokens=parse_special_tokens), timeout=self._t(timeout)).token_ids)
 
-    def detokenize(self, token_ids, skip_special_tokens=False, model=""):
+    def detokenize(self, token_ids: List[int], skip_special_tokens: bool = False,
+                   model: str = "", timeout: Optional[float] = None) -> str:
         return self.stub.Detokenize(pb.DetokenizeRequest(
             model=model, token_ids=token_ids, skip_special_tokens=skip_special_tokens),
-            timeout=self.timeout).text
+            timeout=self._t(timeout)).text
 
-    def list_models(self):
-        return list(self.stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout).models)
+    def list_models(self, timeout: Optional[float] = None) -> List[pb.ModelCard]:
+        return list(self.stub.ListModels(pb.ListModelsRequest(), timeout=self._t(timeout)).models)
 
-    def model_info(self, model=""):
-        return self.stub.ModelInfo(pb.ModelInfoRequest(model=model), timeout=self.timeout)
+    def model_info(self, model: str = "",
+                   timeout: Optional[float] = None) -> pb.ModelInfoResponse:
+        return self.stub.ModelInfo(pb.ModelInfoRequest(model=model), timeout=self._t(timeout))
 
-    def health(self, service=""):
+    def health(self, service: str = "", timeout: Optional[float] = None) -> str:
         """The health status name: "SERVING", "NOT_SERVING", ..."""
         resp = self.health_stub.Check(health_pb2.HealthCheckRequest(service=service),
-                                      timeout=self.timeout)
+                                      timeout=self._t(timeout))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
-
-
-class AsyncHearthClient:
-    """asyncio client (grpc.aio)."""
-
-    def __init__(self, target, timeout=None):
-        self.channel = grpc.aio.insecure_channel(target)
-        self.stub = pb_grpc.HearthStub(self.channel)
-        self.timeout = timeout
-
-    async def close(self):
-        await self.channel.close()
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.close()
-
-    def generate(self, request=None, timeout=None, **kwargs):
-        """An async iterator of GenerateResponse messages (the call object)."""
-        return self.stub.Generate(request or build_request(**kwargs),
-                                  timeout=self.timeout if timeout is None else timeout)
-
-    async def complete(self, request=None, timeout=None, **kwargs):
-        completions = []
-        async for msg in self.generate(request, timeout=timeout, **kwargs):
-            _accumulate(completions, msg)
-        return completions
-
-    async def model_info(self, model=""):
-        return await self.stub.ModelInfo(pb.ModelInfoRequest(model=model), timeout=self.timeout)

@@ -39,6 +39,45 @@ TEST(ChatTemplateTest, UnknownTemplateNamesTheFamilies) {
   EXPECT_THAT(t.status().message(), HasSubstr("gemma"));
 }
 
+// Render marks exactly the message contents (as Apply renders them) as content spans.
+TEST(ChatTemplateTest, RenderMarksContentSpans) {
+  const std::vector<ChatMessage> m = {
+      {"system", "Be brief."}, {"user", "  <|im_start|>hi  "}, {"assistant", ""}};
+  for (const char* source :
+       {"<|im_start|>", "<|start_header_id|>", "[INST] <<SYS>>", "<start_of_turn>"}) {
+    auto t = ChatTemplate::Detect(source, "<s>", "</s>");
+    ASSERT_TRUE(t.ok());
+    const bool gemma = t->family() == ChatFamily::kGemma;
+    std::vector<ChatMessage> msgs = m;
+    if (gemma) msgs.erase(msgs.begin());  // no system role
+    auto text = t->Apply(msgs, true);
+    auto rendered = t->Render(msgs, true);
+    ASSERT_TRUE(text.ok() && rendered.ok()) << source;
+    EXPECT_EQ(rendered->text, *text) << source;
+    std::string contents;
+    size_t last_end = 0;
+    for (const TextSpan& span : rendered->content_spans) {
+      ASSERT_LE(last_end, span.begin);
+      ASSERT_LT(span.begin, span.end);
+      ASSERT_LE(span.end, rendered->text.size());
+      contents += rendered->text.substr(span.begin, span.end - span.begin);
+      last_end = span.end;
+    }
+    EXPECT_THAT(contents, HasSubstr("<|im_start|>hi")) << source;
+    EXPECT_THAT(contents, ::testing::Not(HasSubstr("assistant"))) << source;
+  }
+}
+
+TEST(ChatTemplateTest, CheckChatRole) {
+  for (const char* ok : {"system", "user", "assistant"}) EXPECT_TRUE(CheckChatRole(ok).ok());
+  for (const char* bad : {"", "tool", "User", "hacker", "user<|im_end|>"}) {
+    absl::Status st = CheckChatRole(bad);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(st.message(), HasSubstr("system, user, assistant")) << bad;
+  }
+  EXPECT_THAT(CheckChatRole(std::string(1000, 'x')).message(), HasSubstr("..."));
+}
+
 TEST(ChatTemplateTest, EmptyTemplateIsPlainChatMl) {
   auto t = ChatTemplate::Detect("");
   ASSERT_TRUE(t.ok());

@@ -58,6 +58,30 @@ TEST(TokenizerGpt2Test, SpecialTokensOnlyWhenParsingIsOn) {
             "hello<|end|>");
 }
 
+// Special-token text inside a literal span (chat content) is text; outside it, a token; a
+// match reaching into a span is text too. Words split as without spans.
+TEST(TokenizerGpt2Test, LiteralSpansKeepSpecialTokenTextAsText) {
+  auto tok = Tokenizer::FromSpec(Gpt2Spec());
+  ASSERT_TRUE(tok.ok());
+  const std::string text = "<|end|>hello<|end|>hello<|end|>";
+  const std::vector<TokenId> all = (*tok)->Encode(text, {.parse_special = true});
+  EXPECT_THAT(all, ElementsAre(261, 259, 261, 259, 261));
+  const std::vector<TextSpan> middle = {{7, 19}};  // "hello<|end|>"
+  const std::vector<TokenId> spans =
+      (*tok)->Encode(text, {.parse_special = true, .literal_spans = middle});
+  std::vector<TokenId> want = {261};
+  for (TokenId id : (*tok)->Encode("hello<|end|>")) want.push_back(id);
+  want.insert(want.end(), {259, 261});
+  EXPECT_EQ(spans, want);
+  const std::vector<TextSpan> overlapping = {{3, 5}};  // inside the first "<|end|>"
+  const std::vector<TokenId> partial =
+      (*tok)->Encode(text, {.parse_special = true, .literal_spans = overlapping});
+  EXPECT_NE(partial.front(), 261);
+  EXPECT_EQ((*tok)->Decode(partial, {.skip_special = false}), text);
+  // Spans never matter without parse_special.
+  EXPECT_EQ((*tok)->Encode(text, {.literal_spans = middle}), (*tok)->Encode(text));
+}
+
 TEST(TokenizerGpt2Test, AddSpecialFollowsMetadataFlags) {
   TokenizerSpec spec = Gpt2Spec();
   spec.add_bos = true;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds Hearth with a sanitizer in its own build folder and runs the unit and integration
+# suites under it (the servers the integration tests start are the sanitized binary too).
+#
+#   scripts/sanitize.sh asan|ubsan|tsan|asan,ubsan [ctest arguments...]
+#
+#   asan   AddressSanitizer + LeakSanitizer      build-asan/
+#   ubsan  UndefinedBehaviorSanitizer            build-ubsan/
+#   tsan   ThreadSanitizer                       build-tsan/
+#   asan,ubsan  both in one build                build-asan-ubsan/   (what CI runs, -L unit)
+#
+# Every finding aborts the process that hit it, so the test fails. Suppressions (each with its
+# reason) are in scripts/sanitizers/. Extra arguments go to ctest, e.g. `-L unit` or
+# `-R engine_test`. Environment: HEARTH_JOBS (build parallelism), HEARTH_TEST_JOBS (ctest -j).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+MODE=${1:-}
+[ $# -gt 0 ] && shift
+case "$MODE" in
+  asan) FLAGS="-fsanitize=address" ;;
+  ubsan) FLAGS="-fsanitize=undefined -fno-sanitize-recover=all" ;;
+  asan,ubsan | ubsan,asan)
+    MODE=asan,ubsan
+    FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all"
+    ;;
+  tsan) FLAGS="-fsanitize=thread" ;;
+  *)
+    echo "usage: scripts/sanitize.sh asan|ubsan|tsan|asan,ubsan [ctest args...]" >&2
+    exit 2
+    ;;
+esac
+BUILD_DIR=${HEARTH_BUILD_DIR:-build-${MODE/,/-}}
+FLAGS="$FLAGS -fno-omit-frame-pointer -g"
+LINK_FLAGS="$FLAGS"
+
+mkdir -p "$BUILD_DIR"
+if [ "$MODE" = tsan ]; then
+  # Debian's Abseil is not built with TSan: wrap its lock functions (see the shim's header).
+  SHIM="$ROOT/$BUILD_DIR/tsan_absl_shim.o"
+  c++ -std=c++20 -O1 $FLAGS -c scripts/sanitizers/tsan_absl_shim.cc -o "$SHIM"
+  WRAPS=$(grep -oE '__wrap_[A-Za-z0-9_]+' scripts/sanitizers/tsan_absl_shim.cc | sort -u |
+    sed 's/^__wrap_/-Wl,--wrap=/' | tr '\n' ' ')
+  LINK_FLAGS="$LINK_FLAGS $WRAPS $SHIM"
+fi
+
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_CUDA=OFF \
+    -DHEARTH_BUILD_BENCH=OFF -DHEARTH_TEST_TIMEOUT_SCALE=$([ "$MODE" = tsan ] && echo 8 || echo 3) \
+    -DCMAKE_C_FLAGS="$FLAGS" -DCMAKE_CXX_FLAGS="$FLAGS" \
+    -DCMAKE_EXE_LINKER_FLAGS="$LINK_FLAGS" -DCMAKE_SHARED_LINKER_FLAGS="$LINK_FLAGS" >/dev/null
+fi
+cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}"
+scripts/fetch-model.sh >/dev/null
+
+SUPP="$ROOT/scripts/sanitizers"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_init_order=1:detect_stack_use_after_return=1"
+export LSAN_OPTIONS="suppressions=$SUPP/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$SUPP/ubsan.supp"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp"
+# Sanitized binaries run 2-10x slower: let the tests' generous timeouts scale with it.
+export HEARTH_TEST_SLOWDOWN=${HEARTH_TEST_SLOWDOWN:-$([ "$MODE" = tsan ] && echo 8 || echo 3)}
+
+cd "$BUILD_DIR"
+if [ $# -eq 0 ]; then set -- -L 'unit|integration'; fi
+ctest --output-on-failure -j "${HEARTH_TEST_JOBS:-$(nproc)}" --timeout 3000 "$@"
