@@ -11,13 +11,12 @@ if [ -n "$missing" ]; then
   exit 1
 fi
 # dpkg knows a file by the path its package ships, which after Debian's /usr merge may differ
-# from the one ldd resolves: ask for the path as loaded, resolved, and with /usr moved.
-for lib in $(ldd "$1" | awk '/=> \// {print $3}'); do
+# from the one ldd resolves: ask for the path as loaded, resolved, and with /usr moved. One dpkg
+# call for all of them (each call reads dpkg's whole database: seconds on a loaded machine).
+paths=$(for lib in $(ldd "$1" | awk '/=> \// {print $3}'); do
   real=$(readlink -f "$lib")
-  for path in "$lib" "$real" "${real#/usr}" "/usr$lib"; do
-    if owner=$(dpkg -S "$path" 2>/dev/null); then
-      echo "${owner%%:*}"
-      break
-    fi
-  done
-done | sort -u
+  printf '%s\n' "$lib" "$real" "${real#/usr}" "/usr$lib"
+done | sort -u)
+# Paths no package owns (the CUDA toolkit's, and the /usr-merge aliases) make dpkg exit 1.
+# shellcheck disable=SC2086
+{ dpkg -S $paths 2>/dev/null || true; } | sed -n 's/^\([^:]*\):.*/\1/p' | sort -u
