@@ -5,7 +5,8 @@
                                [--no-synthetic] [--no-cut] [--llama8b PATH]
 
 OUT_DIR/synthetic/*.gguf  the tiny random llama / qwen2 models of tests/engine/model/
-                          synthetic_models.py, one per weight type (F32 ... Q6_K), 1-5 MB each
+                          synthetic_models.py, one per weight type (F32 ... Q6_K), 1-5 MB each,
+                          and its mixtures of experts (MOE_SPECS: Mixtral-layout and qwen2moe)
 OUT_DIR/cut.gguf          the first N layers (default 4) of the default model, every other
                           tensor and all metadata (tokenizer included) copied unchanged but
                           block_count, made with the gguf package (skipped when --model is
@@ -135,7 +136,7 @@ def main() -> int:
     if not args.no_synthetic:
         synth = os.path.join(args.out_dir, "synthetic")
         os.makedirs(synth, exist_ok=True)
-        for spec in synthetic_models.SPECS:
+        for spec in synthetic_models.SPECS + synthetic_models.MOE_SPECS:
             synthetic_models.write_model(os.path.join(synth, spec.name + ".gguf"), spec)
     cut = os.path.join(args.out_dir, "cut.gguf")
     if not args.no_cut:

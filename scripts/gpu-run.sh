@@ -5,7 +5,9 @@
 #   1. libraries: the bundle's, then wherever libcudart / libcublas 13 are on this machine
 #   2. models: the synthetic conformance models (gguf package, bundled) now; the Llama-3-8B-
 #      shaped Q4_K model in the background (`hearth synth-model`, else the Python fallback)
-#   3. tests: cuda_device_test, cuda_matmul_test, cuda_ops_test, cuda_conformance_test
+#   3. tests: cuda_device_test, cuda_matmul_test, cuda_ops_test, cuda_conformance_test (its
+#      rows: one per synthetic model, mixtures of experts included, and a "moe batch" row per
+#      MoE model: 32 sequences together vs each alone, bitwise)
 #   4. cuda_model_bench on the 8B model (decode 1..256, prefill 2048, both GEMM modes)
 #   5. `hearth serve` on the GPU + `hearth bench-serve` at 32 and 128 streams
 #
@@ -104,7 +106,7 @@ run_test() {  # name timeout [env...]
 run_test cuda_device_test 60
 run_test cuda_matmul_test 120
 run_test cuda_ops_test 150
-run_test cuda_conformance_test 200
+run_test cuda_conformance_test 260
 
 # ---- 4. Benchmarks on the 8B-shaped model ----------------------------------------------------
 note "waiting for the 8B model"

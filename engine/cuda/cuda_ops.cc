@@ -427,19 +427,23 @@ void CudaOps::Linear(WeightId w, Tensor x, Tensor y) {
   }
   const int64_t n = x.rows;
   if (n == 0) return;
-  const MatMulPath path = PathFor(options_.gemm, n, options_.cublas_min_tokens);
-  const uint16_t* x16 = nullptr;
-  if (PathUsesHalfInput(path)) {
-    auto half = matmul_->ToHalf(x.data, n * x.cols);
-    if (!Check(half.status())) return;
+  RunMatrix(*m, x.data, nullptr, y.data, n, PathFor(options_.gemm, n, options_.cublas_min_tokens));
+}
+
+bool CudaOps::RunMatrix(const StoredMatrix& m, const float* x, const uint16_t* x16, float* y,
+                        int64_t n, MatMulPath path) {
+  if (!step_status_.ok()) return false;
+  if (n == 0) return true;
+  if (x16 == nullptr && PathUsesHalfInput(path)) {  // once for all segments
+    auto half = matmul_->ToHalf(x, n * m.cols);
+    if (!Check(half.status())) return false;
     x16 = *half;
   }
-  for (const MatrixSegment& seg : m->segments) {
+  for (const MatrixSegment& seg : m.segments) {
     const WeightView view{static_cast<GgmlType>(seg.type), seg.data, seg.rows, seg.cols};
-    if (!Check(matmul_->RunView(view, x.data, x16, y.data + seg.row_offset, m->rows, n, path))) {
-      return;
-    }
+    if (!Check(matmul_->RunView(view, x, x16, y + seg.row_offset, m.rows, n, path))) return false;
   }
+  return true;
 }
 
 void CudaOps::RopeStoreKv(int32_t layer, Tensor qkv, WeightId bias, Tensor q) {

@@ -12,6 +12,7 @@
 //   Linear       fused dequantize + tensor cores, cuBLAS or the fp32 GEMV by CudaGemmMode
 //   RopeStoreKv  bias, RoPE (normal / NEOX, scaled, frequency factors) and the K/V write
 //   Attention    paged attention over block tables        attention_kernels.h
+//   MoeFfn       router (fp32 GEMV), routes chosen on the host, experts grouped (cuda_moe.cc)
 //   Upload / Download through pinned staging (Download's host memory is written in EndStep)
 //
 // Errors: an operation that fails (a kernel launch, a scratch buffer that does not fit) records
@@ -39,6 +40,7 @@
 #include "engine/cuda/cuda_buffer.h"
 #include "engine/cuda/cuda_matmul.h"
 #include "engine/cuda/kv_pool.h"
+#include "engine/cuda/moe_plan.h"
 #include "engine/cuda/step_plan.h"
 #include "engine/cuda/weight_store.h"
 #include "engine/graph/device_ops.h"
@@ -98,6 +100,16 @@ class CudaOps final : public DeviceOps {
   void Download(Tensor src, float* host) override;
   absl::Status EndStep() override;
 
+  // Mixture of experts (cuda_moe.cc, moe_plan.h): every expert's gate|up and down are matrices
+  // of the weight store (still quantized). MoeFfn runs the router through the fp32 GEMV
+  // (kGemv, batch-invariant, so routes match the CPU f32 path's to ~1e-6 of a logit), waits for
+  // the logits once (a host sync per MoE block: the per-expert launches need the row counts),
+  // picks routes with cpu::RouteTopK, gathers each used expert's rows into one block and runs
+  // them through the same matmul path Linear takes for that many rows (CudaGemmMode), then
+  // combines in rank order (moe_kernels.h). Only experts some token is routed to are read.
+  absl::StatusOr<WeightId> AddExperts(const MoeTensors& moe) override;
+  void MoeFfn(WeightId moe, Tensor x, Tensor out) override;
+
   const CudaOpsOptions& options() const { return options_; }
   // Waits for everything enqueued (swaps included); the first asynchronous error if any.
   absl::Status Synchronize();
@@ -116,6 +128,13 @@ class CudaOps final : public DeviceOps {
   // (`device`, for uploads that stay on the device during the step). Null on failure (recorded).
   uint8_t* StageHost(size_t bytes);
   uint8_t* StageDevice(size_t bytes);
+  // y = x m^T over n rows by `path` (every segment); x16: x in fp16 or null (converted here when
+  // the path needs it). False when the step failed (recorded).
+  bool RunMatrix(const StoredMatrix& m, const float* x, const uint16_t* x16, float* y, int64_t n,
+                 MatMulPath path);
+  // A MoE working buffer of `floats` floats (slot: MoeBuffer enum in cuda_moe.cc); null on
+  // failure (recorded).
+  float* MoeScratch(int slot, int64_t floats);
 
   const ModelConfig config_;
   const int32_t num_layers_;
@@ -159,6 +178,27 @@ class CudaOps final : public DeviceOps {
   };
   std::vector<PendingDownload> downloads_;
   std::vector<CudaBuffer> scratch_;
+
+  // Mixture-of-experts blocks (AddExperts); their WeightIds are kMoeIdBase + index, apart from
+  // the weight store's ids.
+  static constexpr WeightId kMoeIdBase = WeightId{1} << 30;
+  struct CudaExpert {
+    WeightId gate_up = kNoWeight;  // [2 f, dim]
+    WeightId down = kNoWeight;     // [dim, f]
+    int64_t f = 0;
+  };
+  struct CudaMoe {
+    WeightId router = kNoWeight;  // [num_experts, dim]
+    std::vector<CudaExpert> experts;
+    std::vector<int64_t> expert_ffn;  // f of each expert (BuildMoePlan's argument)
+    int32_t top_k = 0;
+    bool normalize = true;
+    WeightId shared_gate = kNoWeight;  // [1, dim]; kNoWeight: no shared expert
+    CudaExpert shared;
+  };
+  std::vector<CudaMoe> moe_;
+  MoePlan moe_plan_;                     // the last MoeFfn's routes (reused memory)
+  std::vector<CudaBuffer> moe_scratch_;  // MoeScratch's buffers
 };
 
 // The RoPE inverse frequencies the stage uploads: engine/cpu/ops.cc Rope's arithmetic (double,

@@ -7,11 +7,15 @@
 //   RopeStoreKv + Attention over three steps (prefills, a chunk, decodes past one segment), f16
 //               and f32 K/V, llama and qwen2 (bias, NEOX) RoPE
 //   CopyBlocks, SwapOut/SwapIn bit for bit; out-of-memory and bad ids as errors
+//   MoeFfn      F32, Q8_0, Q4_K, Q6_K experts, Mixtral (normalized) and Qwen2-MoE (shared expert)
+//               routing, every CudaGemmMode, against CpuOps::MoeFfn (f32); batch-invariant modes
+//               give each token the same bits at n = 1, 9, 40; bad expert shapes are errors
 // Bounds are stated at each check.
 #include "engine/cuda/cuda_ops.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -442,6 +446,128 @@ TEST(CudaOpsNoDevice, CreateSaysNoCudaDevice) {
   ASSERT_FALSE(ops.ok());
   EXPECT_EQ(ops.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(ops.status().message().find("no CUDA device"), std::string::npos) << ops.status();
+}
+
+// One MoE block through `ops` over x [n, dim] (tokens of one sequence).
+std::vector<float> RunMoe(DeviceOps* ops, WeightId moe, const std::vector<float>& x, int32_t n,
+                          int64_t dim) {
+  std::vector<float> out(static_cast<size_t>(n) * dim, NAN);
+  const Batch batch = OneSequence(n);
+  EXPECT_TRUE(ops->BeginStep(batch).ok());
+  Tensor xd = ops->Scratch(0, n, dim);
+  Tensor od = ops->Scratch(1, n, dim);
+  ops->Upload(x.data(), xd);
+  ops->MoeFfn(moe, xd, od);
+  ops->Download(od, out.data());
+  const absl::Status s = ops->EndStep();
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+TEST_F(CudaOpsTest, MoeFfnMatchesCpuEveryModeAndIsBatchInvariant) {
+  const ModelConfig c = SmallConfig(false);
+  const int64_t dim = c.dim, f = 256;
+  const int32_t num_experts = 6;
+  const GgmlType types[] = {GgmlType::kF32, GgmlType::kQ8_0, GgmlType::kQ4_K, GgmlType::kQ6_K};
+  for (GgmlType type : types) {
+    for (bool shared : {false, true}) {
+      std::mt19937 rng(70 + static_cast<int>(type) * 2 + shared);
+      // RandomBlocks scale exponents giving weights of ~2^-5 (F32: 2^[min + 8, max + 2]).
+      const int lo = type == GgmlType::kF32    ? -13
+                     : type == GgmlType::kQ8_0 ? -12
+                     : type == GgmlType::kQ4_K ? -13
+                                               : -15;
+      const int hi = type == GgmlType::kF32 ? lo + 7 : lo + 1;
+      std::vector<OwnedTensor> owned;
+      owned.reserve(4 + 3 * (num_experts + 1));
+      auto add = [&](const std::string& name, GgmlType t, int64_t rows, int64_t cols, int mn,
+                     int mx) {
+        owned.push_back(MakeTensor(name, t, rows, cols, RandomBlocks(t, rows, cols, &rng, mn, mx)));
+        return &owned.back().t;
+      };
+      MoeTensors moe;
+      moe.top_k = 2;
+      moe.normalize = !shared;
+      moe.router = add("router", GgmlType::kF32, num_experts, dim, -12, -5);
+      auto expert = [&](const std::string& name) {
+        return ExpertTensors{add(name + ".gate", type, f, dim, lo, hi),
+                             add(name + ".up", type, f, dim, lo, hi),
+                             add(name + ".down", type, dim, f, lo, hi)};
+      };
+      for (int32_t e = 0; e < num_experts; ++e) moe.experts.push_back(expert(absl::StrCat(e)));
+      if (shared) {
+        moe.shared_gate = add("shared_gate", GgmlType::kF32, 1, dim, -12, -5);
+        moe.shared = expert("shared");
+      }
+      const int32_t kMaxN = 40;
+      const auto x = RandomActivations(kMaxN, dim, &rng);
+
+      cpu::CpuOpsOptions cpu_options;
+      cpu_options.precision = cpu::ActPrecision::kF32;
+      auto cpu = cpu::CpuOps::Create(c, {}, c.num_layers, cpu_options);
+      ASSERT_TRUE(cpu.ok());
+      auto cpu_id = (*cpu)->AddExperts(moe);
+      ASSERT_TRUE(cpu_id.ok()) << cpu_id.status();
+      ASSERT_TRUE((*cpu)->FinishLoading().ok());
+      ASSERT_TRUE((*cpu)->InitKvCache(8, 0, 16).ok());
+      const auto want = RunMoe(cpu->get(), *cpu_id, x, kMaxN, dim);
+
+      for (CudaGemmMode mode :
+           {CudaGemmMode::kInvariant, CudaGemmMode::kFast, CudaGemmMode::kExact}) {
+        SCOPED_TRACE(absl::StrCat(Name(type), shared ? " shared " : " ", CudaGemmModeName(mode)));
+        CudaOpsOptions options;
+        options.gemm = mode;
+        options.cublas_min_tokens = 16;  // an expert with >= 16 of the 80 routes takes cuBLAS
+        auto ops = Make(c, options);
+        ASSERT_NE(ops, nullptr);
+        auto id = ops->AddExperts(moe);
+        ASSERT_TRUE(id.ok()) << id.status();
+        ASSERT_TRUE(ops->FinishLoading().ok());
+        ASSERT_TRUE(ops->InitKvCache(8, 0, 16).ok());
+        // The router runs in fp32 on the same x in every mode: the CPU's routes. exact: fp32
+        // throughout (other summation orders); else weights and activations rounded to fp16
+        // before each matmul (relative to the token's largest output).
+        const double rel = mode == CudaGemmMode::kExact ? 1e-5 : 1e-2;
+        std::vector<float> first;
+        for (int32_t n : {kMaxN, 1, 9}) {
+          const std::vector<float> xn(x.begin(), x.begin() + n * dim);
+          const auto got = RunMoe(ops.get(), *id, xn, n, dim);
+          for (int32_t t = 0; t < n; ++t) {
+            double scale = 0, err = 0;
+            for (int64_t i = 0; i < dim; ++i) {
+              scale = std::max(scale, std::fabs(static_cast<double>(want[t * dim + i])));
+              err = std::max(err,
+                             std::fabs(static_cast<double>(got[t * dim + i]) - want[t * dim + i]));
+            }
+            ASSERT_LE(err, rel * scale) << "n=" << n << " t=" << t;
+          }
+          if (first.empty()) first = got;
+          if (mode != CudaGemmMode::kFast) {
+            for (size_t i = 0; i < got.size(); ++i) {
+              ASSERT_EQ(Bits(got[i]), Bits(first[i])) << "n=" << n << " element " << i;
+            }
+          }
+        }
+      }
+    }
+  }
+  // An expert whose down matrix does not match: an error naming it.
+  std::mt19937 rng(5);
+  OwnedTensor router =
+      MakeTensor("router", GgmlType::kF32, 2, dim, RandomBlocks(GgmlType::kF32, 2, dim, &rng));
+  OwnedTensor gate =
+      MakeTensor("g", GgmlType::kQ8_0, f, dim, RandomBlocks(GgmlType::kQ8_0, f, dim, &rng));
+  OwnedTensor down = MakeTensor("blk.0.ffn_down.1", GgmlType::kQ8_0, dim, f / 2,
+                                RandomBlocks(GgmlType::kQ8_0, dim, f / 2, &rng));
+  MoeTensors bad;
+  bad.router = &router.t;
+  bad.experts = {{&gate.t, &gate.t, &down.t}, {&gate.t, &gate.t, &down.t}};
+  auto ops = Make(c);
+  ASSERT_NE(ops, nullptr);
+  auto id = ops->AddExperts(bad);
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(std::string(id.status().message()).find("blk.0.ffn_down.1"), std::string::npos)
+      << id.status();
 }
 
 }  // namespace

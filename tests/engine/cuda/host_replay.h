@@ -8,6 +8,7 @@
 
 #include "engine/cuda/attention_kernels.h"
 #include "engine/cuda/mma_gemm.h"
+#include "engine/cuda/moe_kernels.h"
 #include "engine/cuda/ops_kernels.h"
 
 namespace hearth::engine::cuda_test {
@@ -35,5 +36,6 @@ void ReplaySiluMul(const cuda::SiluMulParams& p);
 void ReplayGather(const cuda::GatherParams& p);
 bool ReplayMmaGemm(const cuda::MmaGemmParams& p);
 void ReplayAttention(const cuda::AttentionParams& p);
+void ReplayMoeCombine(const cuda::MoeCombineParams& p);
 
 }  // namespace hearth::engine::cuda_test

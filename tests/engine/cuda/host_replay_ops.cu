@@ -1,9 +1,10 @@
 // The CudaOps kernels' bodies on the host (see host_replay.h), with the launchers' grid and
-// block shapes: ops_kernels.cu, mma_gemm.cu, attention.cu.
+// block shapes: ops_kernels.cu, mma_gemm.cu, attention.cu, moe_kernels.cu.
 #include <algorithm>
 
 #include "engine/cuda/attention_device.cuh"
 #include "engine/cuda/mma_gemm_device.cuh"
+#include "engine/cuda/moe_device.cuh"
 #include "engine/cuda/ops_device.cuh"
 #include "tests/engine/cuda/host_replay.h"
 #include "tests/engine/cuda/replay_ctx.h"
@@ -13,8 +14,9 @@ namespace {
 
 using namespace hearth::engine::cuda;  // NOLINT: the bodies' names
 
-constexpr int kRowThreads = 128;   // ops_kernels.cu
-constexpr int kFlatThreads = 256;  // ops_kernels.cu
+constexpr int kRowThreads = 128;      // ops_kernels.cu
+constexpr int kFlatThreads = 256;     // ops_kernels.cu
+constexpr int kCombineThreads = 128;  // moe_kernels.cu
 
 int FlatBlocks(int64_t count) {
   return static_cast<int>((count + kFlatThreads - 1) / kFlatThreads);
@@ -79,6 +81,10 @@ void ReplayAttention(const AttentionParams& p) {
     ReplayGrid(p.num_merges, 1, kWarpSize * warps, 0,
                [&](HostCtx& ctx, uint8_t*) { AttentionMergeBody(ctx, p); });
   }
+}
+
+void ReplayMoeCombine(const MoeCombineParams& p) {
+  ReplayGridSerial(p.n, 1, kCombineThreads, [&](HostCtx& ctx) { MoeCombineBody(ctx, p); });
 }
 
 }  // namespace hearth::engine::cuda_test
