@@ -47,12 +47,11 @@ void LogKvPlan(const engine::Engine& engine, const std::string& name,
                          : ""));
   }
   for (const std::string& note : plan.notes) log(note);
-  log(absl::StrCat("context ", engine.max_model_len(), " tokens, KV cache ",
-                   stats.num_device_blocks, " blocks x ", stats.block_size, " = ",
-                   stats.kv_capacity_tokens(), " tokens (",
-                   engine::KvDtypeName(
-                       engine_config.kv_cache.ResolvedDtype(engine_config.device.cpu_precision)),
-                   "), ", stats.num_host_blocks, " swap blocks"));
+  log(absl::StrCat(
+      "context ", engine.max_model_len(), " tokens, KV cache ", stats.num_device_blocks,
+      " blocks x ", stats.block_size, " = ", stats.kv_capacity_tokens(), " tokens (",
+      engine::KvDtypeName(engine_config.kv_cache.ResolvedDtype(engine_config.device.cpu_precision)),
+      "), ", stats.num_host_blocks, " swap blocks"));
 }
 
 }  // namespace
@@ -86,9 +85,9 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadServedModel(
     const ServedModelPlan& plan, const ServerConfig& config, engine::EngineHooks hooks,
     const std::function<void(const std::string&)>& log) {
   auto model = std::make_unique<EngineModel>();
-  auto weights = engine::LoadedModel::Open(
-      plan.source.gguf_path,
-      config.model_load == "mmap" ? engine::GgufLoad::kMmap : engine::GgufLoad::kCopy);
+  auto weights = engine::LoadedModel::Open(plan.source.gguf_path, config.model_load == "mmap"
+                                                                      ? engine::GgufLoad::kMmap
+                                                                      : engine::GgufLoad::kCopy);
   if (!weights.ok()) return weights.status();
   model->weights = *std::move(weights);
   if (absl::Status st = plan.engine_config.Validate(); !st.ok()) return st;

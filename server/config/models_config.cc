@@ -18,9 +18,8 @@ absl::Status ParseKvCache(const std::string& text, ModelConfig& m) {
   double share = 0;
   if (absl::SimpleAtod(absl::StripAsciiWhitespace(text), &share) && share <= 1) {
     if (!(share > 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("must be a share in (0, 1] or a byte size such as 512MiB, got '", text,
-                       "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "must be a share in (0, 1] or a byte size such as 512MiB, got '", text, "'"));
     }
     m.kv_cache_share = share;
     return absl::OkStatus();
@@ -128,8 +127,8 @@ absl::StatusOr<double> ParseKeepAlive(const std::string& text) {
 absl::StatusOr<std::vector<ModelConfig>> ParseModelsYaml(const YAML::Node& list,
                                                          const std::string& origin) {
   if (!list.IsSequence() || list.size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config key 'models' (from ", origin, "): must be a non-empty list of models"));
+    return absl::InvalidArgumentError(absl::StrCat("config key 'models' (from ", origin,
+                                                   "): must be a non-empty list of models"));
   }
   std::vector<ModelConfig> models;
   for (size_t i = 0; i < list.size(); ++i) {
@@ -167,9 +166,9 @@ std::string DescribeModelConfig(const ModelConfig& m) {
       "name=", m.name, " model=", m.model,
       m.aliases.empty() ? "" : absl::StrCat(" aliases=", absl::StrJoin(m.aliases, ",")),
       " lazy=", m.lazy ? "true" : "false",
-      m.lazy ? absl::StrCat(" keep_alive=",
-                            m.KeepAliveSeconds() < 0 ? "forever"
-                                                     : absl::StrCat(m.KeepAliveSeconds(), "s"))
+      m.lazy ? absl::StrCat(" keep_alive=", m.KeepAliveSeconds() < 0
+                                                ? "forever"
+                                                : absl::StrCat(m.KeepAliveSeconds(), "s"))
              : "",
       m.max_num_seqs > 0 ? absl::StrCat(" max_num_seqs=", m.max_num_seqs) : "", " kv_cache=", kv);
 }

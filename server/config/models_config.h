@@ -37,7 +37,7 @@ namespace hearth::server {
 inline constexpr double kDefaultKeepAliveSeconds = 300;
 
 struct ModelConfig {
-  std::string name;  // "" = the source's default name (Ollama's name or the file stem)
+  std::string name;   // "" = the source's default name (Ollama's name or the file stem)
   std::string model;  // GGUF path or Ollama NAME:TAG
   std::vector<std::string> aliases;
   int32_t max_num_seqs = 0;    // 0: the server's max_num_seqs
@@ -47,9 +47,7 @@ struct ModelConfig {
   // Lazy models only: idle seconds before unloading; < 0 never; unset: the default (5m).
   std::optional<double> keep_alive_seconds;
 
-  double KeepAliveSeconds() const {
-    return keep_alive_seconds.value_or(kDefaultKeepAliveSeconds);
-  }
+  double KeepAliveSeconds() const { return keep_alive_seconds.value_or(kDefaultKeepAliveSeconds); }
 };
 
 // The `models` YAML list; `origin` ("file serve.yaml") goes into messages.

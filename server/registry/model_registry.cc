@@ -71,10 +71,9 @@ absl::Status ModelRegistry::NotFound(absl::string_view name) const {
     names.push_back(absl::StrCat("'", e->spec.name, "'"));
     for (const std::string& alias : e->spec.aliases) names.push_back(absl::StrCat("'", alias, "'"));
   }
-  return absl::NotFoundError(absl::StrCat("model '",
-                                          engine::tokenizer::SanitizeUtf8(std::string(name)),
-                                          "' is not served here (served: ",
-                                          absl::StrJoin(names, ", "), ")"));
+  return absl::NotFoundError(
+      absl::StrCat("model '", engine::tokenizer::SanitizeUtf8(std::string(name)),
+                   "' is not served here (served: ", absl::StrJoin(names, ", "), ")"));
 }
 
 absl::StatusOr<std::string> ModelRegistry::CanonicalName(absl::string_view name) const {
@@ -252,10 +251,10 @@ absl::Status ModelRegistry::NeverFits(const Entry& e) const {
                      ") is taken by the eager models, which are never unloaded"));
   }
   if (options_.budget_bytes > 0 && pinned_bytes + Bytes(e) > options_.budget_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "model '", e.spec.name, "' needs about ", Bytes(e), " bytes; models_memory_budget (",
-        options_.budget_bytes, " bytes) leaves ", options_.budget_bytes - pinned_bytes,
-        " beside the eager models"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model '", e.spec.name, "' needs about ", Bytes(e),
+                     " bytes; models_memory_budget (", options_.budget_bytes, " bytes) leaves ",
+                     options_.budget_bytes - pinned_bytes, " beside the eager models"));
   }
   return absl::OkStatus();
 }
@@ -351,13 +350,14 @@ void ModelRegistry::Load(Entry* e) {
   const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<LoadedModel>> loaded = options_.loader(spec);
   const absl::Duration took = absl::Now() - start;
-  if (loaded.ok() && options_.observer.on_loaded) options_.observer.on_loaded(spec.name, **loaded, took);
+  if (loaded.ok() && options_.observer.on_loaded)
+    options_.observer.on_loaded(spec.name, **loaded, took);
   mu_.Lock();
   if (!loaded.ok()) {
-    if (options_.observer.on_load_failed) options_.observer.on_load_failed(spec.name, loaded.status());
-    FailLoad(e, absl::UnavailableError(absl::StrCat("model '", spec.name,
-                                                           "' failed to load: ",
-                                                           loaded.status().message())));
+    if (options_.observer.on_load_failed)
+      options_.observer.on_load_failed(spec.name, loaded.status());
+    FailLoad(e, absl::UnavailableError(absl::StrCat(
+                    "model '", spec.name, "' failed to load: ", loaded.status().message())));
     return;
   }
   e->model = std::shared_ptr<LoadedModel>(std::move(*loaded));

@@ -93,8 +93,8 @@ class ModelRegistry final : public ModelResolver {
   struct Options {
     // Builds one model; called on the manager thread. Its error becomes the requests'.
     std::function<absl::StatusOr<std::unique_ptr<LoadedModel>>(const RegistryEntrySpec&)> loader;
-    int32_t max_loaded_models = 0;  // 0: no limit
-    int64_t budget_bytes = 0;       // 0: no limit
+    int32_t max_loaded_models = 0;                // 0: no limit
+    int64_t budget_bytes = 0;                     // 0: no limit
     absl::Duration max_wait = absl::Minutes(10);  // for requests without a deadline
     RegistryObserver observer;
   };
@@ -125,8 +125,8 @@ class ModelRegistry final : public ModelResolver {
 
   // Calls `fn` for every configured model with its ServedEngine (null when not loaded), pinned
   // (as by a lease) during the call, outside the registry's lock. `fn` must be quick (metrics).
-  void ForEachModel(const std::function<void(const std::string& name,
-                                             const ServedEngine* served)>& fn) const;
+  void ForEachModel(
+      const std::function<void(const std::string& name, const ServedEngine* served)>& fn) const;
   // True while every eager model is loaded (/ready).
   bool EagerLoaded() const;
 
@@ -137,10 +137,10 @@ class ModelRegistry final : public ModelResolver {
     State state = State::kUnloaded;
     std::shared_ptr<LoadedModel> model;  // set while kLoaded (and while unloading)
     int32_t leases = 0;
-    int32_t waiters = 0;       // Acquires waiting for this model's load
-    uint64_t attempt = 0;      // load attempts started
+    int32_t waiters = 0;   // Acquires waiting for this model's load
+    uint64_t attempt = 0;  // load attempts started
     uint64_t failed_attempt = 0;
-    absl::Status last_error;  // of failed_attempt
+    absl::Status last_error;                      // of failed_attempt
     absl::Time last_used = absl::InfinitePast();  // last lease released or taken
     bool unload_when_idle = false;
     int32_t max_model_len = 0;
@@ -164,8 +164,8 @@ class ModelRegistry final : public ModelResolver {
 
   const Options options_;
   mutable absl::Mutex mu_;
-  mutable absl::CondVar work_;  // the manager: something changed
-  std::vector<std::unique_ptr<Entry>> entries_;  // fixed after construction
+  mutable absl::CondVar work_;                        // the manager: something changed
+  std::vector<std::unique_ptr<Entry>> entries_;       // fixed after construction
   absl::flat_hash_map<std::string, Entry*> by_name_;  // names and aliases; fixed
   mutable std::deque<Entry*> load_queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

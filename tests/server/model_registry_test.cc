@@ -49,15 +49,15 @@ class FakeModel : public LoadedModel {
 struct FakeLoader {
   absl::Mutex mu;
   std::map<std::string, int> loads ABSL_GUARDED_BY(mu);
-  std::vector<std::string> unloads ABSL_GUARDED_BY(mu);  // in order, "name:reason"
+  std::vector<std::string> unloads ABSL_GUARDED_BY(mu);         // in order, "name:reason"
   std::map<std::string, std::string> fail ABSL_GUARDED_BY(mu);  // name -> error
   bool hold ABSL_GUARDED_BY(mu) = false;
   std::atomic<int> alive{0};
 
   ModelRegistry::Options Options() {
     ModelRegistry::Options o;
-    o.loader = [this](const RegistryEntrySpec& spec)
-        -> absl::StatusOr<std::unique_ptr<LoadedModel>> {
+    o.loader =
+        [this](const RegistryEntrySpec& spec) -> absl::StatusOr<std::unique_ptr<LoadedModel>> {
       absl::MutexLock lock(&mu);
       ++loads[spec.name];
       mu.Await(absl::Condition(
@@ -83,8 +83,8 @@ struct FakeLoader {
   }
 };
 
-RegistryEntrySpec Spec(std::string name, bool lazy, absl::Duration keep_alive = absl::InfiniteDuration(),
-                       int64_t bytes = 100) {
+RegistryEntrySpec Spec(std::string name, bool lazy,
+                       absl::Duration keep_alive = absl::InfiniteDuration(), int64_t bytes = 100) {
   RegistryEntrySpec s;
   s.name = std::move(name);
   s.lazy = lazy;
@@ -219,8 +219,9 @@ TEST(ModelRegistryTest, ByteBudgetEvictsUntilTheNewModelFits) {
   FakeLoader loader;
   ModelRegistry::Options o = loader.Options();
   o.budget_bytes = 250;
-  ModelRegistry r({Spec("a", true), Spec("b", true), Spec("big", true, absl::InfiniteDuration(), 200)},
-                  std::move(o));
+  ModelRegistry r(
+      {Spec("a", true), Spec("b", true), Spec("big", true, absl::InfiniteDuration(), 200)},
+      std::move(o));
   ASSERT_TRUE(r.Acquire("a", kNoDeadline).ok());
   ASSERT_TRUE(r.Acquire("b", kNoDeadline).ok());
   ASSERT_TRUE(r.Acquire("big", kNoDeadline).ok());  // 100 + 100 + 200 > 250: both go
