@@ -336,7 +336,11 @@ int RunServe(int argc, char** argv) {
     service->WaitIdle(absl::Seconds(5));
     api->WaitIdle(absl::Seconds(5));
   }
-  registry->Stop();     // requests still waiting for a model load fail now
+  // Requests still waiting for a model load fail now; their threads end before the listeners
+  // they answer on go away.
+  registry->Stop();
+  service->WaitIdle(absl::Seconds(5));
+  api->WaitIdle(absl::Seconds(5));
   http_server.reset();  // stops it and drops its connections, before the engine they abort into
   (*server)->Shutdown(absl::Seconds(1));
   if (metrics) metrics->Stop();  // before the engines its scrape callbacks read

@@ -172,7 +172,13 @@ absl::Status ModelRegistry::LoadEager() {
   for (const auto& e : entries_) {
     if (e->spec.lazy) continue;
     auto lease = Acquire(e->spec.name, absl::InfiniteFuture());
-    if (!lease.ok()) return lease.status();
+    if (!lease.ok()) {
+      // Start-up reports the loader's own code (a bad setting is InvalidArgument: exit 2).
+      absl::MutexLock lock(&mu_);
+      const absl::StatusCode code =
+          e->last_cause.ok() ? lease.status().code() : e->last_cause.code();
+      return absl::Status(code, lease.status().message());
+    }
   }
   return absl::OkStatus();
 }
@@ -354,6 +360,7 @@ void ModelRegistry::Load(Entry* e) {
     options_.observer.on_loaded(spec.name, **loaded, took);
   mu_.Lock();
   if (!loaded.ok()) {
+    e->last_cause = loaded.status();
     if (options_.observer.on_load_failed)
       options_.observer.on_load_failed(spec.name, loaded.status());
     FailLoad(e, absl::UnavailableError(absl::StrCat(

@@ -110,7 +110,8 @@ class ModelRegistry final : public ModelResolver {
   // shutting down" and no new load starts; loaded models keep serving until destruction.
   void Stop();
 
-  // Loads every eager model (in order); the first failure is returned (the server then exits).
+  // Loads every eager model (in order); the first failure is returned (the server then exits),
+  // with the loader's status code.
   absl::Status LoadEager();
 
   // ModelResolver: "" = the default model. NotFound listing the served names; see above for
@@ -140,7 +141,8 @@ class ModelRegistry final : public ModelResolver {
     int32_t waiters = 0;   // Acquires waiting for this model's load
     uint64_t attempt = 0;  // load attempts started
     uint64_t failed_attempt = 0;
-    absl::Status last_error;                      // of failed_attempt
+    absl::Status last_error;                      // of failed_attempt, as requests see it
+    absl::Status last_cause;                      // the loader's own error of the last failed load
     absl::Time last_used = absl::InfinitePast();  // last lease released or taken
     bool unload_when_idle = false;
     int32_t max_model_len = 0;

@@ -166,6 +166,18 @@ TEST(ModelRegistryTest, FailedLoadFailsItsWaitersAndTheNextRequestRetries) {
   EXPECT_EQ(loader.Loads("lazy"), 2);
 }
 
+TEST(ModelRegistryTest, EagerLoadFailureKeepsTheLoadersCode) {
+  FakeLoader loader;
+  ModelRegistry::Options o = loader.Options();
+  o.loader = [](const RegistryEntrySpec&) -> absl::StatusOr<std::unique_ptr<LoadedModel>> {
+    return absl::InvalidArgumentError("devices: bad split");
+  };
+  ModelRegistry r({Spec("eager", false)}, std::move(o));
+  absl::Status st = r.LoadEager();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), "model 'eager' failed to load: devices: bad split");
+}
+
 TEST(ModelRegistryTest, KeepAliveUnloadsIdleLazyModelsOnly) {
   FakeLoader loader;
   ModelRegistry r({Spec("eager", false), Spec("lazy", true, absl::Milliseconds(50))},
