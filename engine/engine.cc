@@ -149,7 +149,10 @@ absl::StatusOr<uint64_t> Engine::Submit(Request request, OutputCallback on_outpu
   }
   const uint64_t id = next_request_id_.fetch_add(1);
   queued_ += n;
-  incoming_.push_back(Pending{id, std::move(request), std::move(on_output), NowSeconds()});
+  const double now = NowSeconds();
+  const double arrival =
+      request.arrival_seconds > 0 && request.arrival_seconds <= now ? request.arrival_seconds : now;
+  incoming_.push_back(Pending{id, std::move(request), std::move(on_output), arrival});
   return id;
 }
 

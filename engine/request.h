@@ -1,6 +1,7 @@
 // What a caller submits to the Engine and what it streams back.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -18,7 +19,15 @@ struct Request {
   std::vector<int32_t> prompt_tokens;  // non-empty
   sampler::SamplingParams params;      // params.n parallel samples share the prompt
   int32_t priority = 0;                // lower runs first; FCFS within a priority
+  // When the request arrived, in RequestClockSeconds(); 0: at Submit. A server that waited
+  // before submitting (a model loading) sets it, so queue time and TTFT include the wait.
+  double arrival_seconds = 0;
 };
+
+// The steady clock (seconds) the engine times requests with.
+inline double RequestClockSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 // Per-request accounting, complete on the final output of each sample.
 struct Usage {

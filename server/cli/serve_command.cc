@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@
 #include "engine/constraint/tokenizer_vocabulary.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/chat_template.h"
+#include "server/cli/model_loader.h"
 #include "server/cli/model_path.h"
 #include "server/cli/serve_setup.h"
 #include "server/cli/shutdown_signals.h"
@@ -27,6 +30,7 @@
 #include "server/http/http_server.h"
 #include "server/metrics/metrics_endpoint.h"
 #include "server/models/model_source.h"
+#include "server/registry/model_registry.h"
 #include "server/request/served_model.h"
 #include "server/security/api_keys.h"
 #include "server/security/tls_files.h"
@@ -67,39 +71,6 @@ void PrintHelp() {
   }
 }
 
-// Where the model runs, how the KV cache was sized, and the RAM the process will reach.
-void LogKvPlan(const engine::Engine& engine, const std::string& name,
-               const engine::EngineConfig& engine_config, const std::string& model_load,
-               int64_t model_file_bytes) {
-  const engine::KvCachePlan& plan = engine.kv_plan();
-  const engine::EngineStats stats = engine.Stats();
-  Log(LogLevel::kInfo, absl::StrCat("model ", name, " on ", engine.backend_description()));
-  for (size_t i = 0; i < plan.stages.size(); ++i) {
-    const engine::StageKvPlan& s = plan.stages[i];
-    Log(LogLevel::kInfo,
-        absl::StrCat("stage ", i, ": ", s.device, " layers ", s.first_layer, "-", s.end_layer - 1,
-                     ", K/V ", engine::HumanBytes(s.kv_bytes), " of ",
-                     engine::HumanBytes(s.room_bytes), " available",
-                     plan.stages.size() > 1 && static_cast<int>(i) == plan.limiting_stage
-                         ? " (the smallest: it sets the capacity)"
-                         : ""));
-  }
-  for (const std::string& note : plan.notes) Log(LogLevel::kInfo, note);
-  Log(LogLevel::kInfo, absl::StrCat("context ", engine.max_model_len(), " tokens, KV cache ",
-                                    stats.num_device_blocks, " blocks x ", stats.block_size, " = ",
-                                    stats.kv_capacity_tokens(), " tokens (",
-                                    engine::KvDtypeName(engine_config.kv_cache.ResolvedDtype(
-                                        engine_config.device.cpu_precision)),
-                                    "), ", stats.num_host_blocks, " swap blocks"));
-  const bool copied = model_load != "mmap";
-  Log(LogLevel::kInfo,
-      absl::StrCat("host memory: up to ",
-                   engine::HumanBytes(plan.host_resident_bytes + (copied ? model_file_bytes : 0)),
-                   " resident once the KV cache and swap space are used (weights copy, K/V, swap",
-                   copied ? ", the model file read into memory" : "; plus the mapped model file ",
-                   copied ? "" : engine::HumanBytes(model_file_bytes), ")"));
-}
-
 }  // namespace
 
 int RunServe(int argc, char** argv) {
@@ -117,19 +88,38 @@ int RunServe(int argc, char** argv) {
   }
   ServerConfig& config = setup->loaded.config;
   g_log_level = config.log_level;
-  if (config.model.empty()) config.model = DefaultModelPath();
-  // A file, or a model of Ollama's store (sha256-checked here, before anything starts).
-  auto source =
-      ResolveModelSource(config.model, *engine::model_store::ParseVerifyMode(config.ollama_verify));
-  if (!source.ok()) return Fail(kExitStartFailed, std::string(source.status().message()));
-  if (config.served_model_name.empty()) config.served_model_name = source->default_name;
+  // Every model: a file, or a model of Ollama's store (sha256-checked here, before anything
+  // starts).
+  std::vector<ServedModelPlan> plans;
+  for (ModelConfig& m : config.ServedModels()) {
+    if (m.model.empty()) m.model = DefaultModelPath();
+    auto source =
+        ResolveModelSource(m.model, *engine::model_store::ParseVerifyMode(config.ollama_verify));
+    if (!source.ok()) return Fail(kExitStartFailed, std::string(source.status().message()));
+    if (m.name.empty()) m.name = source->default_name;
+    plans.push_back(ServedModelPlan{std::move(m), *std::move(source), {}, 0});
+  }
+  std::vector<ModelConfig> model_configs;
+  for (const ServedModelPlan& p : plans) model_configs.push_back(p.config);
+  if (absl::Status st = CheckModelNames(model_configs); !st.ok()) {
+    return Fail(kExitBadConfig, std::string(st.message()));
+  }
+  PlanEngineConfigs(config, &plans);
+  if (absl::Status st = plans.front().engine_config.Validate(); !st.ok()) {
+    return Fail(kExitBadConfig, std::string(st.message()));
+  }
+  std::vector<std::string> model_names;
+  for (const ServedModelPlan& p : plans) model_names.push_back(p.config.name);
   for (const std::string& line : DescribeConfig(setup->loaded)) {
     Log(LogLevel::kInfo, "config: " + line);
   }
-  for (const std::string& line : source->log_lines) Log(LogLevel::kInfo, line);
+  for (const ServedModelPlan& p : plans) {
+    for (const std::string& line : p.source.log_lines) Log(LogLevel::kInfo, line);
+  }
   // What automatic sizing sees (threads 0, kv_cache_bytes 0): container limits applied.
   Log(LogLevel::kInfo, common::DescribeCpus(common::InspectCpus()));
-  Log(LogLevel::kInfo, common::DescribeMemory(common::InspectMemory()));
+  const common::MemoryReport memory = common::InspectMemory();
+  Log(LogLevel::kInfo, common::DescribeMemory(memory));
 
   auto tls =
       security::LoadTlsFiles(config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file);
@@ -147,7 +137,7 @@ int RunServe(int argc, char** argv) {
   if (config.metrics.enabled) {
     MetricsAccess access{*tls, keys->get(), config.auth.protect_metrics,
                          config.auth.protect_health};
-    auto endpoint = MetricsEndpoint::Start(config.metrics, config.served_model_name, access);
+    auto endpoint = MetricsEndpoint::Start(config.metrics, model_names, access);
     if (!endpoint.ok()) {
       return Fail(absl::IsInvalidArgument(endpoint.status()) ? kExitBadConfig : kExitStartFailed,
                   std::string(endpoint.status().message()));
@@ -155,75 +145,88 @@ int RunServe(int argc, char** argv) {
     metrics = *std::move(endpoint);
   }
 
-  const absl::Time load_start = absl::Now();
-  auto model = engine::LoadedModel::Open(source->gguf_path, config.model_load == "mmap"
-                                                                ? engine::GgufLoad::kMmap
-                                                                : engine::GgufLoad::kCopy);
-  if (!model.ok()) return Fail(kExitStartFailed, std::string(model.status().message()));
-  engine::EngineConfig engine_config = config.ToEngineConfig();
-  if (absl::Status st = engine_config.Validate(); !st.ok()) {
-    return Fail(kExitBadConfig, std::string(st.message()));
-  }
-  auto engine = engine::Engine::Create(
-      **model, engine_config, metrics ? metrics->serving().Hooks() : engine::EngineHooks{});
-  if (!engine.ok()) {
-    return Fail(absl::IsInvalidArgument(engine.status()) ? kExitBadConfig : kExitStartFailed,
-                std::string(engine.status().message()));
-  }
-  const engine::tokenizer::Tokenizer& tok = (*engine)->tokenizer();
-  Log(LogLevel::kInfo, absl::StrCat("model loaded (", config.model_load, ") in ",
-                                    absl::FormatDuration(absl::Now() - load_start)));
-  ServedModel served;
-  served.name = config.served_model_name;
-  served.tokenizer = &tok;
-  served.max_model_len = (*engine)->max_model_len();
-  served.min_priority = config.min_client_priority;
-  served.chat_parse_special = config.parse_special_in_chat;
-  // Structured output: one compiler (and compile cache) for the served model's vocabulary.
-  constraint::ConstraintCompiler constraint_compiler(constraint::VocabularyFromTokenizer(tok));
-  served.constraint_compiler = &constraint_compiler;
-  const std::string bos = tok.bos_id() >= 0 ? tok.IdToPiece(tok.bos_id()) : "";
-  const std::string eos = tok.eos_id() >= 0 ? tok.IdToPiece(tok.eos_id()) : "";
-  ChatDefaults defaults = ChatDefaultsFor(*source, bos, eos);
-  for (const std::string& line : defaults.log_lines) Log(LogLevel::kInfo, line);
-  served.default_system = std::move(defaults.default_system);
-  served.default_sampling = ToSamplingSpec(defaults.default_sampling);
-  auto chat = defaults.chat_template
-                  ? absl::StatusOr<engine::tokenizer::ChatTemplate>(*defaults.chat_template)
-                  : engine::tokenizer::ChatTemplate::Detect(tok.chat_template(), bos, eos);
-  if (chat.ok()) {
-    served.chat_template = *std::move(chat);
-  } else {
-    served.chat_template_error = std::string(chat.status().message());
-    Log(LogLevel::kWarning, "chat requests disabled: " + served.chat_template_error);
-  }
-  const ModelFacts facts = DescribeModel(**model);
-  const SingleModelResolver resolver(ServedEngine{served, facts, engine->get()});
-  if (metrics) {
-    const ServingInfo info{kVersion,
-                           facts.backend,
-                           facts.architecture,
-                           facts.quant_type,
-                           engine_config.scheduler.enable_prefix_caching,
-                           engine::KvDtypeName(engine_config.kv_cache.ResolvedDtype(
-                               engine_config.device.cpu_precision))};
-    if (absl::Status st = metrics->serving().AttachEngine(engine->get(), info); !st.ok()) {
-      metrics->Stop();
-      return Fail(kExitStartFailed, std::string(st.message()));
-    }
-  }
   ServingMetrics* serving = metrics ? &metrics->serving() : nullptr;
-  auto service = std::make_unique<HearthService>(**engine, std::move(served), facts);
+  // The registry: eager models load now, lazy ones on their first request.
+  bool any_lazy = false;
+  std::vector<RegistryEntrySpec> entries;
+  for (const ServedModelPlan& p : plans) {
+    RegistryEntrySpec e;
+    e.name = p.config.name;
+    e.aliases = p.config.aliases;
+    e.lazy = p.config.lazy;
+    any_lazy = any_lazy || p.config.lazy;
+    const double keep = p.config.KeepAliveSeconds();
+    e.keep_alive = keep < 0 ? absl::InfiniteDuration() : absl::Seconds(keep);
+    e.estimated_bytes = p.file_bytes + std::max<int64_t>(p.engine_config.kv_cache.bytes, 0) +
+                        p.engine_config.kv_cache.swap_space_bytes;
+    e.facts.file_bytes = p.file_bytes;
+    struct stat st;
+    if (::stat(p.source.gguf_path.c_str(), &st) == 0) e.facts.created_unix = st.st_mtime;
+    entries.push_back(std::move(e));
+  }
+  ModelRegistry::Options registry_options;
+  registry_options.max_loaded_models = config.max_loaded_models;
+  // The byte budget guides evictions, so it only applies when something loads on demand.
+  registry_options.budget_bytes =
+      config.models_memory_budget > 0 ? config.models_memory_budget
+      : any_lazy ? static_cast<int64_t>(0.9 * static_cast<double>(memory.available))
+                 : 0;
+  registry_options.loader =
+      [&plans, &config,
+       serving](const RegistryEntrySpec& spec) -> absl::StatusOr<std::unique_ptr<LoadedModel>> {
+    for (const ServedModelPlan& p : plans) {
+      if (p.config.name != spec.name) continue;
+      return LoadServedModel(p, config, serving ? serving->Hooks(spec.name) : engine::EngineHooks{},
+                             [](const std::string& line) { Log(LogLevel::kInfo, line); });
+    }
+    return absl::InternalError("no such model");
+  };
+  registry_options.observer.on_loaded = [serving](const std::string& name, const LoadedModel&,
+                                                  absl::Duration took) {
+    Log(LogLevel::kInfo, absl::StrCat("model ", name, " loaded in ", absl::FormatDuration(took)));
+    if (serving) serving->ObserveLoad(name, absl::ToDoubleSeconds(took));
+  };
+  registry_options.observer.on_load_failed = [serving](const std::string& name,
+                                                       const absl::Status& error) {
+    Log(LogLevel::kWarning, absl::StrCat("model ", name, " failed to load: ", error.message()));
+    if (serving) serving->CountLoadFailure(name);
+  };
+  registry_options.observer.on_unloaded = [serving](const std::string& name, UnloadReason why) {
+    Log(LogLevel::kInfo, absl::StrCat("model ", name, " unloaded (", UnloadReasonName(why), ")"));
+    if (serving && why != UnloadReason::kShutdown)
+      serving->CountUnload(name, UnloadReasonName(why));
+  };
+  auto registry = std::make_unique<ModelRegistry>(std::move(entries), std::move(registry_options));
+  if (metrics) {
+    const engine::EngineConfig& ec = plans.front().engine_config;
+    ServingInfo info;
+    info.version = kVersion;
+    info.enable_prefix_caching = ec.scheduler.enable_prefix_caching;
+    info.kv_cache_dtype = engine::KvDtypeName(ec.kv_cache.ResolvedDtype(ec.device.cpu_precision));
+    const ModelRegistry* r = registry.get();
+    serving->SetModelSource(
+        [r](const ServingMetrics::ModelVisitor& visit) { r->ForEachModel(visit); }, info);
+  }
+  if (absl::Status st = registry->LoadEager(); !st.ok()) {
+    if (metrics) metrics->Stop();
+    registry.reset();
+    return Fail(absl::IsInvalidArgument(st) ? kExitBadConfig : kExitStartFailed,
+                std::string(st.message()));
+  }
+  const ModelResolver* resolver = registry.get();
+  auto service = std::make_unique<HearthService>(resolver);
   service->SetStreamBufferLimit(config.max_stream_buffer_bytes);
   service->SetApiKeys(keys->get(), [serving] {
     if (serving) serving->CountUnauthenticated(Protocol::kGrpc);
   });
   if (serving) {
-    service->SetGenerateFailureObserver(
-        [serving](grpc::StatusCode code) { serving->CountFailure(code, Protocol::kGrpc); });
-    service->SetSampleObserver([serving](const engine::RequestOutput& out) {
-      serving->ObserveFinished(out, Protocol::kGrpc);
+    service->SetGenerateFailureObserver([serving](grpc::StatusCode code, const std::string& model) {
+      serving->CountFailure(code, Protocol::kGrpc, model);
     });
+    service->SetSampleObserver(
+        [serving](const engine::RequestOutput& out, const std::string& model) {
+          serving->ObserveFinished(out, Protocol::kGrpc, model);
+        });
   }
   HealthService health;
   if (config.auth.protect_health) {
@@ -234,22 +237,25 @@ int RunServe(int argc, char** argv) {
   auto server = GrpcServer::Start(config.listen_address, service.get(), *tls, &health,
                                   config.grpc_reflection);
   if (!server.ok()) {
-    if (metrics) metrics->Stop();  // its scrape callbacks read the engine
+    if (metrics) metrics->Stop();  // its scrape callbacks read the engines
+    registry.reset();
     return Fail(kExitStartFailed, std::string(server.status().message()));
   }
   // The OpenAI / Ollama HTTP API.
   http::ApiServiceOptions api_options;
-  api_options.models = &resolver;
+  api_options.models = resolver;
   api_options.keys = keys->get();
   api_options.protect_health = config.auth.protect_health;
   api_options.version = kVersion;
   api_options.max_stream_buffer_bytes = config.max_stream_buffer_bytes;
   if (serving) {
-    api_options.on_sample_finished = [serving](const engine::RequestOutput& out, Protocol p) {
-      serving->ObserveFinished(out, p);
+    api_options.on_sample_finished = [serving](const engine::RequestOutput& out, Protocol p,
+                                               const std::string& model) {
+      serving->ObserveFinished(out, p, model);
     };
-    api_options.on_failure = [serving](absl::StatusCode code, Protocol p) {
-      serving->CountFailure(static_cast<grpc::StatusCode>(code), p);
+    api_options.on_failure = [serving](absl::StatusCode code, Protocol p,
+                                       const std::string& model) {
+      serving->CountFailure(static_cast<grpc::StatusCode>(code), p, model);
     };
     api_options.on_unauthenticated = [serving](Protocol p) { serving->CountUnauthenticated(p); };
   }
@@ -274,12 +280,11 @@ int RunServe(int argc, char** argv) {
     if (!started.ok()) {
       (*server)->Shutdown(absl::ZeroDuration());
       if (metrics) metrics->Stop();
+      registry.reset();
       return Fail(kExitStartFailed, std::string(started.status().message()));
     }
     http_server = *std::move(started);
   }
-  LogKvPlan(**engine, config.served_model_name, engine_config, config.model_load,
-            static_cast<int64_t>((*model)->file().size()));
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
   const char* const security_note = tls->mutual()    ? " (TLS, client certificates required)"
                                     : tls->enabled() ? " (TLS)"
@@ -331,10 +336,15 @@ int RunServe(int argc, char** argv) {
     service->WaitIdle(absl::Seconds(5));
     api->WaitIdle(absl::Seconds(5));
   }
+  // Requests still waiting for a model load fail now; their threads end before the listeners
+  // they answer on go away.
+  registry->Stop();
+  service->WaitIdle(absl::Seconds(5));
+  api->WaitIdle(absl::Seconds(5));
   http_server.reset();  // stops it and drops its connections, before the engine they abort into
   (*server)->Shutdown(absl::Seconds(1));
-  if (metrics) metrics->Stop();  // before the engine its scrape callbacks read
-  engine->reset();               // delivers the last final outputs; reactors release themselves
+  if (metrics) metrics->Stop();  // before the engines its scrape callbacks read
+  registry.reset();  // unloads every model: the last final outputs; reactors release themselves
   server->reset();
   service.reset();
   api.reset();

@@ -157,6 +157,11 @@ const std::vector<Setting>& Settings() {
       StringSetting("model", [](ServerConfig& c) -> std::string& { return c.model; }),
       StringSetting("served_model_name",
                     [](ServerConfig& c) -> std::string& { return c.served_model_name; }),
+      IntSetting(
+          "max_loaded_models", [](ServerConfig& c) -> int32_t& { return c.max_loaded_models; }, 0,
+          1024),
+      SizeSetting("models_memory_budget",
+                  [](ServerConfig& c) -> int64_t& { return c.models_memory_budget; }),
       StringSetting(
           "ollama_verify", [](ServerConfig& c) -> std::string& { return c.ollama_verify; },
           [](const std::string& v) {
@@ -475,6 +480,11 @@ absl::Status ApplyYaml(const YAML::Node& node, const std::string& prefix, const 
       RETURN_IF_ERROR(ApplyYaml(kv.second, key + ".", origin, config, origins));
       continue;
     }
+    if (key == "models") {
+      ASSIGN_OR_RETURN(config.models, ParseModelsYaml(kv.second, origin));
+      origins["models"] = origin;
+      continue;
+    }
     const Setting* s = FindSetting(key);
     if (s == nullptr) {
       return absl::InvalidArgumentError(
@@ -656,19 +666,50 @@ absl::StatusOr<LoadedConfig> LoadServerConfig(const ConfigSources& sources) {
       RETURN_IF_ERROR(Apply(s, loaded.config, value, absl::StrCat("env ", name), origins));
     }
   }
-  // 3. Flags.
+  // 3. Flags. `--model` more than once: one eager model per flag, replacing `models:`.
+  std::vector<ModelConfig> flag_models;
   for (const auto& [flag, value] : sources.flags) {
     const Setting* s = FindFlag(flag);
     if (s == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", flag));
     }
     RETURN_IF_ERROR(Apply(*s, loaded.config, value, absl::StrCat("flag --", flag), origins));
+    if (s->key == "model") {
+      ModelConfig m;
+      m.model = value;
+      flag_models.push_back(std::move(m));
+    }
+  }
+  if (flag_models.size() > 1) {
+    loaded.config.models = std::move(flag_models);
+    loaded.config.model.clear();
+    origins["models"] = "flag --model";
+  } else if (flag_models.size() == 1) {
+    loaded.config.models.clear();  // one --model overrides the file's list
+  }
+  if (!loaded.config.models.empty() && !loaded.config.model.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config keys 'model' (from ", origins["model"], ") and 'models' (from ",
+                     origins["models"], ") exclude each other: list every model under 'models'"));
+  }
+  if (!loaded.config.models.empty() && !loaded.config.served_model_name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key 'served_model_name' (from ", origins["served_model_name"],
+                     "): with 'models', give each model its 'name' instead"));
   }
   for (const Setting& s : Settings()) {
     auto it = origins.find(s.key);
     loaded.origins.emplace_back(s.key, it == origins.end() ? "default" : it->second);
   }
   return loaded;
+}
+
+std::vector<ModelConfig> ServerConfig::ServedModels() const {
+  if (!models.empty()) return models;
+  ModelConfig one;
+  one.name = served_model_name;
+  one.model = model;
+  return {one};
 }
 
 std::vector<std::string> DescribeConfig(const LoadedConfig& loaded) {
@@ -678,6 +719,10 @@ std::vector<std::string> DescribeConfig(const LoadedConfig& loaded) {
     lines.push_back(absl::StrCat(s.key, " = ", s.get(loaded.config), " (",
                                  i < loaded.origins.size() ? loaded.origins[i].second : "default",
                                  ")"));
+  }
+  for (size_t i = 0; i < loaded.config.models.size(); ++i) {
+    lines.push_back(
+        absl::StrCat("models[", i, "]: ", DescribeModelConfig(loaded.config.models[i])));
   }
   return lines;
 }

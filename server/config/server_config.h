@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine_config.h"
+#include "server/config/models_config.h"
 
 namespace hearth::server {
 
@@ -63,6 +64,15 @@ struct TlsConfig {
 struct ServerConfig {
   std::string model;  // GGUF path or Ollama model name ("llama3:8b"); "" = DefaultModelPath()
   std::string served_model_name;  // the name clients pass; "" = Ollama's name or the file stem
+  // Several models (models_config.h): the YAML `models:` list, or `--model` given more than
+  // once. Empty: the one eager model above. `model` and `models` together are an error.
+  std::vector<ModelConfig> models;
+  // At most this many models loaded at once (0: no limit); lazy idle ones are evicted least
+  // recently used to make room (server/registry/model_registry.h).
+  int32_t max_loaded_models = 0;
+  // Bytes for the weights + KV caches of the loaded models together; 0: 90% of the memory
+  // available at start-up (cgroup-bounded, common/host_resources.h).
+  int64_t models_memory_budget = 0;
   // How `model` names from Ollama's store are checked: "once" (sha256 the first time, cached by
   // size + mtime), "always", "never" (size only). See engine/model_store/blob_verifier.h.
   std::string ollama_verify = "once";
@@ -114,6 +124,9 @@ struct ServerConfig {
 
   // The engine's share (max_model_len 0: the model's, capped by the engine to the KV cache).
   engine::EngineConfig ToEngineConfig() const;
+  // The models to serve: `models`, or one eager entry from `model` / `served_model_name`
+  // (`model` "" stays "": the caller substitutes the default model path).
+  std::vector<ModelConfig> ServedModels() const;
 };
 
 // Where the layers come from. `yaml_text` is the file's contents (empty: no file);

@@ -31,22 +31,72 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
     return;
   }
   request_id_ = request.request_id();
-  auto built = BuildEngineRequest(request, service_->model_);
+  model_name_ = request.model();
+  const double arrival = engine::RequestClockSeconds();
+  if (service_->models_->NeedsLoad(request.model())) {
+    // The model loads first: wait for it on a worker thread, not on gRPC's callback thread
+    // (the streams whose end makes room are written by those threads).
+    {
+      absl::MutexLock lock(&mu_);
+      starting_ = true;
+    }
+    service_->RunDetached(
+        [this, request = std::move(request), arrival] { Start(request, arrival); });
+    return;
+  }
+  Start(request, arrival);
+}
+
+void GenerateReactor::Start(const v1::GenerateRequest& request, double arrival) {
+  // Blocks while a lazily loaded model loads (the load counts as queue time).
+  auto lease = service_->Acquire(request.model(), context_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!lease.ok()) {
+      FinishLocked(ToGrpcStatus(lease.status()));
+    } else if (!finish_called_) {
+      lease_ = *std::move(lease);
+      model_name_ = lease_->model.name;
+    }
+  }
+  if (lease_ != nullptr) Submit(request, arrival);
+  bool release = false;
+  {
+    absl::MutexLock lock(&mu_);
+    starting_ = false;
+    release = ReleasableLocked();
+  }
+  if (release) {
+    service_->Unregister(this);
+    delete this;
+  }
+}
+
+void GenerateReactor::Submit(const v1::GenerateRequest& request, double arrival) {
+  auto built = BuildEngineRequest(request, lease_->model);
   if (!built.ok()) {
     absl::MutexLock lock(&mu_);
     FinishLocked(ToGrpcStatus(built.status()));
     return;
   }
   num_samples_ = built->params.n;
+  built->arrival_seconds = arrival;
   // Outputs may arrive (on the engine thread) before Submit returns: OnWake only needs mu_.
-  channel_ =
-      OutputChannel::Create([this](bool final) { OnWake(final); }, service_->on_sample_finished_,
-                            service_->max_stream_buffer_bytes_);
+  OutputChannel::FinalObserver on_final;
+  if (service_->on_sample_finished_) {
+    on_final = [observer = service_->on_sample_finished_,
+                model = model_name_](const engine::RequestOutput& out) { observer(out, model); };
+  }
+  auto channel = OutputChannel::Create([this](bool final) { OnWake(final); }, std::move(on_final),
+                                       service_->max_stream_buffer_bytes_);
   {
     absl::MutexLock lock(&mu_);
+    if (finish_called_) return;  // cancelled while its model loaded
+    channel_ = std::move(channel);
     submitted_ = true;  // until Submit fails: a final output may arrive before it returns
   }
-  absl::Status st = channel_->Submit(service_->engine_, *std::move(built), /*index_base=*/0);
+  channel_->Hold(lease_);
+  absl::Status st = channel_->Submit(*lease_->engine, *std::move(built), /*index_base=*/0);
   absl::MutexLock lock(&mu_);
   if (!st.ok()) {
     submitted_ = false;
@@ -92,7 +142,7 @@ void GenerateReactor::PumpLocked() {
         if (error_.ok()) error_ = out.status;
         continue;
       }
-      ToGenerateResponse(out, request_id_, service_->engine_.tokenizer(), &queue_.emplace_back());
+      ToGenerateResponse(out, request_id_, *lease_->model.tokenizer, &queue_.emplace_back());
     }
   }
   if (!queue_.empty()) {
@@ -121,7 +171,7 @@ void GenerateReactor::FinishLocked(const grpc::Status& status) {
   finish_called_ = true;
   queue_.clear();
   if (!status.ok() && service_->on_generate_failure_) {
-    service_->on_generate_failure_(status.error_code());
+    service_->on_generate_failure_(status.error_code(), model_name_);
   }
   Finish(status);
 }
@@ -179,7 +229,7 @@ void GenerateReactor::OnDone() {
 }
 
 bool GenerateReactor::ReleasableLocked() const {
-  return done_ && (!submitted_ || finals_ >= num_samples_);
+  return done_ && !starting_ && (!submitted_ || finals_ >= num_samples_);
 }
 
 }  // namespace hearth::server

@@ -22,10 +22,13 @@
 // DEADLINE_EXCEEDED: the client's own deadline fires a little before the server's (the server's
 // starts when the headers arrive) and the client then cancels the stream.
 //
-// Lifetime: the object deletes itself when both gRPC (OnDone) and the engine (all n samples'
-// final outputs) are done with it; the engine always delivers a final output per sample, on
-// abort and on its destruction too.
-// Thread-safety: internal mutex; see the thread of each method above.
+// A model that must load first is waited for on a worker thread (HearthService::RunDetached),
+// never on gRPC's callback thread.
+//
+// Lifetime: the object deletes itself when gRPC (OnDone), the engine (all n samples' final
+// outputs) and a start-up worker are done with it; the engine always delivers a final output per
+// sample, on abort and on its destruction too. Thread-safety: internal mutex; see the thread of
+// each method above.
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>
@@ -41,6 +44,7 @@
 #include "engine/request.h"
 #include "hearth/v1/hearth.grpc.pb.h"
 #include "server/request/output_channel.h"
+#include "server/request/served_model.h"
 
 namespace hearth::server {
 
@@ -69,6 +73,10 @@ class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
  private:
   ~GenerateReactor() override;
 
+  // Resolves the model (may block while it loads) and submits; from the constructor, or from a
+  // worker thread when the model must load first (starting_ set meanwhile).
+  void Start(const v1::GenerateRequest& request, double arrival);
+  void Submit(const v1::GenerateRequest& request, double arrival);
   void OnWake(bool final);  // engine thread
   // Starts the next write or Finishes when due. REQUIRES: mu_ held.
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -79,11 +87,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   HearthService* const service_;
   grpc::CallbackServerContext* const context_;
   std::string request_id_;  // the client's, echoed; set in the constructor
+  std::string model_name_;  // the configured name once resolved (metrics)
   int32_t num_samples_ = 1;
   std::shared_ptr<OutputChannel> channel_;
+  ModelLease lease_;  // the model the request runs on (set before Submit)
 
   absl::Mutex mu_;
   bool submitted_ ABSL_GUARDED_BY(mu_) = false;
+  bool starting_ ABSL_GUARDED_BY(mu_) = false;       // a worker thread runs Start
   int32_t finals_ ABSL_GUARDED_BY(mu_) = 0;          // samples whose final output arrived
   absl::Status error_ ABSL_GUARDED_BY(mu_);          // first failed sample's status
   grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);  // the message being written, serialized

@@ -1,5 +1,7 @@
 #include "server/grpc/hearth_service.h"
 
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -44,10 +46,34 @@ absl::Status HearthService::CheckAuth(const grpc::CallbackServerContext* context
   return st;
 }
 
-HearthService::HearthService(engine::Engine& engine, ServedModel model, ModelFacts facts)
-    : engine_(engine), model_(std::move(model)), facts_(std::move(facts)) {}
+HearthService::HearthService(const ModelResolver* models) : models_(models) {}
 
-HearthService::~HearthService() = default;
+absl::StatusOr<ModelLease> HearthService::Acquire(
+    const std::string& name, const grpc::CallbackServerContext* context) const {
+  const auto deadline = context->deadline();
+  const absl::Time until = deadline == std::chrono::system_clock::time_point::max()
+                               ? absl::InfiniteFuture()
+                               : absl::FromChrono(deadline);
+  return models_->Acquire(name, until);
+}
+
+HearthService::~HearthService() {
+  absl::MutexLock lock(&mu_);
+  auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return detached_ == 0; };
+  mu_.Await(absl::Condition(&none));
+}
+
+void HearthService::RunDetached(std::function<void()> fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++detached_;
+  }
+  std::thread([this, fn = std::move(fn)] {
+    fn();
+    absl::MutexLock lock(&mu_);
+    --detached_;
+  }).detach();
+}
 
 void HearthService::StartDraining() {
   absl::MutexLock lock(&mu_);
@@ -89,12 +115,18 @@ void HearthService::Unregister(GenerateReactor* reactor) {
   active_.erase(reactor);
 }
 
-void HearthService::FillCard(v1::ModelCard* card) const {
-  card->set_name(model_.name);
-  card->set_architecture(facts_.architecture);
-  card->set_quant_type(facts_.quant_type);
-  card->set_context_length(engine_.max_model_len());
+namespace {
+
+void FillCard(const ModelStatus& status, v1::ModelCard* card) {
+  card->set_name(status.name);
+  card->set_architecture(status.facts.architecture);
+  card->set_quant_type(status.facts.quant_type);
+  card->set_context_length(status.max_model_len);
+  card->set_loaded(status.loaded);
+  for (const std::string& alias : status.aliases) card->add_aliases(alias);
 }
+
+}  // namespace
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* HearthService::Generate(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
@@ -106,7 +138,7 @@ grpc::ServerUnaryReactor* HearthService::Tokenize(grpc::CallbackServerContext* c
                                                   grpc::ByteBuffer* response) {
   return Unary<v1::TokenizeRequest, v1::TokenizeResponse>(
       *this, context, request, response,
-      [this](const auto& req, auto* resp) { return DoTokenize(req, resp); });
+      [this, context](const auto& req, auto* resp) { return DoTokenize(context, req, resp); });
 }
 
 grpc::ServerUnaryReactor* HearthService::Detokenize(grpc::CallbackServerContext* context,
@@ -114,7 +146,7 @@ grpc::ServerUnaryReactor* HearthService::Detokenize(grpc::CallbackServerContext*
                                                     grpc::ByteBuffer* response) {
   return Unary<v1::DetokenizeRequest, v1::DetokenizeResponse>(
       *this, context, request, response,
-      [this](const auto& req, auto* resp) { return DoDetokenize(req, resp); });
+      [this, context](const auto& req, auto* resp) { return DoDetokenize(context, req, resp); });
 }
 
 grpc::ServerUnaryReactor* HearthService::ListModels(grpc::CallbackServerContext* context,
@@ -130,29 +162,30 @@ grpc::ServerUnaryReactor* HearthService::ModelInfo(grpc::CallbackServerContext* 
                                                    grpc::ByteBuffer* response) {
   return Unary<v1::ModelInfoRequest, v1::ModelInfoResponse>(
       *this, context, request, response,
-      [this](const auto& req, auto* resp) { return DoModelInfo(req, resp); });
+      [this, context](const auto& req, auto* resp) { return DoModelInfo(context, req, resp); });
 }
 
-grpc::Status HearthService::DoTokenize(const v1::TokenizeRequest& request,
+grpc::Status HearthService::DoTokenize(const grpc::CallbackServerContext* context,
+                                       const v1::TokenizeRequest& request,
                                        v1::TokenizeResponse* response) {
   if (draining()) return kShuttingDown;
-  if (absl::Status st = CheckModelName(request.model(), model_); !st.ok()) {
-    return ToGrpcStatus(st);
-  }
-  const std::vector<int32_t> ids =
-      model_.tokenizer->Encode(request.text(), {.add_special = request.add_special_tokens(),
-                                                .parse_special = request.parse_special_tokens()});
+  auto lease = Acquire(request.model(), context);
+  if (!lease.ok()) return ToGrpcStatus(lease.status());
+  const std::vector<int32_t> ids = (*lease)->model.tokenizer->Encode(
+      request.text(), {.add_special = request.add_special_tokens(),
+                       .parse_special = request.parse_special_tokens()});
   response->mutable_token_ids()->Add(ids.begin(), ids.end());
   return grpc::Status::OK;
 }
 
-grpc::Status HearthService::DoDetokenize(const v1::DetokenizeRequest& request,
+grpc::Status HearthService::DoDetokenize(const grpc::CallbackServerContext* context,
+                                         const v1::DetokenizeRequest& request,
                                          v1::DetokenizeResponse* response) {
   if (draining()) return kShuttingDown;
-  if (absl::Status st = CheckModelName(request.model(), model_); !st.ok()) {
-    return ToGrpcStatus(st);
-  }
-  const int32_t vocab = model_.tokenizer->vocab_size();
+  auto lease = Acquire(request.model(), context);
+  if (!lease.ok()) return ToGrpcStatus(lease.status());
+  const engine::tokenizer::Tokenizer& tokenizer = *(*lease)->model.tokenizer;
+  const int32_t vocab = tokenizer.vocab_size();
   for (int i = 0; i < request.token_ids_size(); ++i) {
     const int32_t id = request.token_ids(i);
     if (id < 0 || id >= vocab) {
@@ -161,29 +194,35 @@ grpc::Status HearthService::DoDetokenize(const v1::DetokenizeRequest& request,
     }
   }
   std::vector<int32_t> ids(request.token_ids().begin(), request.token_ids().end());
-  response->set_text(
-      model_.tokenizer->Decode(ids, {.skip_special = request.skip_special_tokens()}));
+  response->set_text(tokenizer.Decode(ids, {.skip_special = request.skip_special_tokens()}));
   return grpc::Status::OK;
 }
 
 grpc::Status HearthService::DoListModels(const v1::ListModelsRequest& /*request*/,
                                          v1::ListModelsResponse* response) {
-  FillCard(response->add_models());
+  for (const ModelStatus& status : models_->List()) FillCard(status, response->add_models());
   return grpc::Status::OK;
 }
 
-grpc::Status HearthService::DoModelInfo(const v1::ModelInfoRequest& request,
+grpc::Status HearthService::DoModelInfo(const grpc::CallbackServerContext* context,
+                                        const v1::ModelInfoRequest& request,
                                         v1::ModelInfoResponse* response) {
-  if (absl::Status st = CheckModelName(request.model(), model_); !st.ok()) {
-    return ToGrpcStatus(st);
-  }
-  const engine::EngineStats stats = engine_.Stats();
+  // Loads a lazy model: the figures below are those of its engine.
+  auto lease = Acquire(request.model(), context);
+  if (!lease.ok()) return ToGrpcStatus(lease.status());
+  const ServedEngine& served = **lease;
+  const engine::Engine& engine = *served.engine;
+  const engine::EngineStats stats = engine.Stats();
   const scheduler::SchedulerStats& s = stats.scheduler;
-  FillCard(response->mutable_model());
-  response->set_vocab_size(model_.tokenizer->vocab_size());
-  response->set_parameter_count(facts_.parameter_count);
-  response->set_active_parameter_count(facts_.active_parameter_count);
-  response->set_backend(facts_.backend);
+  for (const ModelStatus& status : models_->List()) {
+    if (status.name == served.model.name) FillCard(status, response->mutable_model());
+  }
+  response->mutable_model()->set_context_length(engine.max_model_len());
+  response->mutable_model()->set_loaded(true);
+  response->set_vocab_size(served.model.tokenizer->vocab_size());
+  response->set_parameter_count(served.facts.parameter_count);
+  response->set_active_parameter_count(served.facts.active_parameter_count);
+  response->set_backend(served.facts.backend);
   response->set_kv_cache_capacity_tokens(stats.kv_capacity_tokens());
   response->set_kv_block_size(stats.block_size);
   response->set_kv_cache_free_blocks(s.num_free_device_blocks);
@@ -195,7 +234,7 @@ grpc::Status HearthService::DoModelInfo(const v1::ModelInfoRequest& request,
   response->set_num_preemptions(s.num_preemptions_recompute + s.num_preemptions_swap);
   response->set_prefix_cache_hit_tokens(s.prefix_cache_hit_tokens);
   response->set_prefix_cache_query_tokens(s.prefix_cache_query_tokens);
-  const engine::KvCachePlan& plan = engine_.kv_plan();
+  const engine::KvCachePlan& plan = engine.kv_plan();
   for (size_t i = 0; i < plan.stages.size(); ++i) {
     const engine::StageKvPlan& stage = plan.stages[i];
     v1::StageInfo* info = response->add_stages();

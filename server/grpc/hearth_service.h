@@ -1,4 +1,8 @@
-// The hearth.v1.Hearth service over one Engine, with gRPC's callback API.
+// The hearth.v1.Hearth service over the served models' engines, with gRPC's callback API. Each
+// call's `model` goes through the ModelResolver (server/registry/model_registry.h): "" is the
+// default model, an unknown name NOT_FOUND listing the served ones; a lazily loaded model is
+// loaded first (the call waits, on its gRPC thread, up to its deadline), and the call holds a
+// lease on the model until its last message, so the model is never unloaded under it.
 //
 // Every method is registered "raw": requests arrive as bytes and are parsed by wire.h, so a
 // malformed request or invalid UTF-8 gets INVALID_ARGUMENT naming the problem (gRPC's
@@ -14,8 +18,8 @@
 // WaitIdle() waits for the streams in flight; AbortAll() ends the rest, each with a final
 // FINISH_REASON_ABORT message and status UNAVAILABLE "server shutting down".
 //
-// Ownership: borrows the Engine. Destruction order: grpc::Server shut down and waited, then the
-// Engine destroyed (its final outputs release the last reactors), then the grpc::Server object,
+// Ownership: borrows the resolver. Destruction order: grpc::Server shut down and waited, then the
+// resolver (its engines' final outputs release the last reactors), then the grpc::Server object,
 // then this service.
 // Thread-safety: all public methods are thread-safe.
 #pragma once
@@ -46,8 +50,8 @@ using RawHearthService =
 
 class HearthService final : public RawHearthService {
  public:
-  // `model.tokenizer` must be the engine's tokenizer (or outlive the service).
-  HearthService(engine::Engine& engine, ServedModel model, ModelFacts facts);
+  // REQUIRES: `models` outlives the service's calls.
+  explicit HearthService(const ModelResolver* models);
   ~HearthService() override;
 
   void StartDraining();
@@ -57,15 +61,18 @@ class HearthService final : public RawHearthService {
   // Ends every stream in flight (see above). Later Generate calls are refused as draining.
   void AbortAll();
   int active_streams() const;
-  // Called with the status code of every Generate call that ends non-OK (metrics), on the
-  // thread finishing the call. REQUIRES: set before the server starts; thread-safe and quick.
-  void SetGenerateFailureObserver(std::function<void(grpc::StatusCode)> observer) {
+  // Called with the status code of every Generate call that ends non-OK and its model (the
+  // configured name; the requested one when it did not resolve) (metrics), on the thread
+  // finishing the call. REQUIRES: set before the server starts; thread-safe and quick.
+  using FailureObserver = std::function<void(grpc::StatusCode, const std::string& model)>;
+  void SetGenerateFailureObserver(FailureObserver observer) {
     on_generate_failure_ = std::move(observer);
   }
-  // Sees each sample's final output on the engine thread (metrics). REQUIRES: as above.
-  void SetSampleObserver(OutputChannel::FinalObserver observer) {
-    on_sample_finished_ = std::move(observer);
-  }
+  // Sees each sample's final output and its model on the engine thread (metrics). REQUIRES: as
+  // above.
+  using SampleObserver =
+      std::function<void(const engine::RequestOutput&, const std::string& model)>;
+  void SetSampleObserver(SampleObserver observer) { on_sample_finished_ = std::move(observer); }
   // With keys required, every RPC of this service needs the `authorization` metadata
   // "Bearer KEY" (else UNAUTHENTICATED); `on_refused` counts refusals. REQUIRES: as above;
   // `keys` outlives the service.
@@ -98,21 +105,26 @@ class HearthService final : public RawHearthService {
   friend class GenerateReactor;
 
   // The typed handlers behind the raw unary methods.
-  grpc::Status DoTokenize(const v1::TokenizeRequest& request, v1::TokenizeResponse* response);
-  grpc::Status DoDetokenize(const v1::DetokenizeRequest& request, v1::DetokenizeResponse* response);
+  grpc::Status DoTokenize(const grpc::CallbackServerContext* context,
+                          const v1::TokenizeRequest& request, v1::TokenizeResponse* response);
+  grpc::Status DoDetokenize(const grpc::CallbackServerContext* context,
+                            const v1::DetokenizeRequest& request, v1::DetokenizeResponse* response);
   grpc::Status DoListModels(const v1::ListModelsRequest& request, v1::ListModelsResponse* response);
-  grpc::Status DoModelInfo(const v1::ModelInfoRequest& request, v1::ModelInfoResponse* response);
+  grpc::Status DoModelInfo(const grpc::CallbackServerContext* context,
+                           const v1::ModelInfoRequest& request, v1::ModelInfoResponse* response);
 
+  // Runs `fn` on a new detached thread; the destructor waits for every one to end.
+  void RunDetached(std::function<void()> fn);
   // Reactor bookkeeping. Register returns false (and registers nothing) while draining.
   bool Register(GenerateReactor* reactor);
   void Unregister(GenerateReactor* reactor);
-  void FillCard(v1::ModelCard* card) const;
+  // The lease of `name` for a call with `context`'s deadline.
+  absl::StatusOr<ModelLease> Acquire(const std::string& name,
+                                     const grpc::CallbackServerContext* context) const;
 
-  engine::Engine& engine_;
-  const ServedModel model_;
-  const ModelFacts facts_;
-  std::function<void(grpc::StatusCode)> on_generate_failure_;
-  OutputChannel::FinalObserver on_sample_finished_;
+  const ModelResolver* const models_;
+  FailureObserver on_generate_failure_;
+  SampleObserver on_sample_finished_;
   const security::ApiKeys* keys_ = nullptr;
   std::function<void()> on_auth_refused_;
   int64_t max_stream_buffer_bytes_ = int64_t{1} << 20;
@@ -120,6 +132,7 @@ class HearthService final : public RawHearthService {
   mutable absl::Mutex mu_;
   absl::flat_hash_set<GenerateReactor*> active_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  int32_t detached_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace hearth::server

@@ -96,7 +96,6 @@ SamplingSpec ToSamplingSpec(const v1::SamplingParams& s) {
 
 absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& request,
                                                    const ServedModel& model) {
-  RETURN_IF_ERROR(CheckModelName(request.model(), model));
   if (request.input_case() == v1::GenerateRequest::INPUT_NOT_SET) {
     return absl::InvalidArgumentError("input: one of text, token_ids or chat must be set");
   }

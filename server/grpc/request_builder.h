@@ -31,8 +31,8 @@ absl::Status CheckModelName(const std::string& requested, const ServedModel& mod
 GenerateSpec ToGenerateSpec(const v1::GenerateRequest& request);
 SamplingSpec ToSamplingSpec(const v1::SamplingParams& sampling);
 
-// Validates and tokenizes (build_request.h, with gRPC field names). Errors: NotFound (unknown
-// model), InvalidArgument naming the field (see BuildEngineRequest).
+// Validates and tokenizes (build_request.h, with gRPC field names). Errors: InvalidArgument
+// naming the field (see BuildEngineRequest). The model name is the resolver's (ModelResolver).
 absl::StatusOr<engine::Request> BuildEngineRequest(const v1::GenerateRequest& request,
                                                    const ServedModel& model);
 

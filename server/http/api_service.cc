@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "engine/tokenizer/unicode.h"
+#include "server/http/deferred_reply.h"
 #include "server/http/json_fields.h"
 #include "server/http/ollama_api.h"
 #include "server/http/openai_format.h"
@@ -54,18 +55,28 @@ std::string ParameterSize(int64_t n) {
   return absl::StrCat(n);
 }
 
-Json OllamaDetails(const ServedEngine& e) {
+Json OllamaDetails(const ModelFacts& facts) {
   return {{"parent_model", ""},
           {"format", "gguf"},
-          {"family", e.facts.architecture},
-          {"families", Json::array({e.facts.architecture})},
-          {"parameter_size", ParameterSize(e.facts.parameter_count)},
-          {"quantization_level", e.facts.quant_type}};
+          {"family", facts.architecture},
+          {"families", Json::array({facts.architecture})},
+          {"parameter_size", ParameterSize(facts.parameter_count)},
+          {"quantization_level", facts.quant_type}};
+}
+
+// HTTP requests carry no deadline: the registry's own bound applies (max_wait).
+absl::StatusOr<ModelLease> AcquireModel(const ModelResolver& models, absl::string_view name) {
+  return models.Acquire(name, absl::InfiniteFuture());
 }
 
 }  // namespace
 
-ApiService::~ApiService() = default;
+ApiService::~ApiService() {
+  // Deferred replies still loading their model end once the registry stops (it fails them).
+  absl::MutexLock lock(&mu_);
+  auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return deferred_ == 0; };
+  mu_.Await(absl::Condition(&none));
+}
 
 HttpResponse ApiService::ServerError(int status, const std::string& path,
                                      const std::string& message) {
@@ -84,14 +95,52 @@ HttpResponse ApiService::ServerError(int status, const std::string& path,
 Reply ApiService::Handle(HttpRequest& request) {
   const std::string& path = request.path;
   const Protocol protocol = IsOllamaPath(path) ? Protocol::kOllama : Protocol::kOpenAi;
-  const bool is_get = request.method == "GET" || request.method == "HEAD";
-  const bool is_post = request.method == "POST";
   const bool open_route = path == "/" || (path == "/health" && !options_.protect_health);
   if (!open_route && options_.keys != nullptr) {
     if (absl::Status st = options_.keys->CheckAuthorization(request.authorization); !st.ok()) {
       if (options_.on_unauthenticated) options_.on_unauthenticated(protocol);
       return ErrorFor(path, st);
     }
+  }
+  return Dispatch(request, /*may_defer=*/true);
+}
+
+bool ApiService::NeedsLoad(const HttpRequest& request) const {
+  auto body = ParseJsonObject(request.body);
+  if (!body.ok()) return false;
+  std::string name;
+  for (const char* key : {"model", "name"}) {
+    const Json* m = Find(*body, key);
+    if (m != nullptr && m->is_string() && name.empty()) name = m->get<std::string>();
+  }
+  if (IsOllamaPath(request.path)) name = ollama::StripLatest(name);
+  return options_.models->NeedsLoad(name);
+}
+
+Reply ApiService::Defer(HttpRequest& request) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++deferred_;
+  }
+  return DeferredReply::Start(
+      [this, r = request]() mutable { return Dispatch(r, /*may_defer=*/false); },
+      [this] {
+        absl::MutexLock lock(&mu_);
+        --deferred_;
+      });
+}
+
+Reply ApiService::Dispatch(HttpRequest& request, bool may_defer) {
+  const std::string& path = request.path;
+  const bool is_get = request.method == "GET" || request.method == "HEAD";
+  const bool is_post = request.method == "POST";
+  // Routes that use a model: one that must load first is answered off the event loop.
+  if (may_defer && is_post &&
+      (path == "/v1/completions" || path == "/v1/chat/completions" || path == "/api/generate" ||
+       path == "/api/chat" || path == "/tokenize" || path == "/detokenize" ||
+       path == "/api/show") &&
+      NeedsLoad(request)) {
+    return Defer(request);
   }
   auto wrong_method = [&](const char* want) {
     HttpResponse r = ErrorFor(path, absl::InvalidArgumentError(absl::StrCat(
@@ -116,9 +165,9 @@ Reply ApiService::Handle(HttpRequest& request) {
     if (!is_post) return wrong_method("POST");
     return path == "/tokenize" ? Tokenize(request) : Detokenize(request);
   }
-  if (path == "/api/tags") {
+  if (path == "/api/tags" || path == "/api/ps") {
     if (!is_get) return wrong_method("GET");
-    return OllamaTags();
+    return OllamaTags(/*loaded_only=*/path == "/api/ps");
   }
   if (path == "/api/show") {
     if (!is_post) return wrong_method("POST");
@@ -139,13 +188,14 @@ Reply ApiService::Handle(HttpRequest& request) {
                                                          engine::tokenizer::SanitizeUtf8(path))));
 }
 
-void ApiService::Failed(absl::StatusCode code, Protocol protocol) const {
-  if (options_.on_failure) options_.on_failure(code, protocol);
+void ApiService::Failed(absl::StatusCode code, Protocol protocol, const std::string& model) const {
+  if (options_.on_failure) options_.on_failure(code, protocol, model);
 }
 
 Reply ApiService::OpenAiCompletion(const HttpRequest& http, bool chat) {
+  std::string model_name;  // the configured name once resolved
   auto fail = [&](const absl::Status& st) -> Reply {
-    Failed(st.code(), Protocol::kOpenAi);
+    Failed(st.code(), Protocol::kOpenAi, model_name);
     return openai::ErrorResponse(st);
   };
   if (draining()) return fail(kShuttingDown);
@@ -154,8 +204,12 @@ Reply ApiService::OpenAiCompletion(const HttpRequest& http, bool chat) {
   auto parsed =
       chat ? openai::ParseChatCompletionRequest(*body) : openai::ParseCompletionRequest(*body);
   if (!parsed.ok()) return fail(parsed.status());
-  auto served = options_.models->Resolve(parsed->model);
+  const double arrival = engine::RequestClockSeconds();
+  // Blocks while a lazily loaded model loads (counted in the requests' queue time).
+  model_name = parsed->model;
+  auto served = AcquireModel(*options_.models, parsed->model);
   if (!served.ok()) return fail(served.status());
+  model_name = (*served)->model.name;
   const FieldNames& names = chat ? openai::ChatFieldNames() : openai::CompletionFieldNames();
   std::vector<engine::Request> requests;
   openai::CompletionCall call;
@@ -163,6 +217,7 @@ Reply ApiService::OpenAiCompletion(const HttpRequest& http, bool chat) {
     auto built = BuildEngineRequest(spec, (*served)->model, names);
     if (!built.ok()) return fail(built.status());
     call.prompt_tokens.push_back(static_cast<int32_t>(built->prompt_tokens.size()));
+    built->arrival_seconds = arrival;
     requests.push_back(*std::move(built));
   }
   call.chat = chat;
@@ -183,12 +238,14 @@ Reply ApiService::OpenAiCompletion(const HttpRequest& http, bool chat) {
       [weak](bool) {
         if (auto s = weak.lock()) s->Wake();
       },
-      observer ? OutputChannel::FinalObserver([observer](const engine::RequestOutput& out) {
-        observer(out, Protocol::kOpenAi);
-      })
-               : nullptr,
+      observer
+          ? OutputChannel::FinalObserver([observer, model_name](const engine::RequestOutput& out) {
+              observer(out, Protocol::kOpenAi, model_name);
+            })
+          : nullptr,
       options_.max_stream_buffer_bytes);
   stream->Attach(channel);
+  channel->Hold(*served);
   for (size_t i = 0; i < requests.size(); ++i) {
     absl::Status st = channel->Submit(*(*served)->engine, std::move(requests[i]),
                                       static_cast<int32_t>(i) * parsed->n);
@@ -197,13 +254,14 @@ Reply ApiService::OpenAiCompletion(const HttpRequest& http, bool chat) {
       return fail(RenameFieldError(st, names));
     }
   }
-  Track(stream, Protocol::kOpenAi);
+  Track(stream, Protocol::kOpenAi, model_name);
   return stream;
 }
 
 Reply ApiService::OllamaGenerate(const HttpRequest& http, bool chat) {
+  std::string model_name;  // the configured name once resolved
   auto fail = [&](const absl::Status& st) -> Reply {
-    Failed(st.code(), Protocol::kOllama);
+    Failed(st.code(), Protocol::kOllama, model_name);
     return ollama::ErrorResponse(st);
   };
   if (draining()) return fail(kShuttingDown);
@@ -211,12 +269,17 @@ Reply ApiService::OllamaGenerate(const HttpRequest& http, bool chat) {
   if (!body.ok()) return fail(body.status());
   auto parsed = chat ? ollama::ParseChatRequest(*body) : ollama::ParseGenerateRequest(*body);
   if (!parsed.ok()) return fail(parsed.status());
-  auto served = options_.models->Resolve(parsed->model);
+  const double arrival = engine::RequestClockSeconds();
+  model_name = parsed->model;
+  auto served = AcquireModel(*options_.models, parsed->model);
   if (!served.ok()) return fail(served.status());
+  model_name = (*served)->model.name;
+  if (parsed->unload_after) options_.models->UnloadWhenIdle(parsed->model);
   if (parsed->load_only) return ollama::LoadResponse(*parsed, (*served)->model.name);
   const FieldNames& names = ollama::OllamaFieldNames();
   auto built = BuildEngineRequest(parsed->spec, (*served)->model, names);
   if (!built.ok()) return fail(built.status());
+  built->arrival_seconds = arrival;
 
   auto stream = std::make_shared<GenerationStream>(ollama::MakeOllamaFormatter(
       {chat, parsed->stream, parsed->model.empty() ? (*served)->model.name : parsed->model}));
@@ -226,27 +289,30 @@ Reply ApiService::OllamaGenerate(const HttpRequest& http, bool chat) {
       [weak](bool) {
         if (auto s = weak.lock()) s->Wake();
       },
-      observer ? OutputChannel::FinalObserver([observer](const engine::RequestOutput& out) {
-        observer(out, Protocol::kOllama);
-      })
-               : nullptr,
+      observer
+          ? OutputChannel::FinalObserver([observer, model_name](const engine::RequestOutput& out) {
+              observer(out, Protocol::kOllama, model_name);
+            })
+          : nullptr,
       options_.max_stream_buffer_bytes);
   stream->Attach(channel);
+  channel->Hold(*served);
   if (absl::Status st = channel->Submit(*(*served)->engine, *std::move(built), 0); !st.ok()) {
     return fail(RenameFieldError(st, names));
   }
-  Track(stream, Protocol::kOllama);
+  Track(stream, Protocol::kOllama, model_name);
   return stream;
 }
 
-void ApiService::Track(const std::shared_ptr<GenerationStream>& stream, Protocol protocol) {
+void ApiService::Track(const std::shared_ptr<GenerationStream>& stream, Protocol protocol,
+                       const std::string& model) {
   GenerationStream* key = stream.get();
   {
     absl::MutexLock lock(&mu_);
     active_[key] = stream;
   }
-  stream->SetOnFinished([this, key, protocol](const absl::Status& status) {
-    if (!status.ok()) Failed(status.code(), protocol);
+  stream->SetOnFinished([this, key, protocol, model](const absl::Status& status) {
+    if (!status.ok()) Failed(status.code(), protocol, model);
     absl::MutexLock lock(&mu_);
     active_.erase(key);
   });
@@ -258,7 +324,7 @@ HttpResponse ApiService::Tokenize(const HttpRequest& http) {
   if (!body.ok()) return openai::ErrorResponse(body.status());
   auto model = GetString(*body, "model", "model");
   if (!model.ok()) return openai::ErrorResponse(model.status());
-  auto served = options_.models->Resolve(model->value_or(""));
+  auto served = AcquireModel(*options_.models, model->value_or(""));
   if (!served.ok()) return openai::ErrorResponse(served.status());
   const ServedModel& m = (*served)->model;
   PromptSpec prompt;
@@ -292,7 +358,7 @@ HttpResponse ApiService::Detokenize(const HttpRequest& http) {
   if (!body.ok()) return openai::ErrorResponse(body.status());
   auto model = GetString(*body, "model", "model");
   if (!model.ok()) return openai::ErrorResponse(model.status());
-  auto served = options_.models->Resolve(model->value_or(""));
+  auto served = AcquireModel(*options_.models, model->value_or(""));
   if (!served.ok()) return openai::ErrorResponse(served.status());
   auto ids = GetIntList(*body, "tokens", "tokens");
   if (!ids.ok()) return openai::ErrorResponse(ids.status());
@@ -314,35 +380,48 @@ HttpResponse ApiService::Detokenize(const HttpRequest& http) {
 }
 
 HttpResponse ApiService::ListOpenAiModels(absl::string_view id) const {
-  auto card = [](const ServedEngine& e) {
-    return Json{{"id", e.model.name},
+  auto card = [](const ModelStatus& m, const std::string& name) {
+    return Json{{"id", name},
                 {"object", "model"},
-                {"created", e.facts.created_unix},
+                {"created", m.facts.created_unix},
                 {"owned_by", "hearth"},
-                {"root", e.model.name},
+                {"root", m.name},
                 {"parent", nullptr},
-                {"max_model_len", e.model.max_model_len}};
+                {"max_model_len", m.max_model_len},
+                {"loaded", m.loaded}};
   };
+  const std::vector<ModelStatus> models = options_.models->List();
   if (!id.empty()) {
-    auto served = options_.models->Resolve(id);
-    if (!served.ok()) return openai::ErrorResponse(served.status());
-    return JsonResponse(card(**served));
+    auto name = options_.models->CanonicalName(id);
+    if (!name.ok()) return openai::ErrorResponse(name.status());
+    for (const ModelStatus& m : models) {
+      if (m.name == *name) return JsonResponse(card(m, std::string(id)));
+    }
   }
   Json data = Json::array();
-  for (const ServedEngine* e : options_.models->List()) data.push_back(card(*e));
+  for (const ModelStatus& m : models) data.push_back(card(m, m.name));
   return JsonResponse({{"object", "list"}, {"data", std::move(data)}});
 }
 
-HttpResponse ApiService::OllamaTags() const {
+HttpResponse ApiService::OllamaTags(bool loaded_only) const {
   Json models = Json::array();
-  for (const ServedEngine* e : options_.models->List()) {
-    const std::string name = e->model.name + ":latest";
-    models.push_back({{"name", name},
-                      {"model", name},
-                      {"modified_at", Rfc3339(e->facts.created_unix)},
-                      {"size", e->facts.file_bytes},
-                      {"digest", ""},
-                      {"details", OllamaDetails(*e)}});
+  for (const ModelStatus& m : options_.models->List()) {
+    if (loaded_only && !m.loaded) continue;
+    // Ollama shows a tagless name with ":latest"; "smollm2:135m" stays as it is.
+    const std::string name = m.name.find(':') == std::string::npos ? m.name + ":latest" : m.name;
+    Json entry = {{"name", name},
+                  {"model", name},
+                  {"modified_at", Rfc3339(m.facts.created_unix)},
+                  {"size", m.facts.file_bytes},
+                  {"digest", ""},
+                  {"details", OllamaDetails(m.facts)}};
+    if (loaded_only) {
+      entry["size_vram"] = 0;
+      entry["context_length"] = m.max_model_len;
+    } else {
+      entry["loaded"] = m.loaded;
+    }
+    models.push_back(std::move(entry));
   }
   return JsonResponse({{"models", std::move(models)}});
 }
@@ -359,14 +438,15 @@ HttpResponse ApiService::OllamaShow(const HttpRequest& http) const {
     name = legacy->value_or("");
   }
   if (name.empty()) return ollama::ErrorResponse(absl::InvalidArgumentError("model: is required"));
-  auto served = options_.models->Resolve(ollama::StripLatest(name));
+  // Loads a lazy model (the template is its tokenizer's).
+  auto served = AcquireModel(*options_.models, ollama::StripLatest(name));
   if (!served.ok()) return ollama::ErrorResponse(served.status());
   const ServedEngine& e = **served;
   const std::string& arch = e.facts.architecture;
   return JsonResponse({{"modelfile", ""},
                        {"parameters", ""},
                        {"template", e.model.tokenizer->chat_template()},
-                       {"details", OllamaDetails(e)},
+                       {"details", OllamaDetails(e.facts)},
                        {"model_info",
                         {{"general.architecture", arch},
                          {"general.parameter_count", e.facts.parameter_count},
@@ -392,7 +472,8 @@ int ApiService::active_streams() const {
 
 bool ApiService::WaitIdle(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_.empty(); };
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return active_.empty() && deferred_ == 0; };
   return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
 }
 

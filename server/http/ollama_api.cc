@@ -82,6 +82,18 @@ absl::Status ParseCommon(const Json& b, OllamaRequest& r) {
       r.spec.constraint_field = "format";
     }
   }
+  if (const Json* keep = Find(b, "keep_alive"); keep != nullptr && !keep->is_null()) {
+    if (keep->is_number()) {
+      r.unload_after = keep->get<double>() == 0;
+    } else if (keep->is_string()) {
+      const std::string k = keep->get<std::string>();
+      r.unload_after = k == "0" || k == "0s" || k == "0m" || k == "0h" || k == "0ms";
+    } else {
+      return Bad("keep_alive", absl::StrCat("must be a number of seconds or a duration such as "
+                                            "\"5m\", got ",
+                                            JsonTypeName(*keep)));
+    }
+  }
   RETURN_IF_ERROR(Unsupported(b, "images", "images are not supported"));
   RETURN_IF_ERROR(Unsupported(b, "tools", "this model does not support tools"));
   RETURN_IF_ERROR(Unsupported(b, "think", "thinking is not supported"));
@@ -264,7 +276,7 @@ HttpResponse LoadResponse(const OllamaRequest& request, const std::string& model
     body["response"] = "";
   }
   body["done"] = true;
-  body["done_reason"] = "load";
+  body["done_reason"] = request.unload_after ? "unload" : "load";
   HttpResponse r;
   r.body = DumpJson(body);
   return r;

@@ -31,6 +31,9 @@ struct OllamaRequest {
   GenerateSpec spec;
   bool stream = true;
   bool load_only = false;  // no prompt / no messages: Ollama answers done_reason "load"
+  // "keep_alive": 0 (or "0s"): unload the model once this request is done (a load-only
+  // request then answers done_reason "unload"). Other values keep the configured keep_alive.
+  bool unload_after = false;
 };
 
 const FieldNames& OllamaFieldNames();
@@ -49,7 +52,7 @@ struct OllamaCall {
 std::unique_ptr<Formatter> MakeOllamaFormatter(OllamaCall call);
 
 // The `{"model", "created_at", "done": true, "done_reason": "load"}` answer to a request
-// without input (Ollama's way to load a model).
+// without input (Ollama's way to load a model; "unload" with keep_alive 0).
 HttpResponse LoadResponse(const OllamaRequest& request, const std::string& model);
 
 // RFC 3339 UTC time with microseconds, as Ollama's created_at.

@@ -20,9 +20,8 @@ http::HttpResponse Text(int status, std::string body) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const MetricsConfig& config,
-                                                                        std::string model_name,
-                                                                        MetricsAccess access) {
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
+    const MetricsConfig& config, std::vector<std::string> model_names, MetricsAccess access) {
   if (config.path.empty() || config.path[0] != '/' || config.path == "/health" ||
       config.path == "/ready") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -33,7 +32,7 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const Me
   e->config_ = config;
   e->access_ = std::move(access);
   RETURN_IF_ERROR(metrics::RegisterProcessMetrics(&e->registry_));
-  ASSIGN_OR_RETURN(e->serving_, ServingMetrics::Create(&e->registry_, std::move(model_name)));
+  ASSIGN_OR_RETURN(e->serving_, ServingMetrics::Create(&e->registry_, std::move(model_names)));
   http::HttpServerOptions options;
   options.name = "metrics";
   options.address = config.listen_address;
@@ -73,6 +72,7 @@ http::Reply MetricsEndpoint::Handle(const http::HttpRequest& request) {
   if (is_metrics) {
     http::HttpResponse r;
     r.content_type = metrics::kTextContentType;
+    serving_->Refresh();
     r.body = registry_.Render();
     return r;
   }

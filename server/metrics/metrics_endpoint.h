@@ -4,14 +4,14 @@
 // write deadlines, optional TLS), so slow or idle sockets cannot block a scrape or /ready.
 //   GET /metrics (metrics.path)  the Registry: hearth:* serving metrics + process_* metrics
 //   GET /health                  200 while starting or serving; 503 "NOT_SERVING" once draining
-//   GET /ready                   200 only while serving (model loaded, listeners up, not
-//                                draining); 503 otherwise
+//   GET /ready                   200 only while serving (every eager model loaded, listeners
+//                                up, not draining); 503 otherwise
 // With API keys required, /metrics needs `Authorization: Bearer KEY` when protect_metrics,
 // /health and /ready when protect_health (refusals: 401, counted with protocol "metrics").
 //
-//   ASSIGN_OR_RETURN(auto endpoint, MetricsEndpoint::Start(config.metrics, model_name, access));
-//   engine = Engine::Create(model, config, endpoint->serving().Hooks());
-//   endpoint->serving().AttachEngine(engine.get(), info);
+//   ASSIGN_OR_RETURN(auto endpoint, MetricsEndpoint::Start(config.metrics, model_names, access));
+//   engine = Engine::Create(model, config, endpoint->serving().Hooks(model_names[0]));
+//   endpoint->serving().SetModelSource(source, info);
 //   endpoint->SetPhase(ServingPhase::kServing);  ...  SetPhase(kDraining);
 //   endpoint->Stop();  // before the Engine is destroyed
 //
@@ -21,6 +21,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "metrics/registry.h"
@@ -46,9 +47,8 @@ class MetricsEndpoint {
  public:
   // Registers the process and serving metrics and starts serving HTTP. Unavailable when the
   // address cannot be bound; InvalidArgument naming `metrics.path` for a path that clashes.
-  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const MetricsConfig& config,
-                                                                std::string model_name,
-                                                                MetricsAccess access = {});
+  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(
+      const MetricsConfig& config, std::vector<std::string> model_names, MetricsAccess access = {});
   ~MetricsEndpoint();  // Stop()s.
   MetricsEndpoint(const MetricsEndpoint&) = delete;
   MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;

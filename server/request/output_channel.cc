@@ -136,4 +136,9 @@ int32_t OutputChannel::num_samples() const {
   return expected_;
 }
 
+void OutputChannel::Hold(std::shared_ptr<const void> keep) {
+  absl::MutexLock lock(&mu_);
+  held_.push_back(std::move(keep));
+}
+
 }  // namespace hearth::server

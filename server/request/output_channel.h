@@ -70,6 +70,9 @@ class OutputChannel : public std::enable_shared_from_this<OutputChannel> {
   bool finished() const;
   // Samples submitted (the sum of n).
   int32_t num_samples() const;
+  // Keeps `keep` alive as long as the channel (a model lease: the model stays loaded until
+  // the engine delivered every final output and the front end let go of the channel).
+  void Hold(std::shared_ptr<const void> keep);
 
  private:
   OutputChannel(Wake wake, FinalObserver on_final, int64_t max_buffered_bytes)
@@ -89,6 +92,7 @@ class OutputChannel : public std::enable_shared_from_this<OutputChannel> {
   int32_t finals_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // about, over queue_
   bool overflow_ ABSL_GUARDED_BY(mu_) = false;     // max_buffered_bytes_ was passed
+  std::vector<std::shared_ptr<const void>> held_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hearth::server

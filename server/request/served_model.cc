@@ -4,9 +4,6 @@
 
 #include <map>
 
-#include "absl/strings/str_cat.h"
-#include "engine/tokenizer/unicode.h"
-
 namespace hearth::server {
 
 ModelFacts DescribeModel(const engine::LoadedModel& model) {
@@ -33,13 +30,6 @@ ModelFacts DescribeModel(const engine::LoadedModel& model) {
     facts.created_unix = st.st_mtime;
   }
   return facts;
-}
-
-absl::StatusOr<const ServedEngine*> SingleModelResolver::Resolve(absl::string_view name) const {
-  if (name.empty() || name == served_.model.name) return &served_;
-  return absl::NotFoundError(
-      absl::StrCat("model '", engine::tokenizer::SanitizeUtf8(std::string(name)),
-                   "' is not served here (served: '", served_.model.name, "')"));
 }
 
 }  // namespace hearth::server

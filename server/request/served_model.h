@@ -1,8 +1,7 @@
 // What the front ends (gRPC, OpenAI, Ollama) know about a served model, and the one place that
 // resolves a request's `model` name to the engine serving it (ModelResolver).
 //
-// Today one engine serves one model (SingleModelResolver); multi-model serving replaces the
-// resolver with a registry without touching the front ends.
+// The resolver is server/registry/model_registry.h (several models, loaded on demand).
 //
 // Thread-safety: ServedModel, ModelFacts and ServedEngine are read-only once built; resolvers
 // are thread-safe. Ownership: borrowed pointers (tokenizer, engine) must outlive them.
@@ -10,12 +9,14 @@
 
 #include <climits>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "engine/constraint/constraint_compiler.h"
 #include "engine/engine.h"
 #include "engine/model/model.h"
@@ -70,25 +71,39 @@ struct ServedEngine {
   engine::Engine* engine = nullptr;
 };
 
+// Pins a loaded model: while any copy lives, the model is not unloaded (see
+// server/registry/model_registry.h). Never null when handed out.
+using ModelLease = std::shared_ptr<const ServedEngine>;
+
+// A configured model in a listing (loaded or not).
+struct ModelStatus {
+  std::string name;
+  std::vector<std::string> aliases;
+  bool lazy = false;
+  bool loaded = false;
+  int32_t leases = 0;
+  ModelFacts facts;           // of the last load (before it: file size and time only)
+  int32_t max_model_len = 0;  // 0 until first loaded
+};
+
+// Resolves a request's `model` to a loaded engine (the registry; tests may fake it).
 class ModelResolver {
  public:
   virtual ~ModelResolver() = default;
-  // The engine serving `name` ("" = the default model). NotFound naming `name` and listing the
-  // served names otherwise.
-  virtual absl::StatusOr<const ServedEngine*> Resolve(absl::string_view name) const = 0;
-  // Every served model, the default first.
-  virtual std::vector<const ServedEngine*> List() const = 0;
-};
-
-// One engine, one name.
-class SingleModelResolver final : public ModelResolver {
- public:
-  explicit SingleModelResolver(ServedEngine served) : served_(std::move(served)) {}
-  absl::StatusOr<const ServedEngine*> Resolve(absl::string_view name) const override;
-  std::vector<const ServedEngine*> List() const override { return {&served_}; }
-
- private:
-  const ServedEngine served_;
+  // The loaded model `name` ("" = the default model), loading it first when needed (blocks
+  // until then, at most until `deadline`). NotFound naming `name` and listing the served names;
+  // Unavailable when the load failed (the next call retries); ResourceExhausted when no room could
+  // be made in time; DeadlineExceeded when the deadline passed during the load.
+  virtual absl::StatusOr<ModelLease> Acquire(absl::string_view name, absl::Time deadline) const = 0;
+  // True when `name` resolves to a model that is not loaded now: Acquire would block (front
+  // ends then call it off their event-loop threads).
+  virtual bool NeedsLoad(absl::string_view name) const = 0;
+  // Every configured model, the default first.
+  virtual std::vector<ModelStatus> List() const = 0;
+  // The configured name `name` resolves to ("" and aliases resolved); NotFound as Acquire.
+  virtual absl::StatusOr<std::string> CanonicalName(absl::string_view name) const = 0;
+  // Unload `name` as soon as no request uses it (Ollama's keep_alive 0; eager models stay).
+  virtual void UnloadWhenIdle(absl::string_view name) const = 0;
 };
 
 }  // namespace hearth::server

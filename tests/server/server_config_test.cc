@@ -316,5 +316,99 @@ TEST(ServerConfigTest, EnvVarNames) {
   EXPECT_EQ(EnvVarName("metrics.port"), "HEARTH_METRICS_PORT");
 }
 
+TEST(ServerConfigTest, ModelsList) {
+  ConfigSources src;
+  src.yaml_name = "m.yaml";
+  src.yaml_text = R"(
+max_loaded_models: 1
+models_memory_budget: 2GiB
+models:
+  - name: fast
+    model: /m/q4.gguf
+    aliases: [telegram, quick]
+    max_num_seqs: 8
+    kv_cache: 0.25
+  - name: analyst
+    path: smollm2:135m
+    lazy: true
+    keep_alive: 2s
+    kv_cache: 128MiB
+  - /m/plain.gguf
+  - name: pinned
+    model: /m/x.gguf
+    lazy: true
+    keep_alive: forever
+)";
+  auto c = LoadServerConfig(src);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::vector<ModelConfig> m = c->config.ServedModels();
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(c->config.max_loaded_models, 1);
+  EXPECT_EQ(c->config.models_memory_budget, int64_t{2} << 30);
+  EXPECT_EQ(m[0].name, "fast");
+  EXPECT_EQ(m[0].aliases, (std::vector<std::string>{"telegram", "quick"}));
+  EXPECT_EQ(m[0].max_num_seqs, 8);
+  EXPECT_EQ(m[0].kv_cache_share, 0.25);
+  EXPECT_FALSE(m[0].lazy);
+  EXPECT_EQ(m[1].model, "smollm2:135m");
+  EXPECT_TRUE(m[1].lazy);
+  EXPECT_EQ(m[1].KeepAliveSeconds(), 2);
+  EXPECT_EQ(m[1].kv_cache_bytes, 128 << 20);
+  EXPECT_EQ(m[2].model, "/m/plain.gguf");
+  EXPECT_EQ(m[2].name, "");
+  EXPECT_EQ(m[2].KeepAliveSeconds(), kDefaultKeepAliveSeconds);
+  EXPECT_LT(m[3].KeepAliveSeconds(), 0);
+  auto named = [](std::string name, std::vector<std::string> aliases) {
+    ModelConfig model;
+    model.name = std::move(name);
+    model.aliases = std::move(aliases);
+    return model;
+  };
+  EXPECT_TRUE(CheckModelNames({named("a", {"b"}), named("c", {})}).ok());
+  EXPECT_THAT(std::string(CheckModelNames({named("a", {}), named("b", {"a"})}).message()),
+              HasSubstr("name 'a' is used twice (models[0] and models[1])"));
+}
+
+TEST(ServerConfigTest, ModelsErrorsNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"models: []", "'models'"},
+      {"models: [{name: a}]", "'models[0]' (from file m.yaml): needs a model"},
+      {"models: [{model: x, lazy: maybe}]", "'models[0].lazy'"},
+      {"models: [{model: x, kv_cache: -3}]", "'models[0].kv_cache'"},
+      {"models: [{model: x, max_num_seqs: 0}]", "'models[0].max_num_seqs'"},
+      {"models: [{model: x, lazy: true, keep_alive: 5 minutes}]", "'models[0].keep_alive'"},
+      {"models: [{model: x, model: y}]", "given twice"},
+      {"model: x\nmodels: [y]", "exclude each other"},
+      {"served_model_name: x\nmodels: [y]", "'served_model_name'"},
+  };
+  for (const auto& [yaml, want] : cases) {
+    ConfigSources src;
+    src.yaml_name = "m.yaml";
+    src.yaml_text = yaml;
+    auto c = LoadServerConfig(src);
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_THAT(std::string(c.status().message()), HasSubstr(want)) << yaml;
+  }
+}
+
+TEST(ServerConfigTest, RepeatedModelFlagServesEach) {
+  ConfigSources src;
+  src.yaml_name = "m.yaml";
+  src.yaml_text = "models: [/m/a.gguf, /m/b.gguf, /m/c.gguf]";
+  src.flags = {{"model", "/m/x.gguf"}, {"model", "llama3:8b"}};
+  auto c = LoadServerConfig(src);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::vector<ModelConfig> m = c->config.ServedModels();
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].model, "/m/x.gguf");
+  EXPECT_EQ(m[1].model, "llama3:8b");
+  // One --model replaces the file's list (flags win), as one eager model.
+  src.flags = {{"model", "/m/x.gguf"}};
+  c = LoadServerConfig(src);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->config.ServedModels().size(), 1u);
+  EXPECT_EQ(c->config.ServedModels()[0].model, "/m/x.gguf");
+}
+
 }  // namespace
 }  // namespace hearth::server
