@@ -15,6 +15,6 @@ scripts/build.sh >/dev/null
 scripts/fetch-model.sh >/dev/null
 export HEARTH_BINARY_DIR=${HEARTH_BINARY_DIR:-$PWD/build}
 status=0
-python3 tests/server/soak.py soak --requests "$REQUESTS" --json build/soak.json || status=1
-python3 tests/server/soak.py overload --waves "$WAVES" --json build/overload.json || status=1
+scripts/venv-python.sh tests/server/soak.py soak --requests "$REQUESTS" --json build/soak.json || status=1
+scripts/venv-python.sh tests/server/soak.py overload --waves "$WAVES" --json build/overload.json || status=1
 exit $status
