@@ -11,7 +11,8 @@
 #
 # Every finding aborts the process that hit it, so the test fails. Suppressions (each with its
 # reason) are in scripts/sanitizers/. Extra arguments go to ctest, e.g. `-L unit` or
-# `-R engine_test`. Environment: HEARTH_JOBS (build parallelism), HEARTH_TEST_JOBS (ctest -j).
+# `-R engine_test`. Environment: HEARTH_JOBS (build parallelism), HEARTH_TEST_JOBS (ctest -j),
+# HEARTH_SANITIZE_TARGETS (build only these targets, below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -56,7 +57,10 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     -DCMAKE_EXE_LINKER_FLAGS="$LINK_FLAGS" -DCMAKE_SHARED_LINKER_FLAGS="$LINK_FLAGS" \
     -DCMAKE_CXX_STANDARD_LIBRARIES="$CXX_LIBS" >/dev/null
 fi
-cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}"
+# HEARTH_SANITIZE_TARGETS="a_test b_test": build only those (a focused run; pick the tests with
+# ctest -R), not the whole tree.
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}" ${HEARTH_SANITIZE_TARGETS:+--target $HEARTH_SANITIZE_TARGETS}
 scripts/fetch-model.sh >/dev/null
 
 SUPP="$ROOT/scripts/sanitizers"
