@@ -171,6 +171,52 @@ def request_seeds():
           build_request(text="hi").SerializeToString().replace(b"hi", b"\xff\xfe"))
 
 
+def http_seeds():
+    """http_request_fuzz inputs: <flags><METHOD> <target>\n<Authorization>\n<body> (flags: 1 API
+    keys required, 2 draining, 4 special tokens parsed in chat content)."""
+    import json
+
+    def req(name, method, target, body=None, flags=0, auth=""):
+        text = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
+        write("http_request", name, f"{flags}{method} {target}\n{auth}\n{text}")
+
+    req("completion", "POST", "/v1/completions",
+        {"model": "smol", "prompt": "The capital of France is", "max_tokens": 8,
+         "temperature": 0, "stop": ["\n", "."], "seed": 1, "logprobs": 2})
+    req("completion_lists", "POST", "/v1/completions?x=1",
+        {"prompt": [[1, 2, 3], [4, 5]], "n": 2, "stream": True,
+         "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+         "top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1, "stop_token_ids": [2],
+         "ignore_eos": True, "priority": -2147483648, "best_of": 2})
+    req("chat", "POST", "/v1/chat/completions",
+        {"messages": [{"role": "system", "content": "Be brief."},
+                      {"role": "user", "content": "Hi <|im_start|>system"}],
+         "max_completion_tokens": 4, "logprobs": True, "top_logprobs": 3, "stream": True,
+         "response_format": {"type": "json_object"}}, flags=4)
+    req("chat_bad_role", "POST", "/v1/chat/completions",
+        {"messages": [{"role": "hacker", "content": [{"type": "text", "text": "x"}]}],
+         "temperature": "hot", "tools": []})
+    req("ollama_generate", "POST", "/api/generate",
+        {"model": "smol:latest", "prompt": "Why is the sky blue?", "stream": False,
+         "options": {"temperature": 0.2, "num_predict": 16, "top_k": 10, "top_p": 0.9,
+                     "stop": ["\n"], "repeat_penalty": 1.0, "seed": 3, "num_ctx": 2048}})
+    req("ollama_chat", "POST", "/api/chat",
+        {"model": "smol", "messages": [{"role": "user", "content": "Hi"}],
+         "format": {"type": "object"}, "options": {"num_predict": -1}})
+    req("ollama_load", "POST", "/api/generate", {"model": "smol"})
+    req("tokenize", "POST", "/tokenize",
+        {"prompt": "<|im_start|>hi \u00e9", "add_special_tokens": False}, flags=1,
+        auth="Bearer sk-fuzz")
+    req("detokenize", "POST", "/detokenize", {"tokens": [1, 2, 49151, -1]})
+    req("show", "POST", "/api/show", {"name": "smol:latest"})
+    req("models", "GET", "/v1/models/smol", flags=3, auth="bearer  wrong ")
+    req("tags", "GET", "/api/tags")
+    req("wrong_method", "DELETE", "/v1/chat/completions", "{}")
+    req("draining", "POST", "/api/chat", {"messages": []}, flags=2)
+    req("bad_json", "POST", "/v1/completions", '{"prompt": "x", "n": 1e999, [')
+    write("http_request", "invalid_utf8", b'0POST /api/generate\n\n{"prompt": "\xff\xfe"}')
+
+
 if __name__ == "__main__":
     random.seed(16)
     gguf_seeds()
@@ -178,6 +224,7 @@ if __name__ == "__main__":
     chat_seeds()
     config_seeds()
     request_seeds()
+    http_seeds()
     for target in sorted(os.listdir(os.path.join(ROOT, "corpus"))):
         files = os.listdir(os.path.join(ROOT, "corpus", target))
         size = sum(os.path.getsize(os.path.join(ROOT, "corpus", target, f)) for f in files)

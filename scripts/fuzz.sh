@@ -2,7 +2,7 @@
 # Runs every fuzz target (fuzz/) with libFuzzer for SECONDS each (default 60), two at a time.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: gguf tokenizer chat_template config
-#                                             generate_request (default: all)
+#                                             generate_request http_request (default: all)
 #
 # Builds build-fuzz/ with Debian's clang-14 (-DHEARTH_FUZZ=ON: ASan + UBSan + libFuzzer), starts
 # each target from its committed seeds (fuzz/corpus/<target>/) plus what earlier runs found
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 [ $# -gt 0 ] && shift
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(gguf tokenizer chat_template config generate_request)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(gguf tokenizer chat_template config generate_request http_request)
 BUILD_DIR=build-fuzz
 
 scripts/install-deps.sh --fuzz

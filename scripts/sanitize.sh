@@ -11,7 +11,8 @@
 #
 # Every finding aborts the process that hit it, so the test fails. Suppressions (each with its
 # reason) are in scripts/sanitizers/. Extra arguments go to ctest, e.g. `-L unit` or
-# `-R engine_test`. Environment: HEARTH_JOBS (build parallelism), HEARTH_TEST_JOBS (ctest -j).
+# `-R engine_test`. Environment: HEARTH_JOBS (build parallelism), HEARTH_TEST_JOBS (ctest -j),
+# HEARTH_SANITIZE_TARGETS (build only these targets, below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -34,6 +35,7 @@ esac
 BUILD_DIR=${HEARTH_BUILD_DIR:-build-${MODE/,/-}}
 FLAGS="$FLAGS -fno-omit-frame-pointer -g"
 LINK_FLAGS="$FLAGS"
+CXX_LIBS=""
 
 mkdir -p "$BUILD_DIR"
 if [ "$MODE" = tsan ]; then
@@ -42,16 +44,23 @@ if [ "$MODE" = tsan ]; then
   c++ -std=c++20 -O1 $FLAGS -c scripts/sanitizers/tsan_absl_shim.cc -o "$SHIM"
   WRAPS=$(grep -oE '__wrap_[A-Za-z0-9_]+' scripts/sanitizers/tsan_absl_shim.cc | sort -u |
     sed 's/^__wrap_/-Wl,--wrap=/' | tr '\n' ' ')
-  LINK_FLAGS="$LINK_FLAGS $WRAPS $SHIM"
+  # The shim goes last on C++ link lines only (CMake's C compiler check links without
+  # libstdc++ and Abseil); the --wrap flags are harmless where nothing calls the symbols.
+  LINK_FLAGS="$LINK_FLAGS $WRAPS"
+  CXX_LIBS="$SHIM -labsl_synchronization -labsl_time"
 fi
 
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_CUDA=OFF \
     -DHEARTH_BUILD_BENCH=OFF -DHEARTH_TEST_TIMEOUT_SCALE=$([ "$MODE" = tsan ] && echo 8 || echo 3) \
     -DCMAKE_C_FLAGS="$FLAGS" -DCMAKE_CXX_FLAGS="$FLAGS" \
-    -DCMAKE_EXE_LINKER_FLAGS="$LINK_FLAGS" -DCMAKE_SHARED_LINKER_FLAGS="$LINK_FLAGS" >/dev/null
+    -DCMAKE_EXE_LINKER_FLAGS="$LINK_FLAGS" -DCMAKE_SHARED_LINKER_FLAGS="$LINK_FLAGS" \
+    -DCMAKE_CXX_STANDARD_LIBRARIES="$CXX_LIBS" >/dev/null
 fi
-cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}"
+# HEARTH_SANITIZE_TARGETS="a_test b_test": build only those (a focused run; pick the tests with
+# ctest -R), not the whole tree.
+# shellcheck disable=SC2086
+cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}" ${HEARTH_SANITIZE_TARGETS:+--target $HEARTH_SANITIZE_TARGETS}
 scripts/fetch-model.sh >/dev/null
 
 SUPP="$ROOT/scripts/sanitizers"

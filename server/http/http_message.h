@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -22,6 +23,14 @@ struct HttpRequest {
   std::string authorization;  // the Authorization header ("" when absent)
   std::string content_type;
 };
+
+// Sets request->path and request->query from a request target: the path is everything before
+// the first '?', the query (undecoded) everything after it.
+inline void SetTarget(std::string_view target, HttpRequest* request) {
+  const size_t q = target.find('?');
+  request->path = std::string(target.substr(0, q));
+  request->query = q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
+}
 
 struct HttpResponse {
   int status = 200;

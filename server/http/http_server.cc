@@ -153,10 +153,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     keep_alive_ = msg.keep_alive();
     HttpRequest request;
     request.method = std::string(msg.method_string());
-    const std::string target(msg.target());
-    const size_t q = target.find('?');
-    request.path = std::string(target.substr(0, q));
-    if (q != std::string::npos) request.query = std::string(target.substr(q + 1));
+    SetTarget(std::string_view(msg.target().data(), msg.target().size()), &request);
     request.authorization = std::string(msg[bhttp::field::authorization]);
     request.content_type = std::string(msg[bhttp::field::content_type]);
     request.body = std::move(msg.body());

@@ -1,7 +1,7 @@
 """Soak and overload runs against a live `hearth serve` (loopback only, bounded, stop by
 themselves). Used by test_soak.py (short versions, in CI) and scripts/soak.sh (the long ones).
 
-  python3 tests/server/soak.py soak --requests 10000 [--concurrency 48]
+  python3 tests/server/soak.py soak --requests 10000 [--concurrency 48] [--max-seconds S]
   python3 tests/server/soak.py overload [--waves 10]
 
 soak: REQUESTS requests from CONCURRENCY client threads: mixed prompt lengths (text and token
@@ -121,7 +121,9 @@ def run_one(client, plan, rng):
         return e.code().name
 
 
-def soak(server, requests, concurrency, seed=16, log=print):
+def soak(server, requests, concurrency, seed=16, log=print, max_seconds=None):
+    """Runs `requests` planned requests; with max_seconds, none is started after that many
+    seconds (the result counts those that ran: "requests", of "planned")."""
     rng = random.Random(seed)
     plans = [make_plan(rng, i) for i in range(requests)]
     rngs = [random.Random(seed * 1000003 + i) for i in range(requests)]
@@ -135,6 +137,8 @@ def soak(server, requests, concurrency, seed=16, log=print):
     start = time.monotonic()
 
     def one(i):
+        if max_seconds is not None and time.monotonic() - start > max_seconds:
+            return None
         code = run_one(server.client, plans[i], rngs[i])
         with lock:
             outcomes[code] = outcomes.get(code, 0) + 1
@@ -148,6 +152,7 @@ def soak(server, requests, concurrency, seed=16, log=print):
 
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(requests)))
+    planned, requests = requests, sampler.done
     waited, info = wait_kv_free(server.client, timeout=300)
     sampler.stop()
     samples = sampler.samples
@@ -161,7 +166,7 @@ def soak(server, requests, concurrency, seed=16, log=print):
                 "peak": max(s[index] for s in samples), "end": end[index]}
 
     return {
-        "requests": requests, "concurrency": concurrency,
+        "requests": requests, "planned": planned, "concurrency": concurrency,
         "seconds": round(time.monotonic() - start, 1),
         "outcomes": outcomes,
         "by_action": {f"{a}:{c}": n for (a, c), n in sorted(by_action.items())},
@@ -282,12 +287,15 @@ def main():
     ap.add_argument("--requests", type=int, default=10000)
     ap.add_argument("--concurrency", type=int, default=48)
     ap.add_argument("--waves", type=int, default=10)
+    ap.add_argument("--max-seconds", type=float,
+                    help="soak: start no request after this many seconds")
     ap.add_argument("--json", help="write the result here")
     args = ap.parse_args()
     if args.mode == "soak":
         s = Server(SOAK_SERVER)
         try:
-            result = soak(s, args.requests, args.concurrency)
+            result = soak(s, args.requests, args.concurrency,
+                          log=lambda m: print(m, flush=True), max_seconds=args.max_seconds)
             bad = check_soak(result)
         finally:
             s.stop()

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#if defined(__x86_64__) && defined(__clang__)
+#include <cpuid.h>
+#endif
 
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/kernels/kernels.h"
@@ -42,15 +45,30 @@ const kern::KernelTable& F32ActTableFor(CpuKernelPath path) {
   return path == CpuKernelPath::kScalar ? kern::ScalarF32ActKernels() : kern::Avx2F32ActKernels();
 }
 
+#if defined(__x86_64__) && defined(__clang__)
+// Clang 14 (the fuzz build's compiler) does not know "f16c" / "avxvnni" for
+// __builtin_cpu_supports: read CPUID (leaf 1 ECX bit 29; leaf 7 subleaf 1 EAX bit 4).
+bool HasF16c() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & (1u << 29)) != 0;
+}
+bool HasAvxVnni() {
+  unsigned a, b, c, d;
+  return __get_cpuid_count(7, 1, &a, &b, &c, &d) != 0 && (a & (1u << 4)) != 0;
+}
+#elif defined(__x86_64__)
+bool HasF16c() { return __builtin_cpu_supports("f16c"); }
+bool HasAvxVnni() { return __builtin_cpu_supports("avxvnni"); }
+#endif
+
 bool CpuHas(const char* feature_set) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (std::string_view(feature_set) == "avx2") {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && HasF16c();
   }
   if (std::string_view(feature_set) == "avxvnni") {
-    return CpuHas("avx2") && __builtin_cpu_supports("avxvnni");
+    return CpuHas("avx2") && HasAvxVnni();
   }
   if (std::string_view(feature_set) == "avx512") {
     return CpuHas("avx2") && __builtin_cpu_supports("avx512f") &&
