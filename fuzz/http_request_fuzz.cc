@@ -28,7 +28,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/unicode.h"
 #include "fuzz/fuzz_input.h"
@@ -49,10 +51,40 @@ namespace {
 
 constexpr int kKeys = 1, kDraining = 2, kParseSpecial = 4;
 
+// One loaded model named "smol" (the registry's answers for it, without loading anything).
+class FixedResolver final : public ModelResolver {
+ public:
+  explicit FixedResolver(ServedEngine served)
+      : served_(std::make_shared<const ServedEngine>(std::move(served))) {}
+  absl::StatusOr<ModelLease> Acquire(absl::string_view name, absl::Time) const override {
+    RETURN_IF_ERROR(CanonicalName(name).status());
+    return served_;
+  }
+  bool NeedsLoad(absl::string_view) const override { return false; }
+  std::vector<ModelStatus> List() const override {
+    ModelStatus status;
+    status.name = served_->model.name;
+    status.loaded = true;
+    status.facts = served_->facts;
+    status.max_model_len = served_->model.max_model_len;
+    return {status};
+  }
+  absl::StatusOr<std::string> CanonicalName(absl::string_view name) const override {
+    if (name.empty() || name == served_->model.name) return served_->model.name;
+    return absl::NotFoundError(
+        absl::StrCat("model '", name, "' is not served (served: ", served_->model.name, ")"));
+  }
+  void UnloadWhenIdle(absl::string_view) const override {}
+  const ServedModel& model() const { return served_->model; }
+
+ private:
+  ModelLease served_;
+};
+
 struct World {
   std::unique_ptr<security::ApiKeys> keys;
-  std::unique_ptr<SingleModelResolver> resolvers[2];  // [parse_special]
-  std::unique_ptr<ApiService> services[8];            // [flags]
+  std::unique_ptr<FixedResolver> resolvers[2];  // [parse_special]
+  std::unique_ptr<ApiService> services[8];      // [flags]
 };
 
 const World& TheWorld() {
@@ -74,7 +106,7 @@ const World& TheWorld() {
       e.facts.quant_type = "Q4_1";
       e.facts.parameter_count = 134515008;
       e.engine = nullptr;  // never reached: generations stop before Submit
-      w->resolvers[special] = std::make_unique<SingleModelResolver>(std::move(e));
+      w->resolvers[special] = std::make_unique<FixedResolver>(std::move(e));
     }
     for (int flags = 0; flags < 8; ++flags) {
       ApiServiceOptions o;
@@ -155,7 +187,7 @@ void OpenAiGeneration(const HttpRequest& http, bool chat, const ModelResolver& m
   auto parsed =
       chat ? openai::ParseChatCompletionRequest(*body) : openai::ParseCompletionRequest(*body);
   if (!parsed.ok()) return CheckRefusal(parsed.status(), false);
-  auto served = models.Resolve(parsed->model);
+  auto served = models.Acquire(parsed->model, absl::InfiniteFuture());
   if (!served.ok()) return CheckRefusal(served.status(), false);
   const ServedModel& model = (*served)->model;
   const FieldNames& names = chat ? openai::ChatFieldNames() : openai::CompletionFieldNames();
@@ -189,7 +221,7 @@ void OllamaGeneration(const HttpRequest& http, bool chat, const ModelResolver& m
   if (!body.ok()) return CheckRefusal(body.status(), true);
   auto parsed = chat ? ollama::ParseChatRequest(*body) : ollama::ParseGenerateRequest(*body);
   if (!parsed.ok()) return CheckRefusal(parsed.status(), true);
-  auto served = models.Resolve(parsed->model);
+  auto served = models.Acquire(parsed->model, absl::InfiniteFuture());
   if (!served.ok()) return CheckRefusal(served.status(), true);
   const ServedModel& model = (*served)->model;
   if (parsed->load_only) return CheckResponse(ollama::LoadResponse(*parsed, model.name));
@@ -225,7 +257,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const World& w = TheWorld();
   ApiService& service = *w.services[flags];
-  const ModelResolver& models = *w.resolvers[(flags & kParseSpecial) ? 1 : 0];
+  const FixedResolver& models = *w.resolvers[(flags & kParseSpecial) ? 1 : 0];
   const std::string& path = request.path;
   const bool openai_gen = path == "/v1/completions" || path == "/v1/chat/completions";
   const bool ollama_gen = path == "/api/generate" || path == "/api/chat";
@@ -246,7 +278,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (path == "/tokenize" && response->status == 200) {
     const Json body = Json::parse(response->body);
-    const int32_t vocab = models.List()[0]->model.tokenizer->vocab_size();
+    const int32_t vocab = models.model().tokenizer->vocab_size();
     for (const Json& id : body.at("tokens")) {
       fuzz::Check(id.get<int64_t>() >= 0 && id.get<int64_t>() < vocab, "tokenize ids in vocab");
     }
