@@ -1,5 +1,7 @@
 #include "common/host_resources.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -285,6 +287,16 @@ CpuReport InspectCpus(const HostRoots& roots) {
 int64_t AvailableMemoryBytes(const HostRoots& roots) { return InspectMemory(roots).available; }
 
 int UsableCpuCount(const HostRoots& roots) { return InspectCpus(roots).usable; }
+
+int64_t ResidentBytes(const HostRoots& roots) {
+  // statm: size resident shared text lib data dt, in pages.
+  std::optional<std::string> text = ReadFile(roots.proc + "/self/statm");
+  if (!text) return 0;
+  std::vector<std::string> fields = absl::StrSplit(*text, ' ', absl::SkipEmpty());
+  int64_t pages = 0;
+  if (fields.size() < 2 || !absl::SimpleAtoi(fields[1], &pages) || pages < 0) return 0;
+  return pages * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+}
 
 std::string DescribeMemory(const MemoryReport& r) {
   std::string out = absl::StrCat("memory: ", Mib(r.available), " available (");

@@ -56,6 +56,10 @@ CpuReport InspectCpus(const HostRoots& roots = {});
 int64_t AvailableMemoryBytes(const HostRoots& roots = {});
 int UsableCpuCount(const HostRoots& roots = {});
 
+// This process's resident set now (VmRSS: anonymous and file pages in memory), from
+// <proc>/self/statm; 0 when unreadable.
+int64_t ResidentBytes(const HostRoots& roots = {});
+
 // One line for start-up logs, e.g. "memory: 812 MiB available (cgroup v2 limit 1024 MiB,
 // usage 212 MiB; MemAvailable 20934 MiB)".
 std::string DescribeMemory(const MemoryReport& report);

@@ -163,6 +163,7 @@ absl::StatusOr<KvCachePlan> PlanKvCache(const std::vector<StageMemoryInfo>& stag
       plan.host_resident_bytes += stages[i].memory.weight_bytes;
     }
   }
+  plan.host_kv_bytes = host_kv;
   plan.host_resident_bytes += host_kv + plan.swap_bytes;
   // Every device's K/V must fit what it has free (an explicit size or budget can ask for more).
   for (size_t i = 0; i < stages.size(); ++i) {

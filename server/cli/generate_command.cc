@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -314,7 +315,9 @@ int RunGenerate(int argc, char** argv) {
   auto engine = engine::Engine::Create(**model, options.engine);
   if (!engine.ok()) {
     std::fprintf(stderr, "hearth generate: %s\n", std::string(engine.status().message()).c_str());
-    return 1;
+    // A setting the engine refuses (a KV cache larger than the memory) is a usage error, as
+    // in `hearth serve`; anything else (an allocation that failed) a runtime one.
+    return absl::IsInvalidArgument(engine.status()) ? kExitUsage : 1;
   }
   const engine::tokenizer::Tokenizer& tok = (*engine)->tokenizer();
   std::shared_ptr<const constraint::CompiledConstraint> constraint;

@@ -54,6 +54,22 @@ void LogKvPlan(const engine::Engine& engine, const std::string& name,
       "), ", stats.num_host_blocks, " swap blocks"));
 }
 
+// A bound on the buffers one engine step allocates on top of weights and K/V: the activations of
+// max_num_batched_tokens rows (residual, norms, Q/K/V, attention output, the FFN's gate / up /
+// product, doubled for the quantized copies and per-thread partials) and the logits and
+// sampling probabilities of max_num_seqs rows.
+int64_t WorkingBufferBytes(const engine::ModelConfig& m, const engine::EngineConfig& e) {
+  const int64_t kv_dim = int64_t{m.num_kv_heads} * m.head_dim;
+  const int64_t q_dim = int64_t{m.num_heads} * m.head_dim;
+  const int64_t ffn =
+      m.is_moe() ? int64_t{m.expert_ffn_dim} * m.expert_used_count + m.shared_expert_ffn_dim
+                 : m.ffn_dim;
+  const int64_t per_row = 6 * int64_t{m.dim} + q_dim + 2 * kv_dim + 3 * ffn;
+  const int64_t rows = std::max(e.scheduler.max_num_batched_tokens, e.scheduler.max_num_seqs);
+  return 2 * rows * per_row * int64_t{sizeof(float)} +
+         2 * int64_t{e.scheduler.max_num_seqs} * m.vocab_size * int64_t{sizeof(float)};
+}
+
 }  // namespace
 
 void PlanEngineConfigs(const ServerConfig& config, std::vector<ServedModelPlan>* models) {
@@ -84,6 +100,9 @@ void PlanEngineConfigs(const ServerConfig& config, std::vector<ServedModelPlan>*
 absl::StatusOr<std::unique_ptr<LoadedModel>> LoadServedModel(
     const ServedModelPlan& plan, const ServerConfig& config, engine::EngineHooks hooks,
     const std::function<void(const std::string&)>& log) {
+  // What the load itself makes resident (weights, repacked copies, tokenizer, compiler) is
+  // measured, not modelled: the process's resident set before and after.
+  const int64_t resident_before = common::ResidentBytes();
   auto model = std::make_unique<EngineModel>();
   auto weights = engine::LoadedModel::Open(plan.source.gguf_path, config.model_load == "mmap"
                                                                       ? engine::GgufLoad::kMmap
@@ -123,11 +142,19 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadServedModel(
   }
   model->served_.facts = DescribeModel(*model->weights);
   model->served_.engine = model->engine.get();
-  const bool copied = config.model_load != "mmap";
-  model->resident_bytes_ = model->engine->kv_plan().host_resident_bytes + plan.file_bytes;
+  // Up to: what the load made resident, plus the host K/V and swap pages (untouched until
+  // used), plus the working buffers of a full step. The registry's byte budget uses it too.
+  const engine::KvCachePlan& kv = model->engine->kv_plan();
+  const int64_t loaded = std::max<int64_t>(0, common::ResidentBytes() - resident_before);
+  const int64_t to_fill = kv.host_kv_bytes + kv.swap_bytes;
+  const int64_t working = WorkingBufferBytes(model->weights->config(), plan.engine_config);
+  model->resident_bytes_ = loaded + to_fill + working;
   LogKvPlan(*model->engine, name, plan.engine_config, log);
   log(absl::StrCat("model ", name, ": host memory up to ",
-                   engine::HumanBytes(model->resident_bytes_), copied ? "" : " (file mapped)"));
+                   engine::HumanBytes(model->resident_bytes_), " (", engine::HumanBytes(loaded),
+                   " resident after load, ", engine::HumanBytes(to_fill),
+                   " as the KV cache and swap fill, ", engine::HumanBytes(working),
+                   " step buffers)", config.model_load == "mmap" ? ", file mapped" : ""));
   return std::unique_ptr<LoadedModel>(std::move(model));
 }
 

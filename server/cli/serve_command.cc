@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -171,13 +172,19 @@ int RunServe(int argc, char** argv) {
       config.models_memory_budget > 0 ? config.models_memory_budget
       : any_lazy ? static_cast<int64_t>(0.9 * static_cast<double>(memory.available))
                  : 0;
+  // The start-up memory line: the process before any model plus each eager model's bound.
+  const int64_t resident_without_models = common::ResidentBytes();
+  auto models_resident = std::make_shared<std::atomic<int64_t>>(0);
   registry_options.loader =
-      [&plans, &config,
-       serving](const RegistryEntrySpec& spec) -> absl::StatusOr<std::unique_ptr<LoadedModel>> {
+      [&plans, &config, serving, models_resident](
+          const RegistryEntrySpec& spec) -> absl::StatusOr<std::unique_ptr<LoadedModel>> {
     for (const ServedModelPlan& p : plans) {
       if (p.config.name != spec.name) continue;
-      return LoadServedModel(p, config, serving ? serving->Hooks(spec.name) : engine::EngineHooks{},
-                             [](const std::string& line) { Log(LogLevel::kInfo, line); });
+      auto loaded =
+          LoadServedModel(p, config, serving ? serving->Hooks(spec.name) : engine::EngineHooks{},
+                          [](const std::string& line) { Log(LogLevel::kInfo, line); });
+      if (loaded.ok()) *models_resident += (*loaded)->resident_bytes();
+      return loaded;
     }
     return absl::InternalError("no such model");
   };
@@ -302,6 +309,11 @@ int RunServe(int argc, char** argv) {
         absl::StrCat("http API on ", scheme, "://", config.http.listen_address, ":",
                      http_server->port(), " (OpenAI /v1, Ollama /api)", security_note));
   }
+  Log(LogLevel::kInfo,
+      absl::StrCat("host memory: up to ",
+                   engine::HumanBytes(resident_without_models + models_resident->load()),
+                   " resident (", engine::HumanBytes(resident_without_models),
+                   " before loading models", any_lazy ? ", more as lazy models load" : "", ")"));
   Log(LogLevel::kInfo,
       absl::StrCat("gRPC listening on ", host, ":", (*server)->port(), security_note));
 

@@ -3,12 +3,14 @@
 #include "common/host_resources.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace hearth::common {
 namespace {
@@ -252,6 +254,27 @@ TEST(CpuTest, NothingReadableFallsBackToHardwareThreads) {
 TEST(HostResourcesTest, RealHostAnswersSomething) {
   EXPECT_GT(AvailableMemoryBytes(), 0) << DescribeMemory(InspectMemory());
   EXPECT_GE(UsableCpuCount(), 1);
+}
+
+TEST(ResidentBytesTest, ReadsTheSecondFieldOfStatmInPages) {
+  FakeHost host(
+      std::map<std::string, std::string>{{"/proc/self/statm", "9000 250 40 10 0 99 0\n"}});
+  EXPECT_EQ(ResidentBytes(host.roots()), 250 * ::sysconf(_SC_PAGESIZE));
+}
+
+TEST(ResidentBytesTest, UnreadableOrMalformedIsZero) {
+  FakeHost missing(std::map<std::string, std::string>{{"/proc/unrelated", ""}});
+  EXPECT_EQ(ResidentBytes(missing.roots()), 0);
+  FakeHost malformed(std::map<std::string, std::string>{{"/proc/self/statm", "9000 x\n"}});
+  EXPECT_EQ(ResidentBytes(malformed.roots()), 0);
+}
+
+TEST(ResidentBytesTest, GrowsWhenThisProcessTouchesMemory) {
+  const int64_t before = ResidentBytes();
+  ASSERT_GT(before, 0);
+  std::vector<char> block(64 * kMiB, 1);  // written, so resident
+  EXPECT_GE(ResidentBytes(), before + 32 * kMiB);
+  EXPECT_EQ(block[12345], 1);
 }
 
 }  // namespace

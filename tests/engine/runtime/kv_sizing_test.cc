@@ -96,6 +96,8 @@ TEST(KvSizingTest, ResidentMemoryCountsWeightsKvAndSwap) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->num_host_blocks, 50);
   EXPECT_EQ(plan->host_resident_bytes, 7 * kMiB + 100 * kMiB + 50 * kMiB);
+  EXPECT_EQ(plan->host_kv_bytes, 100 * kMiB);
+  EXPECT_EQ(plan->swap_bytes, 50 * kMiB);
 }
 
 // The probe findings: huge sizes are errors, not truncated block counts or late OOM kills.
