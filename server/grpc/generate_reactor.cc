@@ -24,6 +24,15 @@ GenerateReactor::GenerateReactor(HearthService* service, grpc::CallbackServerCon
     FinishLocked(ToGrpcStatus(st));
     return;
   }
+  if (!raw_request->Valid()) {
+    // No request message: the client half-closed without one, or cancelled (or its deadline
+    // passed) before sending it; gRPC still runs the handler of a ByteBuffer method. OnDone
+    // counts the cancelled ones as cancellations.
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "GenerateRequest: the call carried no request message"));
+    return;
+  }
   v1::GenerateRequest request;
   if (absl::Status parsed = ParseRequest(*raw_request, &request); !parsed.ok()) {
     absl::MutexLock lock(&mu_);
@@ -129,11 +138,7 @@ void GenerateReactor::OnWake(bool final) {
 void GenerateReactor::PumpLocked() {
   if (finish_called_ || writing_) return;
   if (cancelled_) {
-    const auto deadline = context_->deadline();
-    const bool expired = deadline != std::chrono::system_clock::time_point::max() &&
-                         deadline - std::chrono::system_clock::now() <= kDeadlineSlack;
-    FinishLocked(expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded")
-                         : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    FinishLocked(CancelledStatus());
     return;
   }
   if (queue_.empty() && channel_ != nullptr) {
@@ -170,10 +175,16 @@ void GenerateReactor::FinishLocked(const grpc::Status& status) {
   if (finish_called_) return;
   finish_called_ = true;
   queue_.clear();
-  if (!status.ok() && service_->on_generate_failure_) {
-    service_->on_generate_failure_(status.error_code(), model_name_);
-  }
+  finish_code_ = status.error_code();
   Finish(status);
+}
+
+grpc::Status GenerateReactor::CancelledStatus() const {
+  const auto deadline = context_->deadline();
+  const bool expired = deadline != std::chrono::system_clock::time_point::max() &&
+                       deadline - std::chrono::system_clock::now() <= kDeadlineSlack;
+  return expired ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded")
+                 : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
 }
 
 void GenerateReactor::OnWriteDone(bool ok) {
@@ -220,6 +231,12 @@ void GenerateReactor::OnDone() {
   {
     absl::MutexLock lock(&mu_);
     done_ = true;
+    // Counted now, when it is known whether the status reached the client: a call cancelled
+    // first (OnCancel runs before OnDone) ended for its client with the cancellation.
+    if (finish_code_ != grpc::StatusCode::OK && service_->on_generate_failure_) {
+      service_->on_generate_failure_(cancelled_ ? CancelledStatus().error_code() : finish_code_,
+                                     model_name_);
+    }
     release = ReleasableLocked();
   }
   if (release) {

@@ -82,7 +82,13 @@ class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Both sides released? REQUIRES: mu_ held.
   bool ReleasableLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the call with `status`. OnDone counts a failure with the code the client saw: for a
+  // call cancelled (by the client, its deadline or its connection) the cancellation, whatever
+  // `status` the server sent.
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // DEADLINE_EXCEEDED when the call's deadline has passed (within kDeadlineSlack), else
+  // CANCELLED: how a cancelled call ended for its client.
+  grpc::Status CancelledStatus() const;
 
   HearthService* const service_;
   grpc::CallbackServerContext* const context_;
@@ -101,6 +107,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> 
   std::deque<v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);  // taken, not yet written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::StatusCode finish_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
   bool shutdown_abort_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone ran

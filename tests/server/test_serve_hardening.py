@@ -53,7 +53,18 @@ def test_burst_fills_running_slots_and_waiting_queue():
         calls = [s.client.generate(text=f"Story number {i}:", **LONG, timeout=600 * SLOW)
                  for i in range(60)]
         with concurrent.futures.ThreadPoolExecutor(60) as pool:
-            outcomes = list(pool.map(first_message_or_code, calls))
+            futures = [pool.submit(first_message_or_code, call) for call in calls]
+            # 16 run and 40 are refused at once; the 4 waiting start when running ones end:
+            # cancel those (rather than wait for their long streams).
+            first = []
+            for f in concurrent.futures.as_completed(futures):
+                first.append(f)
+                if len(first) == 56:
+                    break
+            for call, f in zip(calls, futures):
+                if f in first and f.result() == "started":
+                    call.cancel()
+            outcomes = [f.result() for f in futures]
         for call in calls:
             call.cancel()
         assert outcomes.count("started") == 20, outcomes
@@ -287,6 +298,45 @@ def test_deadlines_under_load_count_as_deadline_exceeded(server):
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     assert delta["DEADLINE_EXCEEDED"] == 48, delta
     assert delta["CANCELLED"] == 8, delta  # the background streams
+
+
+def test_calls_ended_before_their_request_arrived_count_as_the_client_saw(server):
+    # The soak's "2 INVALID_ARGUMENT no client saw": a call cancelled (or expired) before its
+    # request message arrived reaches the handler with no message; it was counted as an
+    # unreadable request. A client-streaming call on the method sends headers and no message.
+    channel = grpc.insecure_channel(server.target)
+    generate = channel.stream_stream("/hearth.v1.Hearth/Generate")
+    before = failure_counts(server)
+    try:
+        release = threading.Event()
+
+        def never_sends():
+            release.wait()
+            return
+            yield  # a generator that yields nothing
+
+        cancelled = generate(never_sends(), timeout=600 * SLOW)
+        time.sleep(0.5)  # the headers are out
+        cancelled.cancel()
+        with pytest.raises(grpc.RpcError) as expired:
+            list(generate(never_sends(), timeout=0.5))
+        assert expired.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        with pytest.raises(grpc.RpcError) as empty:
+            list(generate(iter(()), timeout=60 * SLOW))  # half-closed without a message
+        assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "no request message" in empty.value.details()
+        release.set()
+        want = {"CANCELLED": 1, "DEADLINE_EXCEEDED": 1, "INVALID_ARGUMENT": 1}
+        deadline = time.monotonic() + 60 * SLOW
+        while True:
+            after = failure_counts(server)
+            delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+            if delta == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert delta == want
+    finally:
+        channel.close()
 
 
 # --- 14: client priority bound --------------------------------------------------------------
