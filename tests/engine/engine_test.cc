@@ -11,6 +11,7 @@ namespace hearth::engine {
 namespace {
 
 using testing::DefaultModel;
+using testing::ExpectSeededSampleAloneEqualsUnderLoad;
 using testing::Greedy;
 using testing::RandomPrompt;
 using testing::RunAlone;
@@ -69,47 +70,9 @@ TEST(EngineConsistency, ConcurrentGreedyEqualsSoloInEveryBatchingMode) {
 // A seeded, sampled request returns bitwise the same tokens and logprobs alone or among 31
 // other requests.
 TEST(EngineBatchInvariance, SeededSampleAloneEqualsUnderLoad) {
-  Request probe;
-  probe.prompt_tokens = RandomPrompt(40, 99);
-  probe.params.temperature = 0.9f;
-  probe.params.top_p = 0.95f;
-  probe.params.seed = 1234;
-  probe.params.max_tokens = 24;
-  probe.params.logprobs = 5;
-  probe.params.ignore_eos = true;
-
   auto engine = Engine::Create(DefaultModel(), TestConfig());
   ASSERT_TRUE(engine.ok()) << engine.status();
-  auto alone = (*engine)->Generate({probe});
-  ASSERT_TRUE(alone.ok()) << alone.status();
-
-  std::vector<Request> crowd;
-  for (int i = 0; i < 31; ++i) {
-    Request r = Greedy(RandomPrompt(5 + 7 * i, 500 + i), 20);
-    if (i % 2 == 1) {
-      r.params.temperature = 1.0f;
-      r.params.seed = i;
-    }
-    crowd.push_back(std::move(r));
-  }
-  crowd.insert(crowd.begin() + 13, probe);
-  auto loaded = (*engine)->Generate(crowd);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-
-  const SampleResult& a = (*alone)[0][0];
-  const SampleResult& b = (*loaded)[13][0];
-  ASSERT_EQ(a.token_ids, b.token_ids);
-  ASSERT_EQ(a.logprobs.size(), b.logprobs.size());
-  for (size_t i = 0; i < a.logprobs.size(); ++i) {
-    EXPECT_EQ(a.logprobs[i].id, b.logprobs[i].id);
-    // Bitwise: compare the float representations.
-    EXPECT_EQ(std::bit_cast<uint32_t>(a.logprobs[i].logprob),
-              std::bit_cast<uint32_t>(b.logprobs[i].logprob));
-    ASSERT_EQ(a.logprobs[i].top_logprobs.size(), 5u);
-    for (size_t k = 0; k < 5; ++k) {
-      EXPECT_EQ(a.logprobs[i].top_logprobs[k], b.logprobs[i].top_logprobs[k]);
-    }
-  }
+  ExpectSeededSampleAloneEqualsUnderLoad(**engine, RandomPrompt, /*crowd_length_step=*/7);
 }
 
 // With the cache sized for about three sequences, 40 requests all finish with their solo

@@ -1,7 +1,9 @@
 // Shared helpers for the engine tests: the default model, opened once, and request builders.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <vector>
@@ -71,6 +73,53 @@ inline std::vector<std::vector<int32_t>> RunAlone(const std::vector<Request>& re
     out.push_back((*result)[0][0].token_ids);
   }
   return out;
+}
+
+// The batch-invariance check for seeded sampling: a sampled request (temperature 0.9, top_p,
+// seed, 5 top logprobs) returns bitwise the same tokens and logprobs alone on `engine` and as
+// the 14th of 32 requests (greedy and sampled ones of different lengths). `prompt(n, seed)`
+// makes the model's prompts.
+inline void ExpectSeededSampleAloneEqualsUnderLoad(
+    Engine& engine, const std::function<std::vector<int32_t>(int32_t, uint32_t)>& prompt,
+    int32_t crowd_length_step) {
+  Request probe;
+  probe.prompt_tokens = prompt(40, 99);
+  probe.params.temperature = 0.9f;
+  probe.params.top_p = 0.95f;
+  probe.params.seed = 1234;
+  probe.params.max_tokens = 24;
+  probe.params.logprobs = 5;
+  probe.params.ignore_eos = true;
+  auto alone = engine.Generate({probe});
+  ASSERT_TRUE(alone.ok()) << alone.status();
+
+  std::vector<Request> crowd;
+  for (int i = 0; i < 31; ++i) {
+    Request r = Greedy(prompt(5 + crowd_length_step * i, 500 + i), 20);
+    if (i % 2 == 1) {
+      r.params.temperature = 1.0f;
+      r.params.seed = i;
+    }
+    crowd.push_back(std::move(r));
+  }
+  crowd.insert(crowd.begin() + 13, probe);
+  auto loaded = engine.Generate(crowd);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+
+  const SampleResult& a = (*alone)[0][0];
+  const SampleResult& b = (*loaded)[13][0];
+  ASSERT_EQ(a.token_ids, b.token_ids);
+  ASSERT_EQ(a.logprobs.size(), b.logprobs.size());
+  for (size_t i = 0; i < a.logprobs.size(); ++i) {
+    EXPECT_EQ(a.logprobs[i].id, b.logprobs[i].id);
+    // Bitwise: compare the float representations.
+    EXPECT_EQ(std::bit_cast<uint32_t>(a.logprobs[i].logprob),
+              std::bit_cast<uint32_t>(b.logprobs[i].logprob));
+    ASSERT_EQ(a.logprobs[i].top_logprobs.size(), 5u);
+    for (size_t k = 0; k < 5; ++k) {
+      EXPECT_EQ(a.logprobs[i].top_logprobs[k], b.logprobs[i].top_logprobs[k]);
+    }
+  }
 }
 
 }  // namespace hearth::engine::testing

@@ -3,7 +3,6 @@
 // different experts give the same tokens as each stream alone, and a seeded sampled stream is
 // bitwise the same alone and under load.
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <memory>
 #include <numeric>
@@ -15,10 +14,13 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model.h"
 #include "gtest/gtest.h"
+#include "tests/engine/engine_test_util.h"
 #include "tests/engine/model/tiny_model.h"
 
 namespace hearth::engine {
 namespace {
+
+using testing::Greedy;
 
 constexpr int kVocab = 300;  // tiny_model.h's tokenizer needs >= 259
 
@@ -64,15 +66,6 @@ std::vector<int32_t> Prompt(int32_t n, uint32_t seed) {
   std::vector<int32_t> out(n);
   for (int32_t& t : out) t = dist(rng);
   return out;
-}
-
-Request Greedy(std::vector<int32_t> prompt, int32_t max_tokens) {
-  Request r;
-  r.prompt_tokens = std::move(prompt);
-  r.params.temperature = 0;
-  r.params.max_tokens = max_tokens;
-  r.params.ignore_eos = true;
-  return r;
 }
 
 // The top-2 experts layer 0's router picks for a token's normalized embedding, from the file's
@@ -139,46 +132,9 @@ TEST(MoeEngine, ConcurrentStreamsEqualEachStreamAlone) {
 }
 
 TEST(MoeEngine, SeededSampleAloneEqualsUnderLoadBitwise) {
-  Request probe;
-  probe.prompt_tokens = Prompt(40, 7);
-  probe.params.temperature = 0.9f;
-  probe.params.top_p = 0.95f;
-  probe.params.seed = 1234;
-  probe.params.max_tokens = 24;
-  probe.params.logprobs = 5;
-  probe.params.ignore_eos = true;
-
   auto engine = Engine::Create(MoeModel(), Config());
   ASSERT_TRUE(engine.ok()) << engine.status();
-  auto alone = (*engine)->Generate({probe});
-  ASSERT_TRUE(alone.ok()) << alone.status();
-
-  std::vector<Request> crowd;
-  for (int i = 0; i < 31; ++i) {
-    Request r = Greedy(Prompt(5 + 4 * i, 500 + i), 20);
-    if (i % 2 == 1) {
-      r.params.temperature = 1.0f;
-      r.params.seed = i;
-    }
-    crowd.push_back(std::move(r));
-  }
-  crowd.insert(crowd.begin() + 13, probe);
-  auto loaded = (*engine)->Generate(crowd);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-
-  const SampleResult& a = (*alone)[0][0];
-  const SampleResult& b = (*loaded)[13][0];
-  ASSERT_EQ(a.token_ids, b.token_ids);
-  ASSERT_EQ(a.logprobs.size(), b.logprobs.size());
-  for (size_t i = 0; i < a.logprobs.size(); ++i) {
-    EXPECT_EQ(a.logprobs[i].id, b.logprobs[i].id);
-    EXPECT_EQ(std::bit_cast<uint32_t>(a.logprobs[i].logprob),
-              std::bit_cast<uint32_t>(b.logprobs[i].logprob));
-    ASSERT_EQ(a.logprobs[i].top_logprobs.size(), 5u);
-    for (size_t k = 0; k < 5; ++k) {
-      EXPECT_EQ(a.logprobs[i].top_logprobs[k], b.logprobs[i].top_logprobs[k]);
-    }
-  }
+  testing::ExpectSeededSampleAloneEqualsUnderLoad(**engine, Prompt, /*crowd_length_step=*/4);
 }
 
 }  // namespace
