@@ -57,25 +57,6 @@ absl::StatusOr<CudaWeight> CudaWeight::Upload(GgmlType type, int64_t rows, int64
   return w;
 }
 
-const char* CudaGemmModeName(CudaGemmMode mode) {
-  switch (mode) {
-    case CudaGemmMode::kInvariant:
-      return "invariant";
-    case CudaGemmMode::kFast:
-      return "fast";
-    case CudaGemmMode::kExact:
-      return "exact";
-  }
-  return "?";
-}
-
-std::optional<CudaGemmMode> ParseCudaGemmMode(std::string_view name) {
-  if (name == "invariant") return CudaGemmMode::kInvariant;
-  if (name == "fast") return CudaGemmMode::kFast;
-  if (name == "exact") return CudaGemmMode::kExact;
-  return std::nullopt;
-}
-
 MatMulPath PathFor(CudaGemmMode mode, int64_t n, int64_t cublas_min_tokens) {
   switch (mode) {
     case CudaGemmMode::kInvariant:

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/cuda/cuda_buffer.h"
+#include "engine/gemm_mode.h"
 #include "engine/quant/ggml_type.h"
 
 struct cublasContext;
@@ -67,9 +68,12 @@ enum class MatMulPath {
   kTensorCore,
 };
 
-enum class CudaGemmMode { kInvariant, kFast, kExact };
-const char* CudaGemmModeName(CudaGemmMode mode);  // "invariant", "fast", "exact"
-std::optional<CudaGemmMode> ParseCudaGemmMode(std::string_view name);  // inverse
+// The matmul modes (engine/gemm_mode.h: the `cuda_gemm` setting).
+using CudaGemmMode = GemmMode;
+inline const char* CudaGemmModeName(CudaGemmMode mode) { return GemmModeName(mode); }
+inline std::optional<CudaGemmMode> ParseCudaGemmMode(std::string_view name) {
+  return ParseGemmMode(name);
+}
 
 // The path `mode` takes for a batch of n tokens.
 MatMulPath PathFor(CudaGemmMode mode, int64_t n, int64_t cublas_min_tokens);

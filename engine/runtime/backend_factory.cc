@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<DeviceOps>> CreateOps(const LoadedModel& model,
 #ifdef HEARTH_HAVE_CUDA
       cuda::CudaOpsOptions options;
       options.device = spec.device.index;
+      options.gemm = config.device.cuda_gemm;
       options.kv_dtype = config.kv_dtype.value_or(
           config.device.cpu_precision == cpu::ActPrecision::kF32 ? KvDtype::kF32 : KvDtype::kF16);
       return cuda::CreateCudaOps(model.config(), model.weights().rope_freq_factors, layers,

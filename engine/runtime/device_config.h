@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/cpu/kernels/matmul.h"
 #include "engine/cpu/kv_storage.h"
+#include "engine/gemm_mode.h"
 #include "engine/graph/model_graph.h"
 
 namespace hearth::engine {
@@ -61,6 +62,8 @@ struct DeviceConfig {
   int32_t threads = 2;             // CPU compute threads per CPU stage (>= 1)
   // CPU matmul activation precision (q8: fast, f32: matches a float reference).
   cpu::ActPrecision cpu_precision = cpu::ActPrecision::kQ8;
+  // How CUDA stages compute their matmuls (engine/gemm_mode.h).
+  GemmMode cuda_gemm = GemmMode::kInvariant;
 
   // InvalidArgument naming the first bad field.
   absl::Status Validate() const;

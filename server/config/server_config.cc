@@ -212,6 +212,18 @@ const std::vector<Setting>& Settings() {
               [](const ServerConfig& c) {
                 return std::string(engine::cpu::ActPrecisionName(c.cpu_precision));
               }},
+      Setting{"cuda_gemm",
+              [](ServerConfig& c, const std::string& value) -> absl::Status {
+                const auto m =
+                    engine::ParseGemmMode(absl::AsciiStrToLower(absl::StripAsciiWhitespace(value)));
+                if (!m.has_value()) {
+                  return Reason(
+                      absl::StrCat("must be one of invariant, fast, exact, got '", value, "'"));
+                }
+                c.cuda_gemm = *m;
+                return absl::OkStatus();
+              },
+              [](const ServerConfig& c) { return std::string(engine::GemmModeName(c.cuda_gemm)); }},
       SizeSetting("kv_cache_bytes", [](ServerConfig& c) -> int64_t& { return c.kv_cache_bytes; }),
       Setting{"kv_cache_memory_fraction",
               [](ServerConfig& c, const std::string& value) -> absl::Status {
@@ -615,6 +627,7 @@ engine::EngineConfig ServerConfig::ToEngineConfig() const {
   e.device.devices = devices;
   e.device.threads = threads > 0 ? threads : common::UsableCpuCount();
   e.device.cpu_precision = cpu_precision;
+  e.device.cuda_gemm = cuda_gemm;
   e.kv_cache.bytes = kv_cache_bytes;
   e.kv_cache.memory_fraction = kv_cache_memory_fraction;
   e.kv_cache.swap_space_bytes = swap_space;

@@ -87,6 +87,7 @@ struct ServerConfig {
   int32_t gpu_layers = -1;
   std::vector<engine::StageSpec> devices;
   engine::cpu::ActPrecision cpu_precision = engine::cpu::ActPrecision::kQ8;
+  engine::GemmMode cuda_gemm = engine::GemmMode::kInvariant;  // CUDA stages' matmuls
 
   int64_t kv_cache_bytes = 0;             // > 0 sizes the KV cache; 0: kv_cache_memory_fraction
   double kv_cache_memory_fraction = 0.2;  // of available memory (cgroup-bounded), (0, 0.95]

@@ -38,6 +38,8 @@ TEST(ServerConfigTest, DefaultsMatchTheEngineDefaults) {
   EXPECT_EQ(e.kv_cache.dtype, d.kv_cache.dtype);
   EXPECT_EQ(e.device.threads, d.device.threads);
   EXPECT_EQ(e.device.cpu_precision, d.device.cpu_precision);
+  EXPECT_EQ(e.device.cuda_gemm, engine::GemmMode::kInvariant);
+  EXPECT_EQ(e.device.cuda_gemm, d.device.cuda_gemm);
   EXPECT_FALSE(e.device.device.has_value());  // auto
   EXPECT_TRUE(e.device.devices.empty());
   EXPECT_EQ(e.kv_cache.ResolvedDtype(e.device.cpu_precision), engine::KvDtype::kF16);
@@ -91,6 +93,24 @@ TEST(ServerConfigTest, KvCacheDtypeFromEachLayer) {
   EXPECT_EQ(Origin(*c, "kv_cache_dtype"), "env HEARTH_KV_CACHE_DTYPE");
 }
 
+TEST(ServerConfigTest, CudaGemmFromEachLayerReachesTheEngine) {
+  ConfigSources s;
+  s.yaml_name = "a.yaml";
+  s.yaml_text = "cuda_gemm: fast\n";
+  auto c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.ToEngineConfig().device.cuda_gemm, engine::GemmMode::kFast);
+  s.env = {{"HEARTH_CUDA_GEMM", "Exact"}};
+  c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.ToEngineConfig().device.cuda_gemm, engine::GemmMode::kExact);
+  s.flags = {{"cuda-gemm", "invariant"}};
+  c = LoadServerConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->config.cuda_gemm, engine::GemmMode::kInvariant);
+  EXPECT_EQ(Origin(*c, "cuda_gemm"), "flag --cuda-gemm");
+}
+
 struct BadCase {
   const char* yaml;
   std::vector<std::pair<std::string, std::string>> env;
@@ -114,6 +134,10 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndOrigin) {
        {},
        "'kv_cache_dtype' (from file f.yaml): must be one of auto"},
       {"", {{"HEARTH_KV_CACHE_DTYPE", "fp8"}}, {}, "'kv_cache_dtype' (from env"},
+      {"cuda_gemm: turbo\n",
+       {},
+       {},
+       "'cuda_gemm' (from file f.yaml): must be one of invariant, fast, exact, got 'turbo'"},
       {"- a\n- b\n", {}, {}, "top level must be a mapping"},
       {"a: [\n", {}, {}, "config file f.yaml"},
       {"", {{"HEARTH_MAX_MODEL_LEN", "-1"}}, {}, "'max_model_len' (from env HEARTH_MAX_MODEL_LEN)"},
