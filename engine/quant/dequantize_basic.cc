@@ -21,6 +21,7 @@ inline int HighBit(const uint8_t* qh, int j) {
 }  // namespace
 
 void DequantizeF32(const void* src, float* dst, int64_t n) {
+  if (n <= 0) return;  // memcpy with a null pointer is undefined even for 0 bytes
   std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
 

@@ -38,6 +38,7 @@ uint8_t ClipU8(float truncated, int hi) {
 }  // namespace
 
 void QuantizeF32(const float* src, void* dst, int64_t n) {
+  if (n <= 0) return;  // memcpy with a null pointer is undefined even for 0 bytes
   std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
 

@@ -105,6 +105,16 @@ TEST(QuantizeTest, PerElementBoundOfBlockTypes) {
   }
 }
 
+TEST(QuantizeTest, ZeroLengthTouchesNothing) {
+  // UBSan: a zero-length row may come with null pointers (memcpy(dst, nullptr, 0) is UB).
+  for (T type :
+       {T::kF32, T::kF16, T::kBF16, T::kQ4_0, T::kQ4_1, T::kQ8_0, T::kQ4_K, T::kQ5_K, T::kQ6_K}) {
+    const QuantizeRowFn quantize = FindQuantizer(type);
+    ASSERT_NE(quantize, nullptr) << GetTypeTraits(type).name;
+    quantize(nullptr, nullptr, 0);
+  }
+}
+
 TEST(QuantizeTest, ZeroAndConstantBlocks) {
   for (T type : {T::kQ4_0, T::kQ4_1, T::kQ8_0, T::kQ4_K, T::kQ5_K, T::kQ6_K}) {
     const std::vector<float> zeros(512, 0.0f);
