@@ -63,7 +63,8 @@ def start(config, *extra):
 
 def metrics(server):
     """{(name, frozenset(labels)): value} of the hearth:* series."""
-    text = urllib.request.urlopen(server.metrics_url + "/metrics", timeout=30).read().decode()
+    with urllib.request.urlopen(server.metrics_url + "/metrics", timeout=30 * SLOW) as r:
+        text = r.read().decode()
     out = {}
     for line in text.splitlines():
         m = re.match(r'^(hearth:[a-z_]+)(\{(.*)\})? (\S+)$', line)
@@ -89,13 +90,13 @@ def wait_for(cond, timeout=120):
 
 def greedy_grpc(server, model, prompt):
     c = server.client.complete(text=prompt, model=model, temperature=0, max_tokens=MAX_TOKENS,
-                               timeout=300)
+                               timeout=300 * SLOW)
     return c[0].text
 
 
 def greedy_openai(server, model, prompt):
     with openai.OpenAI(base_url=server.http_url + "/v1", api_key="unused", max_retries=0,
-                       timeout=300) as client:
+                       timeout=300 * SLOW) as client:
         r = client.completions.create(model=model, prompt=prompt, temperature=0,
                                       max_tokens=MAX_TOKENS)
         return r.choices[0].text
@@ -220,7 +221,7 @@ models:
         assert [c.loaded for c in s.client.list_models()] == [True, False]
         rss_before = rss_bytes(s.proc.pid)
         c = s.client.complete(text=PROMPTS[0], model="lazy", temperature=0, max_tokens=4,
-                              timeout=300)
+                              timeout=300 * SLOW)
         assert c[0].text and c[0].usage is not None
         load_seconds = metric(s, "hearth:model_load_duration_seconds_sum", "lazy")
         assert metric(s, "hearth:model_loads_total", "lazy") == 1
