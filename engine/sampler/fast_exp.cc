@@ -23,7 +23,9 @@ float SumBlock(const float* e, size_t n) {
 
 // x86-64: an AVX2 clone picked at load time (ifunc), SSE2 otherwise. Both clones run the same
 // IEEE operations in the same order (no FMA contraction), so they give identical results.
-#if defined(__x86_64__) && defined(__GNUC__)
+// Not under ThreadSanitizer: GCC instruments the ifunc resolver, which the dynamic loader runs
+// before the TSan runtime is up (a segfault at start).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define HEARTH_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define HEARTH_SIMD_CLONES
