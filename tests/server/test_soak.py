@@ -18,10 +18,12 @@ def test_short_soak_mixed_cancelled_and_expiring_requests():
     assert check_soak(result) == [], result
     assert result["by_action"].get("cancel:CANCELLED", 0) > 0, result
     assert result["by_action"].get("deadline:DEADLINE_EXCEEDED", 0) > 0, result
-    # The server counted each client-visible cancel and expiry (finding 12), never more.
+    # The server counted the client-visible cancels and expiries (findings 12 and the soak's
+    # unseen INVALID_ARGUMENT), never more; it may miss one whose request had just finished on
+    # the server as the client's deadline hit.
     failures = result["server_failures"]
-    assert failures.get("DEADLINE_EXCEEDED", 0) <= result["outcomes"].get("DEADLINE_EXCEEDED", 0)
-    assert failures.get("CANCELLED", 0) <= result["outcomes"].get("CANCELLED", 0)
+    seen = sum(result["outcomes"].get(c, 0) for c in ("CANCELLED", "DEADLINE_EXCEEDED"))
+    assert 0.95 * seen <= sum(failures.values()) <= seen, (failures, result["outcomes"])
 
 
 def test_short_overload_refuses_the_excess():
