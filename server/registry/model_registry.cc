@@ -1,6 +1,7 @@
 #include "server/registry/model_registry.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -52,8 +53,20 @@ ModelRegistry::~ModelRegistry() {
     mu_.Await(absl::Condition(&idle));
   }
   manager_.join();
-  // Unload in reverse order of configuration (no lease may be left: see the header).
   absl::MutexLock lock(&mu_);
+  // A drained server may still hold leases for a moment: a request's output channel (and its
+  // lease) lives until the engine drops the request's callback, on the engine's thread, after
+  // the front end let go. Unloading now would leave that thread the last reference, and it
+  // would destroy (join) its own engine. Wait for them, boundedly.
+  auto no_leases = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return std::all_of(entries_.begin(), entries_.end(),
+                       [](const auto& e) { return e->leases == 0; });
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&no_leases), kShutdownLeaseWait)) {
+    std::fprintf(stderr, "model registry: leases still held after %s at shutdown\n",
+                 absl::FormatDuration(kShutdownLeaseWait).c_str());
+  }
+  // Unload in reverse order of configuration.
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
     if ((*it)->state == State::kLoaded) Unload(it->get(), UnloadReason::kShutdown);
   }

@@ -32,8 +32,10 @@
 // threads do; the engines keep running). Deadline: the request's own, else Options::max_wait.
 //
 // Thread-safety: every public method is thread-safe. Ownership: owns the loaded models; the
-// destructor stops the manager thread and unloads everything. REQUIRES: no lease outlives the
-// registry (the server drains its streams before destroying it).
+// destructor stops the manager thread, waits (up to kShutdownLeaseWait) for the leases still
+// held (a drained server's last channels, released on engine threads) and unloads everything.
+// REQUIRES: no lease outlives the registry (the server drains its streams before destroying
+// it).
 #pragma once
 
 #include <cstdint>
@@ -90,6 +92,9 @@ struct RegistryObserver {
 
 class ModelRegistry final : public ModelResolver {
  public:
+  // How long the destructor waits for leases still held (see the header comment).
+  static constexpr absl::Duration kShutdownLeaseWait = absl::Seconds(30);
+
   struct Options {
     // Builds one model; called on the manager thread. Its error becomes the requests'.
     std::function<absl::StatusOr<std::unique_ptr<LoadedModel>>(const RegistryEntrySpec&)> loader;

@@ -4,6 +4,7 @@
 #include "server/registry/model_registry.h"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -35,7 +36,11 @@ class FakeModel : public LoadedModel {
     served_.model.max_model_len = 128;
     ++*alive_;
   }
-  ~FakeModel() override { --*alive_; }
+  ~FakeModel() override {
+    if (on_destroy) on_destroy();
+    --*alive_;
+  }
+  std::function<void()> on_destroy;
   const ServedEngine& served() const override { return served_; }
   int64_t resident_bytes() const override { return bytes_; }
 
@@ -53,6 +58,7 @@ struct FakeLoader {
   std::map<std::string, std::string> fail ABSL_GUARDED_BY(mu);  // name -> error
   bool hold ABSL_GUARDED_BY(mu) = false;
   std::atomic<int> alive{0};
+  std::vector<std::thread::id> destroyed_on ABSL_GUARDED_BY(mu);  // a thread per model
 
   ModelRegistry::Options Options() {
     ModelRegistry::Options o;
@@ -65,7 +71,12 @@ struct FakeLoader {
       if (auto it = fail.find(spec.name); it != fail.end()) {
         return absl::InternalError(it->second);
       }
-      return std::make_unique<FakeModel>(spec.name, spec.estimated_bytes, &alive);
+      auto model = std::make_unique<FakeModel>(spec.name, spec.estimated_bytes, &alive);
+      model->on_destroy = [this] {
+        absl::MutexLock lock(&mu);
+        destroyed_on.push_back(std::this_thread::get_id());
+      };
+      return model;
     };
     o.observer.on_unloaded = [this](const std::string& name, UnloadReason reason) {
       absl::MutexLock lock(&mu);
@@ -314,6 +325,29 @@ TEST(ModelRegistryTest, DestructionUnloadsEverything) {
     EXPECT_EQ(loader.alive.load(), 2);
   }
   EXPECT_EQ(loader.alive.load(), 0);
+}
+
+TEST(ModelRegistryTest, DestructionWaitsForALeaseReleasedOnAnotherThread) {
+  // A drained server's last lease drops on an engine thread just after the registry's
+  // destruction began; the model must still be destroyed by the destroying thread (an engine
+  // destroyed on its own thread would join itself).
+  FakeLoader loader;
+  std::thread releaser;
+  {
+    ModelRegistry r({Spec("eager", false)}, loader.Options());
+    ASSERT_TRUE(r.LoadEager().ok());
+    auto lease = r.Acquire("eager", kNoDeadline);
+    ASSERT_TRUE(lease.ok());
+    releaser = std::thread([l = *std::move(lease)]() mutable {
+      absl::SleepFor(absl::Milliseconds(200));
+      l.reset();
+    });
+  }
+  releaser.join();
+  EXPECT_EQ(loader.alive.load(), 0);
+  absl::MutexLock lock(&loader.mu);
+  ASSERT_EQ(loader.destroyed_on.size(), 1u);
+  EXPECT_EQ(loader.destroyed_on[0], std::this_thread::get_id());
 }
 
 }  // namespace
