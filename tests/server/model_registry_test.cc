@@ -327,6 +327,41 @@ TEST(ModelRegistryTest, DestructionUnloadsEverything) {
   EXPECT_EQ(loader.alive.load(), 0);
 }
 
+TEST(ModelRegistryTest, TwoModelsWantedAtOnceWithOneSlotBothGetServed) {
+  // max_loaded_models 1 and requests for both models waiting at once: a model loaded for its
+  // waiters must not be evicted for the other before they take their leases.
+  FakeLoader loader;
+  ModelRegistry::Options o = loader.Options();
+  o.max_loaded_models = 1;
+  ModelRegistry r({Spec("a", true), Spec("b", true)}, std::move(o));
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::thread> threads;
+    std::atomic<int> served{0};
+    {
+      absl::MutexLock lock(&loader.mu);
+      loader.hold = true;  // the first load waits until both models are wanted
+    }
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        auto lease = r.Acquire(t % 2 == 0 ? "a" : "b", absl::Now() + absl::Seconds(20));
+        if (lease.ok()) {
+          ++served;
+          absl::SleepFor(absl::Milliseconds(1));
+        } else {
+          ADD_FAILURE() << lease.status();
+        }
+      });
+    }
+    absl::SleepFor(absl::Milliseconds(100));  // every thread is waiting (not a bound)
+    {
+      absl::MutexLock lock(&loader.mu);
+      loader.hold = false;
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(served.load(), 8) << "round " << round;
+  }
+}
+
 TEST(ModelRegistryTest, DestructionWaitsForALeaseReleasedOnAnotherThread) {
   // A drained server's last lease drops on an engine thread just after the registry's
   // destruction began; the model must still be destroyed by the destroying thread (an engine
