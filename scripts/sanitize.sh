@@ -50,13 +50,12 @@ if [ "$MODE" = tsan ]; then
   CXX_LIBS="$SHIM -labsl_synchronization -labsl_time"
 fi
 
-if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_CUDA=OFF \
-    -DHEARTH_BUILD_BENCH=OFF -DHEARTH_TEST_TIMEOUT_SCALE=$([ "$MODE" = tsan ] && echo 8 || echo 3) \
-    -DCMAKE_C_FLAGS="$FLAGS" -DCMAKE_CXX_FLAGS="$FLAGS" \
-    -DCMAKE_EXE_LINKER_FLAGS="$LINK_FLAGS" -DCMAKE_SHARED_LINKER_FLAGS="$LINK_FLAGS" \
-    -DCMAKE_CXX_STANDARD_LIBRARIES="$CXX_LIBS" >/dev/null
-fi
+# Configured on every run: the flags (the TSan shim's --wrap list) may have changed.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_CUDA=OFF \
+  -DHEARTH_BUILD_BENCH=OFF -DHEARTH_TEST_TIMEOUT_SCALE=$([ "$MODE" = tsan ] && echo 8 || echo 3) \
+  -DCMAKE_C_FLAGS="$FLAGS" -DCMAKE_CXX_FLAGS="$FLAGS" \
+  -DCMAKE_EXE_LINKER_FLAGS="$LINK_FLAGS" -DCMAKE_SHARED_LINKER_FLAGS="$LINK_FLAGS" \
+  -DCMAKE_CXX_STANDARD_LIBRARIES="$CXX_LIBS" >/dev/null
 # HEARTH_SANITIZE_TARGETS="a_test b_test": build only those (a focused run; pick the tests with
 # ctest -R), not the whole tree.
 # shellcheck disable=SC2086

@@ -8,7 +8,12 @@
 //
 //   Lock / ReaderLock / LockWhen / TryLock (on success)   acquire(mu) after
 //   Unlock / ReaderUnlock                                 release(mu) before
-//   Await / AwaitWithTimeout                              release(mu) before, acquire(mu) after
+//   Await / AwaitWithTimeout / AwaitWithDeadline          release(mu) before, acquire(mu) after
+//   CondVar::Wait / WaitWithTimeout / WaitWithDeadline    release(mu) before, acquire(mu) after
+//
+// A Condition is evaluated with the mutex held, inside Abseil, by the waiting thread or by the
+// one releasing the mutex: LockWhen / Await pass Abseil a wrapped condition that brackets each
+// evaluation with acquire(mu) / release(mu), so what it reads is ordered like a critical section.
 //   Notification::Notify                                  release(n) before
 //   Notification::WaitForNotification[WithTimeout]        acquire(n) after
 //
@@ -19,6 +24,23 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+
+namespace {
+
+// A condition whose every evaluation is a critical section of `mu` for TSan.
+struct WrappedCondition {
+  const absl::Condition* inner;
+  absl::Mutex* mu;
+  static bool Eval(WrappedCondition* w) {
+    __tsan_acquire(w->mu);
+    const bool met = w->inner->Eval();
+    __tsan_release(w->mu);
+    return met;
+  }
+  absl::Condition condition() { return absl::Condition(&WrappedCondition::Eval, this); }
+};
+
+}  // namespace
 
 extern "C" {
 // NOLINTBEGIN: names are the mangled C++ symbols --wrap rewrites.
@@ -33,6 +55,13 @@ void __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(absl::Mutex* mu,
                                                            const absl::Condition& cond);
 bool __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
     absl::Mutex* mu, const absl::Condition& cond, absl::Duration timeout);
+bool __real__ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE(
+    absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline);
+void __real__ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(absl::CondVar* cv, absl::Mutex* mu);
+bool __real__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(
+    absl::CondVar* cv, absl::Mutex* mu, absl::Duration timeout);
+bool __real__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(
+    absl::CondVar* cv, absl::Mutex* mu, absl::Time deadline);
 void __real__ZN4absl7debian312Notification6NotifyEv(absl::Notification* n);
 void __real__ZNK4absl7debian312Notification19WaitForNotificationEv(const absl::Notification* n);
 bool __real__ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE(
@@ -61,22 +90,55 @@ bool __wrap__ZN4absl7debian35Mutex7TryLockEv(absl::Mutex* mu) {
 }
 void __wrap__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(absl::Mutex* mu,
                                                               const absl::Condition& cond) {
-  __real__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(mu, cond);
+  WrappedCondition w{&cond, mu};
+  __real__ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE(mu, w.condition());
   __tsan_acquire(mu);
 }
 void __wrap__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(absl::Mutex* mu,
                                                            const absl::Condition& cond) {
+  WrappedCondition w{&cond, mu};
   __tsan_release(mu);
-  __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(mu, cond);
+  __real__ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE(mu, w.condition());
   __tsan_acquire(mu);
 }
 bool __wrap__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
     absl::Mutex* mu, const absl::Condition& cond, absl::Duration timeout) {
+  WrappedCondition w{&cond, mu};
   __tsan_release(mu);
   const bool met = __real__ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE(
-      mu, cond, timeout);
+      mu, w.condition(), timeout);
   __tsan_acquire(mu);
   return met;
+}
+bool __wrap__ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE(
+    absl::Mutex* mu, const absl::Condition& cond, absl::Time deadline) {
+  WrappedCondition w{&cond, mu};
+  __tsan_release(mu);
+  const bool met = __real__ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE(
+      mu, w.condition(), deadline);
+  __tsan_acquire(mu);
+  return met;
+}
+void __wrap__ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(absl::CondVar* cv, absl::Mutex* mu) {
+  __tsan_release(mu);
+  __real__ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(cv, mu);
+  __tsan_acquire(mu);
+}
+bool __wrap__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(
+    absl::CondVar* cv, absl::Mutex* mu, absl::Duration timeout) {
+  __tsan_release(mu);
+  const bool timed_out =
+      __real__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(cv, mu, timeout);
+  __tsan_acquire(mu);
+  return timed_out;
+}
+bool __wrap__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(
+    absl::CondVar* cv, absl::Mutex* mu, absl::Time deadline) {
+  __tsan_release(mu);
+  const bool timed_out =
+      __real__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(cv, mu, deadline);
+  __tsan_acquire(mu);
+  return timed_out;
 }
 void __wrap__ZN4absl7debian312Notification6NotifyEv(absl::Notification* n) {
   __tsan_release(n);
