@@ -60,8 +60,9 @@ bool __real__ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4Time
 void __real__ZN4absl7debian37CondVar4WaitEPNS0_5MutexE(absl::CondVar* cv, absl::Mutex* mu);
 bool __real__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE(
     absl::CondVar* cv, absl::Mutex* mu, absl::Duration timeout);
-bool __real__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(
-    absl::CondVar* cv, absl::Mutex* mu, absl::Time deadline);
+bool __real__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(absl::CondVar* cv,
+                                                                              absl::Mutex* mu,
+                                                                              absl::Time deadline);
 void __real__ZN4absl7debian312Notification6NotifyEv(absl::Notification* n);
 void __real__ZNK4absl7debian312Notification19WaitForNotificationEv(const absl::Notification* n);
 bool __real__ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE(
@@ -132,8 +133,9 @@ bool __wrap__ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE
   __tsan_acquire(mu);
   return timed_out;
 }
-bool __wrap__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(
-    absl::CondVar* cv, absl::Mutex* mu, absl::Time deadline) {
+bool __wrap__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(absl::CondVar* cv,
+                                                                              absl::Mutex* mu,
+                                                                              absl::Time deadline) {
   __tsan_release(mu);
   const bool timed_out =
       __real__ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE(cv, mu, deadline);
