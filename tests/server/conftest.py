@@ -137,6 +137,24 @@ def server():
     s.stop()
 
 
+def resident_bytes(pid):
+    """VmRSS of a process, in bytes (0 when unreadable)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def available_memory_bytes():
+    """MemAvailable of /proc/meminfo, in bytes (0 when unreadable)."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def wait_kv_free(client, timeout=60.0):
     """Polls ModelInfo until no KV block is held; returns (seconds waited, last info), or
     (None, last info) after a generous `timeout` (tests wait for the event, never time it)."""

@@ -13,8 +13,8 @@ import time
 import grpc
 import pytest
 
-from conftest import (DEFAULT_MODEL, HEARTH, SLOW, SMALL_SERVER, Server, clean_env, free_port,
-                      run_cli, wait_kv_free)
+from conftest import (DEFAULT_MODEL, HEARTH, SLOW, SMALL_SERVER, Server, available_memory_bytes,
+                      clean_env, free_port, run_cli, wait_kv_free)
 from hearth_client import HearthClient, build_request
 
 SANITIZED = any(k in os.environ for k in ("ASAN_OPTIONS", "TSAN_OPTIONS"))
@@ -151,14 +151,6 @@ def test_serve_logging_to_a_full_disk_keeps_serving():
 
 def limit_address_space():
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-
-
-def available_memory_bytes():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 @pytest.mark.skipif(SANITIZED, reason="sanitizers reserve terabytes of address space")

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from conftest import DEFAULT_MODEL, HEARTH, SLOW, Server, clean_env, wait_kv_free
+from conftest import (DEFAULT_MODEL, HEARTH, SLOW, Server, available_memory_bytes, clean_env,
+                      resident_bytes, wait_kv_free)
 from hearth_client import build_request
 
 SANITIZED = any(k in os.environ for k in ("ASAN_OPTIONS", "TSAN_OPTIONS"))
@@ -20,22 +21,6 @@ UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 def parse_bytes(text):
     number, unit = text.split()
     return float(number) * UNITS[unit]
-
-
-def resident_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def available_bytes():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 @pytest.mark.skipif(SANITIZED, reason="sanitizer shadow memory is not the server's memory")
@@ -105,7 +90,7 @@ def run_measured(args):
      "kv_cache_bytes"),
 ], ids=["serve-kv", "serve-swap", "generate-kv", "generate-kv-huge"])
 def test_memory_beyond_the_host_is_refused_before_touching_it(args, key):
-    twice = 2 * available_bytes() >> 20
+    twice = 2 * available_memory_bytes() >> 20
     rc, out, peak = run_measured([a.format(twice=twice) for a in args])
     assert rc == 2, out
     assert key in out and "missing" in out, out

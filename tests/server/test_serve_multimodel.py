@@ -19,7 +19,7 @@ import ollama
 import openai
 import pytest
 
-from conftest import DEFAULT_MODEL, HEARTH, SLOW, Server, run_cli
+from conftest import DEFAULT_MODEL, HEARTH, SLOW, Server, resident_bytes, run_cli
 
 PROMPTS = ["The capital of France is", "Water boils at a temperature of",
            "The three primary colors are"]
@@ -197,14 +197,6 @@ models:
         s.stop()
 
 
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def test_lazy_load_queue_time_and_keep_alive_unload(models, tmp_path):
     config = write_config(tmp_path, f"""
 models:
@@ -219,7 +211,7 @@ models:
     try:
         assert metric(s, "hearth:model_loaded", "lazy") == 0
         assert [c.loaded for c in s.client.list_models()] == [True, False]
-        rss_before = rss_bytes(s.proc.pid)
+        rss_before = resident_bytes(s.proc.pid)
         c = s.client.complete(text=PROMPTS[0], model="lazy", temperature=0, max_tokens=4,
                               timeout=300 * SLOW)
         assert c[0].text and c[0].usage is not None
@@ -227,14 +219,14 @@ models:
         assert metric(s, "hearth:model_loads_total", "lazy") == 1
         # The request waited for the load: its queue time holds it.
         assert c[0].usage.queue_time_seconds >= load_seconds > 0, (c[0].usage, load_seconds)
-        rss_loaded = rss_bytes(s.proc.pid)
+        rss_loaded = resident_bytes(s.proc.pid)
         file_bytes = os.path.getsize(models["q8"])
         assert rss_loaded - rss_before > file_bytes // 2
         # keep_alive (2s) passes without a request: unloaded, memory returned.
         assert wait_for(lambda: metric(s, "hearth:model_unloads_total", "lazy", reason="idle") == 1)
         assert metric(s, "hearth:model_loaded", "lazy") == 0
-        assert wait_for(lambda: rss_loaded - rss_bytes(s.proc.pid) > file_bytes // 2), (
-            rss_loaded, rss_bytes(s.proc.pid))
+        assert wait_for(lambda: rss_loaded - resident_bytes(s.proc.pid) > file_bytes // 2), (
+            rss_loaded, resident_bytes(s.proc.pid))
         assert [c.loaded for c in s.client.list_models()] == [True, False]
         # The next request loads it again; Ollama's keep_alive 0 unloads it right after.
         r = ollama.Client(host=s.http_url).generate(model="lazy", prompt="Hi", keep_alive=0,
