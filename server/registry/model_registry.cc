@@ -174,8 +174,8 @@ absl::StatusOr<ModelLease> ModelRegistry::Acquire(absl::string_view name,
       Entry* unused = nullptr;
       absl::Status room = Room(*e, &unused);
       return absl::ResourceExhaustedError(absl::StrCat(
-          "model '", e->spec.name, "' could not be loaded in time: ",
-          room.ok() ? "other models were loading first" : std::string(room.message())));
+          "model '", e->spec.name,
+          "' could not be loaded in time: ", room.ok() ? Ahead(*e) : std::string(room.message())));
     }
     work_.WaitWithDeadline(&mu_, deadline);
   }
@@ -288,8 +288,11 @@ absl::Status ModelRegistry::Room(const Entry& e, Entry** evictable) const {
     ++loaded;
     bytes += Bytes(*other);
     if (!other->spec.lazy) continue;
-    if (other->leases > 0) {
-      busy.push_back(absl::StrCat("'", other->spec.name, "' (", other->leases, " requests)"));
+    // A model just loaded for waiters that have not taken their leases yet is busy too: evicting
+    // it for the next queued model would let two models wanted at once evict each other on
+    // every load, neither ever served (seen with slow loads under ASan).
+    if (const int32_t requests = other->leases + other->waiters; requests > 0) {
+      busy.push_back(absl::StrCat("'", other->spec.name, "' (", requests, " requests)"));
     } else if (*evictable == nullptr || other->last_used < (*evictable)->last_used) {
       *evictable = other.get();
     }
@@ -302,6 +305,21 @@ absl::Status ModelRegistry::Room(const Entry& e, Entry** evictable) const {
                : absl::StrCat("max_loaded_models (", options_.max_loaded_models, ")"),
       " is reached and the loaded models are in use",
       busy.empty() ? "" : absl::StrCat(": ", absl::StrJoin(busy, ", "))));
+}
+
+std::string ModelRegistry::Ahead(const Entry& e) const {
+  for (const auto& other : entries_) {
+    if (other->state == State::kLoading)
+      return absl::StrCat("'", other->spec.name, "' was loading");
+    if (other->state == State::kUnloading) {
+      return absl::StrCat("'", other->spec.name, "' was unloading");
+    }
+  }
+  for (const Entry* queued : load_queue_) {
+    if (queued == &e) break;
+    return absl::StrCat("'", queued->spec.name, "' was queued to load first");
+  }
+  return "other models were loading first";
 }
 
 void ModelRegistry::Run() {
@@ -320,7 +338,7 @@ bool ModelRegistry::Step(absl::Time* next_wake) {
   const absl::Time now = absl::Now();
   // 1. Idle lazy models past their keep_alive (or asked to go once idle).
   for (const auto& e : entries_) {
-    if (e->state != State::kLoaded || !e->spec.lazy || e->leases > 0) continue;
+    if (e->state != State::kLoaded || !e->spec.lazy || e->leases > 0 || e->waiters > 0) continue;
     if (e->unload_when_idle) {
       Unload(e.get(), UnloadReason::kRequested);
       return true;

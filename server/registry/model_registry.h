@@ -18,7 +18,8 @@
 //     model wait on that same load (one load, not N). A failed load fails every request waiting
 //     on it (UNAVAILABLE, HTTP 503: "model 'x' failed to load: <cause>"); the next Acquire
 //     retries.
-//   - Room: before loading, idle lazy models (no lease) are unloaded least recently used first
+//   - Room: before loading, idle lazy models (no lease, no request waiting to take one: a model
+//     just loaded is kept for the requests that wanted it) are unloaded least recently used first
 //     until the new one fits (loaded count < max_loaded_models, loaded bytes + its estimate <=
 //     budget_bytes). When nothing idle is left to evict, the load waits for leases to drain;
 //     a request whose deadline passes first fails with RESOURCE_EXHAUSTED naming the limit and
@@ -167,6 +168,8 @@ class ModelRegistry final : public ModelResolver {
   // Why `e` cannot load now; OK when it fits. `evictable`: set to the LRU idle lazy model.
   absl::Status Room(const Entry& e, Entry** evictable) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NeverFits(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What the manager was doing instead of loading `e` (for a deadline's error message).
+  std::string Ahead(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t Bytes(const Entry& e) const;
 
   const Options options_;
