@@ -39,18 +39,19 @@ CXX_LIBS=""
 
 mkdir -p "$BUILD_DIR"
 if [ "$MODE" = tsan ]; then
-  # Debian's Abseil is not built with TSan: wrap its lock functions (see the shim's header).
-  SHIM="$ROOT/$BUILD_DIR/tsan_absl_shim.o"
-  c++ -std=c++20 -O1 $FLAGS -c scripts/sanitizers/tsan_absl_shim.cc -o "$SHIM"
-  WRAPS=$(grep -oE '__wrap_[A-Za-z0-9_]+' scripts/sanitizers/tsan_absl_shim.cc | sort -u |
-    sed 's/^__wrap_/-Wl,--wrap=/' | tr '\n' ' ')
+  # Debian's Abseil is not built with TSan: interpose its lock functions (see the shim's header).
+  # Named by its source's hash: a changed shim changes the link lines, so ninja relinks.
+  SHIM="$ROOT/$BUILD_DIR/tsan_absl_shim-$(sha256sum scripts/sanitizers/tsan_absl_shim.cc | cut -c1-12).o"
+  if [ ! -f "$SHIM" ]; then
+    rm -f "$ROOT/$BUILD_DIR"/tsan_absl_shim*.o
+    c++ -std=c++20 -O1 $FLAGS -c scripts/sanitizers/tsan_absl_shim.cc -o "$SHIM"
+  fi
   # The shim goes last on C++ link lines only (CMake's C compiler check links without
-  # libstdc++ and Abseil); the --wrap flags are harmless where nothing calls the symbols.
-  LINK_FLAGS="$LINK_FLAGS $WRAPS"
-  CXX_LIBS="$SHIM -labsl_synchronization -labsl_time"
+  # libstdc++ and Abseil).
+  CXX_LIBS="$SHIM -labsl_synchronization -labsl_time -ldl"
 fi
 
-# Configured on every run: the flags (the TSan shim's --wrap list) may have changed.
+# Configured on every run: the flags may have changed.
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTH_CUDA=OFF \
   -DHEARTH_BUILD_BENCH=OFF -DHEARTH_TEST_TIMEOUT_SCALE=$([ "$MODE" = tsan ] && echo 8 || echo 3) \
   -DCMAKE_C_FLAGS="$FLAGS" -DCMAKE_CXX_FLAGS="$FLAGS" \
@@ -63,10 +64,13 @@ cmake --build "$BUILD_DIR" -j "${HEARTH_JOBS:-$(nproc)}" ${HEARTH_SANITIZE_TARGE
 scripts/fetch-model.sh >/dev/null
 
 SUPP="$ROOT/scripts/sanitizers"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_init_order=1:detect_stack_use_after_return=1"
+# HEARTH_SANITIZER_OPTIONS is appended to each (e.g. halt_on_error=0:log_path=/tmp/tsan to
+# collect every report of a run instead of stopping at the first).
+EXTRA=${HEARTH_SANITIZER_OPTIONS:+:$HEARTH_SANITIZER_OPTIONS}
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_init_order=1:detect_stack_use_after_return=1$EXTRA"
 export LSAN_OPTIONS="suppressions=$SUPP/lsan.supp:print_suppressions=0"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$SUPP/ubsan.supp"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$SUPP/ubsan.supp$EXTRA"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp$EXTRA"
 # Sanitized binaries run 2-10x slower: let the tests' generous timeouts scale with it.
 export HEARTH_TEST_SLOWDOWN=${HEARTH_TEST_SLOWDOWN:-$([ "$MODE" = tsan ] && echo 8 || echo 3)}
 
