@@ -158,13 +158,9 @@ absl::StatusOr<KvCachePlan> PlanKvCache(const std::vector<StageMemoryInfo>& stag
     plan.stages[i].kv_bytes = blocks * stages[i].kv_bytes_per_block;
     plan.kv_bytes += plan.stages[i].kv_bytes;
     device_kv[stages[i].device] += plan.stages[i].kv_bytes;
-    if (stages[i].host_memory) {
-      host_kv += plan.stages[i].kv_bytes;
-      plan.host_resident_bytes += stages[i].memory.weight_bytes;
-    }
+    if (stages[i].host_memory) host_kv += plan.stages[i].kv_bytes;
   }
   plan.host_kv_bytes = host_kv;
-  plan.host_resident_bytes += host_kv + plan.swap_bytes;
   // Every device's K/V must fit what it has free (an explicit size or budget can ask for more).
   for (size_t i = 0; i < stages.size(); ++i) {
     const StageMemoryInfo& s = stages[i];

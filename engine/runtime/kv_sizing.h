@@ -51,11 +51,9 @@ struct KvCachePlan {
   int32_t num_device_blocks = 0;
   int32_t num_host_blocks = 0;
   int32_t max_model_len = 0;
-  int64_t kv_bytes = 0;             // device K/V bytes over all stages
-  int64_t swap_bytes = 0;           // host swap bytes
-  int64_t host_kv_bytes = 0;        // the part of kv_bytes on CPU stages (host RAM)
-  int64_t host_resident_bytes = 0;  // host RAM this plan takes once every page is touched:
-                                    // CPU stages' weights and K/V, plus swap
+  int64_t kv_bytes = 0;       // device K/V bytes over all stages
+  int64_t swap_bytes = 0;     // host swap bytes
+  int64_t host_kv_bytes = 0;  // the part of kv_bytes on CPU stages (host RAM)
   std::vector<StageKvPlan> stages;
   int limiting_stage = 0;          // the stage whose room set num_device_blocks
   std::vector<std::string> notes;  // e.g. "max_model_len capped to 6144 ..."

@@ -275,6 +275,25 @@ TEST(ModelRegistryTest, LeasePinsAgainstEvictionUntilTheDeadline) {
   EXPECT_FALSE(Loaded(r, "a"));
 }
 
+TEST(ModelRegistryTest, DeadlineBehindAnotherLoadNamesIt) {
+  FakeLoader loader;
+  {
+    absl::MutexLock lock(&loader.mu);
+    loader.hold = true;
+  }
+  ModelRegistry r({Spec("a", true), Spec("b", true)}, loader.Options());
+  std::thread first([&] { EXPECT_TRUE(r.Acquire("a", kNoDeadline).ok()); });
+  while (loader.Loads("a") == 0) absl::SleepFor(absl::Milliseconds(1));
+  auto b = r.Acquire("b", absl::Now() + absl::Milliseconds(50));
+  ASSERT_EQ(b.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(b.status().message(), "model 'b' could not be loaded in time: 'a' was loading");
+  {
+    absl::MutexLock lock(&loader.mu);
+    loader.hold = false;
+  }
+  first.join();
+}
+
 TEST(ModelRegistryTest, EagerModelsAreNeverEvicted) {
   FakeLoader loader;
   ModelRegistry::Options o = loader.Options();
